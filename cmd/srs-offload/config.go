@@ -1,0 +1,67 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/srs-offload/srs-offload/config"
+)
+
+// configFlag registers -c and --config on a subcommand's flag set.
+func configFlag(fs *flag.FlagSet) *string {
+	p := fs.String("c", "", "config file (YAML)")
+	fs.StringVar(p, "config", "", "config file (YAML)")
+	return p
+}
+
+// loadConfig reads and validates a config; an empty path means the defaults. Problems are printed
+// one per line.
+func loadConfig(path string, stderr io.Writer) (config.Config, error) {
+	cfg, err := readConfig(path, stderr)
+	if err != nil {
+		return cfg, err
+	}
+	if err := cfg.Validate(); err != nil {
+		printProblems(stderr, path, err)
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// readConfig reads a config without validating it.
+func readConfig(path string, stderr io.Writer) (config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		printProblems(stderr, path, err)
+	}
+	return cfg, err
+}
+
+func printProblems(w io.Writer, path string, err error) {
+	if path == "" {
+		path = "(defaults)"
+	}
+	if probs, ok := config.AsErrors(err); ok {
+		for _, p := range probs {
+			fmt.Fprintf(w, "%s: %s\n", path, p)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s: %v\n", path, err)
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}

@@ -1,0 +1,48 @@
+// Command srs-offload is the SRS hook target and the worker behind it: it takes on_dvr and on_hls,
+// records each job in Redis, uploads the file to S3-compatible storage, verifies it and purges it.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `usage: srs-offload <command> [-c config.yaml] [flags]
+
+commands:
+  serve     hook receiver and worker in one process (the normal deployment on an SRS host)
+  hooks     hook receiver only
+  worker    worker only
+  dev       everything with an embedded Redis and S3: nothing to install (make run)
+  check     validate a config, print every problem, exit 2 if there is one
+  version   print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	var code int
+	switch cmd {
+	case "serve":
+		code = runServe(cmd, args, roles{hooks: true, worker: true})
+	case "hooks":
+		code = runServe(cmd, args, roles{hooks: true})
+	case "worker":
+		code = runServe(cmd, args, roles{worker: true})
+	case "dev":
+		code = runDev(args)
+	case "check":
+		code = runCheck(args)
+	case "version", "--version", "-v":
+		fmt.Println("srs-offload", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "srs-offload: unknown command %q\n\n%s", cmd, usage)
+		code = 2
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/srs-offload/srs-offload/config"
+	"github.com/srs-offload/srs-offload/hook"
+	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/uploader"
+	"github.com/srs-offload/srs-offload/worker"
+)
+
+// roles says which parts a process runs.
+type roles struct{ hooks, worker bool }
+
+func runServe(name string, args []string, r roles) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	path := configFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*path, os.Stderr)
+	if err != nil {
+		return 2
+	}
+	log := newLogger(cfg.Log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, r, log, nil); err != nil {
+		log.Error(name + ": " + err.Error())
+		return 1
+	}
+	return 0
+}
+
+func redisOpt(cfg config.Config) asynq.RedisClientOpt {
+	return asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}
+}
+
+func pingRedis(cfg config.Config) error {
+	c := asynq.NewClient(redisOpt(cfg))
+	defer c.Close()
+	if err := c.Ping(); err != nil {
+		return fmt.Errorf("redis.addr %s: not reachable: %w", cfg.Redis.Addr, err)
+	}
+	return nil
+}
+
+func openStorage(ctx context.Context, cfg config.Config) (*uploader.Uploader, error) {
+	s := cfg.Storage
+	up, err := uploader.New(ctx, uploader.Config{
+		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
+		MultipartThreshold: int64(s.MultipartThreshold), PartSize: int64(s.PartSize),
+		PartConcurrency: s.PartConcurrency, MaxConns: 2 * cfg.Worker.Concurrency,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := up.CheckBucket(ctx); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+// run wires the parts and blocks until ctx is done, then shuts down: first it stops taking hooks,
+// then it lets running uploads finish (or hands them back to the queue). ready, if not nil, gets
+// the hook listener's address once it listens.
+func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, ready chan<- string) error {
+	rs, err := roots.New(cfg.Roots)
+	if err != nil {
+		return fmt.Errorf("roots: %w", err)
+	}
+	if err := pingRedis(cfg); err != nil {
+		return err
+	}
+	var ws *worker.Server
+	if r.worker {
+		startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		up, err := openStorage(startCtx, cfg)
+		cancel()
+		if err != nil {
+			return err
+		}
+		ws = worker.NewServer(redisOpt(cfg), worker.Options{
+			Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
+			RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
+			ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
+		}, &worker.Offloader{Roots: rs, Store: up, Purge: cfg.Purge.Enabled, Log: log})
+		if err := ws.Start(); err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,
+			"bucket", up.Bucket(), "purge", cfg.Purge.Enabled)
+	}
+
+	var srv *http.Server
+	errc := make(chan error, 1)
+	if r.hooks {
+		keys, err := parseKeys(cfg.Keys)
+		if err != nil {
+			return err
+		}
+		qc := queue.NewClient(redisOpt(cfg), queue.Options{
+			Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
+		})
+		defer qc.Close()
+		h := &hook.Handler{
+			Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout},
+			Token:  cfg.Hooks.Token,
+			Log:    log,
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.Handler())
+		mux.Handle("/", h)
+		ln, err := net.Listen("tcp", cfg.Listen)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		}
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+		go func() { errc <- srv.Serve(ln) }()
+		log.Info("hook receiver listening", "addr", ln.Addr().String(), "roots", rs.String(), "node", cfg.Node)
+		if ready != nil {
+			ready <- ln.Addr().String()
+		}
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = fmt.Errorf("hook receiver: %w", err)
+		}
+	}
+	log.Info("shutting down")
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+	}
+	if ws != nil {
+		ws.Shutdown()
+	}
+	return runErr
+}
+
+func parseKeys(k config.Keys) (hook.Keys, error) {
+	var out hook.Keys
+	var err error
+	if out.HLS, err = uploader.ParseKeyTemplate(k.HLS); err != nil {
+		return out, fmt.Errorf("keys.hls: %w", err)
+	}
+	if out.Playlist, err = uploader.ParseKeyTemplate(k.Playlist); err != nil {
+		return out, fmt.Errorf("keys.playlist: %w", err)
+	}
+	if out.DVR, err = uploader.ParseKeyTemplate(k.DVR); err != nil {
+		return out, fmt.Errorf("keys.dvr: %w", err)
+	}
+	return out, nil
+}

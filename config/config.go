@@ -1,0 +1,239 @@
+// Package config reads srs-offload's YAML config. Every problem is reported with the key that
+// holds it (`storage.bucket: required`), and all problems are reported at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file. The yaml tags are the operator-facing key names.
+type Config struct {
+	Listen  string   `yaml:"listen"`
+	Node    string   `yaml:"node"`
+	Log     Log      `yaml:"log"`
+	Redis   Redis    `yaml:"redis"`
+	Roots   []string `yaml:"roots"`
+	Hooks   Hooks    `yaml:"hooks"`
+	Storage Storage  `yaml:"storage"`
+	Keys    Keys     `yaml:"keys"`
+	Purge   Purge    `yaml:"purge"`
+	Worker  Worker   `yaml:"worker"`
+}
+
+type Log struct {
+	Format string `yaml:"format"` // text | json
+	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+type Redis struct {
+	Addr     string `yaml:"addr"`
+	Password string `yaml:"password"`
+	DB       int    `yaml:"db"`
+}
+
+type Hooks struct {
+	Token string `yaml:"token"`
+	// Timeout bounds the durable enqueue behind one hook; SRS waits 30 s at most.
+	EnqueueTimeout time.Duration `yaml:"enqueue_timeout"`
+}
+
+type Storage struct {
+	Endpoint  string `yaml:"endpoint"`
+	Region    string `yaml:"region"`
+	Bucket    string `yaml:"bucket"`
+	PathStyle *bool  `yaml:"path_style"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+	Prefix    string `yaml:"prefix"`
+	// Files at least this big are uploaded in parts of PartSize.
+	MultipartThreshold Size `yaml:"multipart_threshold"`
+	PartSize           Size `yaml:"part_size"`
+	// PartConcurrency is how many parts of one file are in flight at once.
+	PartConcurrency int `yaml:"part_concurrency"`
+}
+
+type Keys struct {
+	HLS      string `yaml:"hls"`
+	Playlist string `yaml:"playlist"`
+	DVR      string `yaml:"dvr"`
+}
+
+type Purge struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+type Worker struct {
+	Concurrency     int           `yaml:"concurrency"`
+	MaxRetry        int           `yaml:"max_retry"`
+	RetryBase       time.Duration `yaml:"retry_base"`
+	RetryMax        time.Duration `yaml:"retry_max"`
+	Timeout         time.Duration `yaml:"timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Dedup is how long a finished task's identity is remembered, so a repeated hook for the same
+	// file does not upload it again.
+	Dedup time.Duration `yaml:"dedup"`
+	// PollInterval is how often an idle worker looks for work (asynq polls).
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// Default returns the config with every default filled in.
+func Default() Config {
+	t := true
+	return Config{
+		Listen:  "127.0.0.1:8085",
+		Log:     Log{Format: "text", Level: "info"},
+		Redis:   Redis{Addr: "127.0.0.1:6379"},
+		Roots:   []string{"/usr/local/srs/objs/nginx/html"},
+		Hooks:   Hooks{EnqueueTimeout: 5 * time.Second},
+		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4},
+		Keys:    Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
+		Purge:   Purge{Enabled: true},
+		Worker: Worker{
+			Concurrency: 16, MaxRetry: 25, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,
+			Timeout: 2 * time.Hour, ShutdownTimeout: 30 * time.Second, Dedup: 10 * time.Minute,
+			PollInterval: 20 * time.Millisecond,
+		},
+	}
+}
+
+// Load reads a file over the defaults. ${VAR} and $VAR are expanded from the environment first, so
+// secrets can stay out of the file. An unknown key is an error.
+func Load(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, err
+	}
+	return Parse(raw)
+}
+
+// Parse is Load without the file.
+func Parse(raw []byte) (Config, error) {
+	cfg := Default()
+	expanded := os.ExpandEnv(string(raw))
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(expanded), &doc); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	if len(doc.Content) == 0 {
+		return cfg, nil
+	}
+	var problems Errors
+	decode(doc.Content[0], reflect.ValueOf(&cfg).Elem(), "", &problems)
+	if len(problems) > 0 {
+		return cfg, problems
+	}
+	return cfg, nil
+}
+
+// Problem is one bad key.
+type Problem struct {
+	Key string
+	Msg string
+}
+
+func (p Problem) Error() string { return p.Key + ": " + p.Msg }
+
+// Errors is every problem found in a config.
+type Errors []Problem
+
+func (e Errors) Error() string {
+	s := make([]string, len(e))
+	for i, p := range e {
+		s[i] = p.Error()
+	}
+	return "config: " + strings.Join(s, "; ")
+}
+
+// Has reports whether a problem names key.
+func (e Errors) Has(key string) bool {
+	for _, p := range e {
+		if p.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// AsErrors returns the problems inside err, if it holds any.
+func AsErrors(err error) (Errors, bool) {
+	var e Errors
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// decode walks a mapping node next to the struct it fills, so that every problem (an unknown key,
+// a value of the wrong type) is reported by its dotted key name.
+func decode(n *yaml.Node, v reflect.Value, prefix string, out *Errors) {
+	if n.Kind != yaml.MappingNode || v.Kind() != reflect.Struct {
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			*out = append(*out, Problem{strings.TrimSuffix(prefix, "."), cleanYAMLError(err)})
+		}
+		return
+	}
+	t := v.Type()
+	fields := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			fields[name] = i
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		idx, ok := fields[k.Value]
+		if !ok {
+			*out = append(*out, Problem{prefix + k.Value, fmt.Sprintf("unknown key (line %d)", k.Line)})
+			continue
+		}
+		decode(val, v.Field(idx), prefix+k.Value+".", out)
+	}
+}
+
+// cleanYAMLError drops yaml's "yaml: unmarshal errors:" framing.
+func cleanYAMLError(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return err.Error()
+}
+
+// Size is a byte count written as 8388608, "8MiB" or "16MB".
+type Size int64
+
+func (s *Size) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseSize(n.Value)
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// ParseSize reads a byte count with an optional KiB/MiB/GiB/KB/MB/GB suffix.
+func ParseSize(v string) (Size, error) {
+	v = strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a byte count such as 8MiB", v)
+	}
+	return Size(n * mult), nil
+}

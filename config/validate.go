@@ -1,0 +1,118 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/uploader"
+)
+
+// Validate checks every value that can be checked without the network and returns all problems,
+// each naming its key. It fills in node from the hostname when empty.
+func (c *Config) Validate() error {
+	var p Errors
+	add := func(key, format string, a ...any) { p = append(p, Problem{key, fmt.Sprintf(format, a...)}) }
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "want host:port, got %q", c.Listen)
+	}
+	if c.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			add("node", "empty, and the hostname is unknown: %v", err)
+		}
+		c.Node = h
+	}
+	if err := queue.ValidNode(c.Node); err != nil {
+		add("node", "%v", err)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "want text or json, got %q", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
+		add("redis.addr", "want host:port, got %q", c.Redis.Addr)
+	}
+	if c.Redis.DB < 0 || c.Redis.DB > 15 {
+		add("redis.db", "want 0..15, got %d", c.Redis.DB)
+	}
+	if len(c.Roots) == 0 {
+		add("roots", "name at least one folder SRS records into")
+	}
+	for i, r := range c.Roots {
+		if _, err := roots.New([]string{r}); err != nil {
+			add(fmt.Sprintf("roots[%d]", i), "%v", err)
+		}
+	}
+	if c.Hooks.EnqueueTimeout <= 0 || c.Hooks.EnqueueTimeout >= 30*time.Second {
+		add("hooks.enqueue_timeout", "want between 0 and 30s (SRS's own timeout), got %s", c.Hooks.EnqueueTimeout)
+	}
+	if c.Storage.Endpoint != "" {
+		u, err := url.Parse(c.Storage.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("storage.endpoint", "want an http:// or https:// URL, got %q", c.Storage.Endpoint)
+		}
+	}
+	if c.Storage.Region == "" {
+		add("storage.region", "required (any value for most S3-compatible servers, e.g. us-east-1)")
+	}
+	if c.Storage.Bucket == "" {
+		add("storage.bucket", "required")
+	}
+	if (c.Storage.AccessKey == "") != (c.Storage.SecretKey == "") {
+		add("storage.access_key", "access_key and secret_key go together (or leave both empty for the SDK's default chain)")
+	}
+	if c.Storage.PartSize < 5<<20 || c.Storage.PartSize > 5<<30 {
+		add("storage.part_size", "want 5MiB..5GiB (S3's limits), got %d", c.Storage.PartSize)
+	}
+	if c.Storage.MultipartThreshold < c.Storage.PartSize {
+		add("storage.multipart_threshold", "must be at least storage.part_size (%d), got %d", c.Storage.PartSize, c.Storage.MultipartThreshold)
+	}
+	if c.Storage.PartConcurrency < 1 || c.Storage.PartConcurrency > 64 {
+		add("storage.part_concurrency", "want 1..64, got %d", c.Storage.PartConcurrency)
+	}
+	for _, k := range []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR}} {
+		if _, err := uploader.ParseKeyTemplate(k.tmpl); err != nil {
+			add(k.key, "%v", err)
+		}
+	}
+	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 1024 {
+		add("worker.concurrency", "want 1..1024, got %d", c.Worker.Concurrency)
+	}
+	if c.Worker.MaxRetry < 0 {
+		add("worker.max_retry", "must not be negative")
+	}
+	if c.Worker.RetryBase <= 0 {
+		add("worker.retry_base", "must be positive")
+	}
+	if c.Worker.RetryMax < c.Worker.RetryBase {
+		add("worker.retry_max", "must be at least worker.retry_base")
+	}
+	if c.Worker.Timeout <= 0 {
+		add("worker.timeout", "must be positive")
+	}
+	if c.Worker.ShutdownTimeout < 0 {
+		add("worker.shutdown_timeout", "must not be negative")
+	}
+	if c.Worker.Dedup < time.Second {
+		add("worker.dedup", "must be at least 1s")
+	}
+	if c.Worker.PollInterval <= 0 || c.Worker.PollInterval > 5*time.Second {
+		add("worker.poll_interval", "want between 0 and 5s, got %s", c.Worker.PollInterval)
+	}
+	if len(p) > 0 {
+		return p
+	}
+	return nil
+}

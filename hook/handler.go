@@ -1,0 +1,125 @@
+package hook
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// MaxBody is the largest request body accepted. SRS's payloads are under 1 KiB.
+const MaxBody = 64 << 10
+
+var (
+	requests = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "srs_offload_hook_requests_total",
+		Help: "Hook requests by action and HTTP status.",
+	}, []string{"action", "status"})
+	latency = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "srs_offload_hook_duration_seconds",
+		Help:    "Time to answer a hook, including the durable enqueue.",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, 1, 5},
+	}, []string{"action"})
+)
+
+// Handler is the HTTP face of an Intake. SRS POSTs to whatever path the operator configured, so
+// every path is accepted and the JSON action decides.
+type Handler struct {
+	Intake *Intake
+	// Token, when set, must be given as ?token=… on every request.
+	Token string
+	Log   *slog.Logger
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	action := "unknown"
+	status := h.serve(w, r, &action)
+	requests.WithLabelValues(action, strconv.Itoa(status)).Inc()
+	latency.WithLabelValues(action).Observe(time.Since(start).Seconds())
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) int {
+	if h.Token != "" && subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(h.Token)) != 1 {
+		return h.fail(w, r, http.StatusForbidden, "missing or wrong token")
+	}
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodGet:
+		// on_hls_notify: SRS ignores the answer and reads only ~64 bytes of it.
+		*action = "on_hls_notify"
+		return ok(w)
+	default:
+		return h.fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: SRS hooks are POST (on_hls_notify is GET)")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return h.fail(w, r, http.StatusRequestEntityTooLarge, "body over 64 KiB")
+		}
+		return h.fail(w, r, http.StatusBadRequest, "read body: "+err.Error())
+	}
+	var req Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		return h.fail(w, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
+	}
+	if req.Action != "" && len(req.Action) < 32 {
+		*action = req.Action
+	}
+	outcome, task, err := h.Intake.Accept(r.Context(), req)
+	if err != nil {
+		var in *InputError
+		if errors.As(err, &in) {
+			return h.fail(w, r, in.Status, in.Msg)
+		}
+		// The queue is unreachable: SRS will log the failure; the file stays on disk.
+		h.Log.Error("hook: could not record the task; the file stays on disk", "action", req.Action, "file", req.File, "err", err)
+		return writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: http.StatusServiceUnavailable, Error: err.Error()})
+	}
+	switch outcome {
+	case Enqueued:
+		h.Log.Debug("hook: enqueued", "action", req.Action, "path", task.Path, "key", task.Key)
+	case Duplicate:
+		h.Log.Info("hook: already enqueued", "action", req.Action, "path", task.Path)
+	}
+	return ok(w)
+}
+
+type errorBody struct {
+	Code  int    `json:"code"`
+	Error string `json:"error"`
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) int {
+	h.Log.Warn("hook: refused", "status", status, "error", msg, "path", r.URL.Path, "remote", r.RemoteAddr)
+	return writeJSON(w, status, errorBody{Code: status, Error: msg})
+}
+
+var okBody = []byte(`{"code":0}`)
+
+// ok is the one answer every SRS version accepts: status 200, a JSON object with integer code 0,
+// and a Content-Length (a response without one stalls SRS until its timeout).
+func ok(w http.ResponseWriter) int {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(okBody)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(okBody)
+	return http.StatusOK
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) int {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+	return status
+}

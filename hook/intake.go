@@ -1,0 +1,149 @@
+package hook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/uploader"
+)
+
+// Enqueuer records a task durably.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, p queue.Offload) (dup bool, err error)
+}
+
+// Keys are the key templates of each kind of object.
+type Keys struct {
+	HLS, Playlist, DVR uploader.KeyTemplate
+}
+
+// Intake turns a hook request into at most one enqueued task. It is the logic behind the HTTP
+// handler, usable without HTTP.
+type Intake struct {
+	Roots   *roots.Set
+	Keys    Keys
+	Queue   Enqueuer
+	Timeout time.Duration // for the enqueue
+}
+
+// Outcome says what Accept did.
+type Outcome int
+
+const (
+	Ignored   Outcome = iota // an action that needs no work
+	Enqueued                 // a new task
+	Duplicate                // the same file was enqueued before
+)
+
+// InputError is a request srs-offload refuses. Status is the HTTP status to answer with.
+type InputError struct {
+	Status int
+	Msg    string
+	Err    error
+}
+
+func (e *InputError) Error() string { return e.Msg }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func bad(status int, err error, format string, a ...any) *InputError {
+	return &InputError{Status: status, Msg: fmt.Sprintf(format, a...), Err: err}
+}
+
+// Accept validates a request and, for on_dvr and on_hls, enqueues the offload of its file.
+// Refused input returns an *InputError and enqueues nothing; a queue failure returns another error.
+func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offload, error) {
+	var kind string
+	var typ media.Type
+	var ok bool
+	switch {
+	case r.Action == "on_hls":
+		kind = queue.KindHLS
+		typ, ok = media.ForHLS(r.File)
+	case r.Action == "on_dvr":
+		kind = queue.KindDVR
+		typ, ok = media.ForDVR(r.File)
+	case ignored[r.Action]:
+		return Ignored, nil, nil
+	case r.Action == "":
+		return 0, nil, bad(http.StatusBadRequest, nil, "missing action")
+	default:
+		return 0, nil, bad(http.StatusBadRequest, nil, "unknown action %q", r.Action)
+	}
+	if r.Cwd == "" {
+		return 0, nil, bad(http.StatusBadRequest, nil, "%s: missing cwd", r.Action)
+	}
+	if r.File == "" {
+		return 0, nil, bad(http.StatusBadRequest, nil, "%s: missing file", r.Action)
+	}
+	if !ok {
+		return 0, nil, bad(http.StatusBadRequest, nil, "%s: %q is not a file SRS produces for this hook (extensions: %s)",
+			r.Action, filepath.Base(r.File), media.Extensions(r.Action))
+	}
+	joined, err := in.Roots.Join(r.Cwd, r.File)
+	if err != nil {
+		return 0, nil, pathError(err)
+	}
+	real, fi, err := in.Roots.Resolve(r.Cwd, r.File)
+	if err != nil {
+		return 0, nil, pathError(err)
+	}
+	rel, _ := in.Roots.Rel(joined)
+	vars := uploader.KeyVars{
+		Vhost: r.Vhost, App: r.App, Stream: r.Stream,
+		Basename: filepath.Base(joined), URL: r.URL, M3U8URL: r.M3U8URL, Path: rel,
+	}
+	p := queue.Offload{
+		Kind: kind, Path: real, File: queue.FileIDOf(fi),
+		Vhost: r.Vhost, App: r.App, Stream: r.Stream, Hooked: time.Now(),
+	}
+	tmpl := in.Keys.DVR
+	if kind == queue.KindHLS {
+		tmpl = in.Keys.HLS
+		p.SeqNo, p.Duration = r.SeqNo, r.Duration
+		if typ.Kind == media.Segment && r.M3U8 != "" {
+			if p.Playlist, err = in.Roots.Join(r.Cwd, r.M3U8); err != nil {
+				return 0, nil, pathError(fmt.Errorf("m3u8: %w", err))
+			}
+			if _, ok := media.ForPlaylist(p.Playlist); !ok {
+				return 0, nil, bad(http.StatusBadRequest, nil, "m3u8 %q is not an .m3u8 file", r.M3U8)
+			}
+			if p.PlaylistKey, err = in.Keys.Playlist.Expand(vars); err != nil {
+				return 0, nil, bad(http.StatusBadRequest, err, "playlist key: %v", err)
+			}
+		}
+	}
+	if p.Key, err = tmpl.Expand(vars); err != nil {
+		return 0, nil, bad(http.StatusBadRequest, err, "object key: %v", err)
+	}
+	if in.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, in.Timeout)
+		defer cancel()
+	}
+	dup, err := in.Queue.Enqueue(ctx, p)
+	if err != nil {
+		return 0, nil, err
+	}
+	if dup {
+		return Duplicate, &p, nil
+	}
+	return Enqueued, &p, nil
+}
+
+func pathError(err error) *InputError {
+	switch {
+	case errors.Is(err, roots.ErrOutside):
+		return bad(http.StatusForbidden, err, "%v", err)
+	case errors.Is(err, roots.ErrNotExist):
+		return bad(http.StatusNotFound, err, "%v", err)
+	default:
+		return bad(http.StatusBadRequest, err, "%v", err)
+	}
+}

@@ -1,0 +1,115 @@
+// Package queue defines srs-offload's asynq tasks: their types, payloads, identity and queues, and
+// the client that enqueues them durably in Redis.
+package queue
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Task types.
+const (
+	// TypeOffload uploads one closed file (HLS segment, fMP4 init, DVR recording), verifies it and
+	// purges the local copy.
+	TypeOffload = "offload"
+)
+
+// Kinds of offload; each has its own queue so DVR backlogs cannot starve live segments.
+const (
+	KindHLS = "hls"
+	KindDVR = "dvr"
+)
+
+// Offload is the payload of a TypeOffload task. It carries everything the worker needs, so the
+// worker never looks at the hook again.
+type Offload struct {
+	Kind string `json:"kind"` // KindHLS or KindDVR
+	// Path is the resolved absolute path of the file, inside a root.
+	Path string `json:"path"`
+	// Key is the object key (without the storage prefix).
+	Key string `json:"key"`
+	// File is the identity of the file at hook time.
+	File FileID `json:"file"`
+
+	Vhost  string `json:"vhost,omitempty"`
+	App    string `json:"app,omitempty"`
+	Stream string `json:"stream,omitempty"`
+
+	// HLS only: the stream's playlist on disk and its key, and the segment's place in it.
+	Playlist    string  `json:"playlist,omitempty"`
+	PlaylistKey string  `json:"playlist_key,omitempty"`
+	SeqNo       int64   `json:"seq_no,omitempty"`
+	Duration    float64 `json:"duration,omitempty"`
+
+	// Hooked is when the hook arrived, for end-to-end latency.
+	Hooked time.Time `json:"hooked"`
+}
+
+// FileID identifies one file's content on one host: the same file hooked twice has the same
+// FileID; a new recording that reuses a name (SRS restarting seq_no) has a new inode or mtime.
+type FileID struct {
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	Size    int64  `json:"size"`
+	MtimeNs int64  `json:"mtime_ns"`
+}
+
+// FileIDOf reads the identity from a stat result.
+func FileIDOf(fi fs.FileInfo) FileID {
+	id := FileID{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		id.Dev, id.Ino = uint64(st.Dev), uint64(st.Ino)
+	}
+	return id
+}
+
+// TaskID is the asynq task id: a hash of the path and the file's identity. Enqueueing the same
+// file twice conflicts, so it is uploaded once.
+func (p Offload) TaskID() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%d\x00%d", p.Kind, p.Path, p.File.Dev, p.File.Ino, p.File.Size, p.File.MtimeNs)
+	return p.Kind + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Encode is the task payload.
+func (p Offload) Encode() ([]byte, error) { return json.Marshal(p) }
+
+// DecodeOffload reads a payload.
+func DecodeOffload(b []byte) (Offload, error) {
+	var p Offload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return p, fmt.Errorf("offload payload: %w", err)
+	}
+	if p.Path == "" || p.Key == "" || (p.Kind != KindHLS && p.Kind != KindDVR) {
+		return p, fmt.Errorf("offload payload: missing path, key or kind")
+	}
+	return p, nil
+}
+
+// Name is the queue a kind of task runs on for one node. Files live on one host's disk, so each
+// node has its own queues and only that node's workers take them.
+func Name(kind, node string) string { return kind + "@" + node }
+
+// Queues returns the queues of a node with their weights: live segments first, DVR after, but
+// neither starves the other.
+func Queues(node string) map[string]int {
+	return map[string]int{Name(KindHLS, node): 6, Name(KindDVR, node): 2}
+}
+
+// ValidNode reports whether a node name is usable in a queue name (no braces: asynq uses them as
+// Redis Cluster hash tags).
+func ValidNode(node string) error {
+	if node == "" {
+		return fmt.Errorf("empty")
+	}
+	if strings.ContainsAny(node, "{}@ \t\n") {
+		return fmt.Errorf("%q: must not contain braces, '@' or spaces", node)
+	}
+	return nil
+}

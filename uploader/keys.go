@@ -1,0 +1,158 @@
+package uploader
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// KeyVars are the values a key template may use.
+type KeyVars struct {
+	Vhost, App, Stream string
+	// Basename is the file's name without folders.
+	Basename string
+	// URL is on_hls's segment URL, relative to the HLS root (live/livestream-0.ts). When SRS's
+	// hls_entry_prefix makes it absolute, only its path is used.
+	URL string
+	// M3U8URL is on_hls's playlist URL (live/livestream.m3u8).
+	M3U8URL string
+	// Path is the file's path relative to the root it lies in.
+	Path string
+}
+
+var keyVarNames = []string{"vhost", "app", "stream", "basename", "url", "m3u8_url", "path"}
+
+func (v KeyVars) get(name string) string {
+	switch name {
+	case "vhost":
+		return v.Vhost
+	case "app":
+		return v.App
+	case "stream":
+		return v.Stream
+	case "basename":
+		return v.Basename
+	case "url":
+		return urlPath(v.URL)
+	case "m3u8_url":
+		return urlPath(v.M3U8URL)
+	case "path":
+		return v.Path
+	}
+	return ""
+}
+
+// KeyTemplate builds an object key from a template such as "{app}/{stream}/{basename}".
+type KeyTemplate struct {
+	text  string
+	parts []keyPart
+}
+
+type keyPart struct {
+	lit string
+	v   string // a variable name, when not empty
+}
+
+// ParseKeyTemplate checks a template: braces balanced, every variable known, not empty.
+func ParseKeyTemplate(s string) (KeyTemplate, error) {
+	t := KeyTemplate{text: s}
+	if strings.TrimSpace(s) == "" {
+		return t, errors.New("empty key template")
+	}
+	rest := s
+	for rest != "" {
+		open := strings.IndexAny(rest, "{}")
+		if open < 0 {
+			t.parts = append(t.parts, keyPart{lit: rest})
+			break
+		}
+		if rest[open] == '}' {
+			return t, fmt.Errorf("key template %q: '}' without '{'", s)
+		}
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return t, fmt.Errorf("key template %q: '{' without '}'", s)
+		}
+		name := rest[open+1 : open+end]
+		if !known(name) {
+			return t, fmt.Errorf("key template %q: unknown variable {%s} (known: {%s})", s, name, strings.Join(keyVarNames, "}, {"))
+		}
+		if open > 0 {
+			t.parts = append(t.parts, keyPart{lit: rest[:open]})
+		}
+		t.parts = append(t.parts, keyPart{v: name})
+		rest = rest[open+end+1:]
+	}
+	return t, nil
+}
+
+func known(name string) bool {
+	for _, n := range keyVarNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (t KeyTemplate) String() string { return t.text }
+
+// ErrBadKey means a template expanded to a key that cannot be stored safely.
+var ErrBadKey = errors.New("bad object key")
+
+// Expand fills in the template. The key must be non-empty, relative, and free of "." and ".."
+// segments and control bytes, so that a hook cannot name an object outside its prefix.
+func (t KeyTemplate) Expand(v KeyVars) (string, error) {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.v == "" {
+			b.WriteString(p.lit)
+			continue
+		}
+		val := v.get(p.v)
+		if val == "" {
+			return "", fmt.Errorf("%w: template %q: {%s} is empty", ErrBadKey, t.text, p.v)
+		}
+		b.WriteString(val)
+	}
+	key := b.String()
+	if err := checkKey(key); err != nil {
+		return "", fmt.Errorf("%w: template %q gave %q: %v", ErrBadKey, t.text, key, err)
+	}
+	return key, nil
+}
+
+func checkKey(key string) error {
+	if key == "" || len(key) > 1024 {
+		return errors.New("empty or longer than 1024 bytes")
+	}
+	if strings.HasPrefix(key, "/") {
+		return errors.New("starts with /")
+	}
+	for _, c := range key {
+		if c < 0x20 || c == 0x7f {
+			return errors.New("holds a control byte")
+		}
+	}
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return fmt.Errorf("has an empty, '.' or '..' segment")
+		}
+	}
+	return nil
+}
+
+// urlPath turns on_hls's url into a key path: an absolute http(s) URL gives its path, and a
+// leading slash is dropped.
+func urlPath(u string) string {
+	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		if p, err := url.Parse(u); err == nil {
+			u = p.Path
+		}
+	}
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return strings.TrimLeft(u, "/")
+}

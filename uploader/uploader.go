@@ -1,0 +1,308 @@
+// Package uploader puts local files into S3-compatible storage with aws-sdk-go-v2 and proves that
+// the stored bytes are the local bytes before anyone deletes the local copy.
+package uploader
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/srs-offload/srs-offload/media"
+)
+
+// Config is what the uploader needs to reach a bucket.
+type Config struct {
+	Endpoint  string // empty: AWS
+	Region    string
+	Bucket    string
+	PathStyle *bool // nil: the provider's default
+	AccessKey string
+	SecretKey string
+	// Prefix is put in front of every key.
+	Prefix string
+	// Files of at least MultipartThreshold bytes go up in parts of PartSize, PartConcurrency at a time.
+	MultipartThreshold int64
+	PartSize           int64
+	PartConcurrency    int
+	// MaxConns sizes the shared connection pool; about twice the number of upload workers.
+	MaxConns int
+}
+
+// Uploader uploads and verifies. It is safe for concurrent use.
+type Uploader struct {
+	client    *s3.Client
+	parts     *manager.Uploader
+	bucket    string
+	prefix    string
+	threshold int64
+	partSize  int64
+	provider  provider
+}
+
+// ErrVerify means storage holds bytes other than the local file's. The local file must stay.
+var ErrVerify = errors.New("stored object does not match the local file")
+
+// New builds the client. It makes no request; call CheckBucket for that.
+func New(ctx context.Context, c Config) (*Uploader, error) {
+	if c.Bucket == "" {
+		return nil, errors.New("storage.bucket: required")
+	}
+	if c.PartSize < manager.MinUploadPartSize {
+		c.PartSize = manager.MinUploadPartSize
+	}
+	if c.MultipartThreshold < c.PartSize {
+		c.MultipartThreshold = c.PartSize
+	}
+	if c.PartConcurrency < 1 {
+		c.PartConcurrency = 1
+	}
+	if c.MaxConns < 2 {
+		c.MaxConns = 32
+	}
+	p := detectProvider(c.Endpoint)
+	pathStyle := p.pathStyle
+	if c.PathStyle != nil {
+		pathStyle = *c.PathStyle
+	}
+
+	// One pooled client for every request. The SDK's default keeps only 10 idle connections per
+	// host, so with more workers than that connections would be closed and re-dialled.
+	httpClient := awshttp.NewBuildableClient().
+		WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = c.MaxConns
+			t.MaxIdleConnsPerHost = c.MaxConns
+		}).
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 5 * time.Second })
+
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(c.Region),
+		awsconfig.WithHTTPClient(httpClient),
+		// Few SDK attempts and no retry quota: asynq owns long-horizon retries, and an outage must
+		// not exhaust a process-wide token bucket.
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.RateLimiter = ratelimit.None
+			})
+		}),
+		// The SDK's default (when_supported) sends aws-chunked bodies with checksum trailers, which
+		// several S3-compatible servers store verbatim or reject. We send Content-MD5 ourselves and
+		// verify after the upload instead.
+		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	}
+	if c.AccessKey != "" || c.SecretKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, "")))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.Endpoint)
+		}
+		o.UsePathStyle = pathStyle
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	parts := manager.NewUploader(client, func(m *manager.Uploader) {
+		m.PartSize = c.PartSize
+		m.Concurrency = c.PartConcurrency
+		m.LeavePartsOnError = false // abort a failed multipart upload
+		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
+	return &Uploader{
+		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
+		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p,
+	}, nil
+}
+
+// Bucket is the bucket name.
+func (u *Uploader) Bucket() string { return u.bucket }
+
+// Key returns the full object key for a key made by a template (the prefix in front).
+func (u *Uploader) Key(key string) string { return u.prefix + key }
+
+// CheckBucket makes one request to prove the endpoint, credentials and bucket work.
+func (u *Uploader) CheckBucket(ctx context.Context) error {
+	_, err := u.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(u.bucket)})
+	if err != nil {
+		return fmt.Errorf("storage.bucket %q is not reachable (provider %s): %w", u.bucket, u.provider.name, err)
+	}
+	return nil
+}
+
+// Object is what storage holds under a key.
+type Object struct {
+	Key  string
+	Size int64
+	ETag string
+	// Parts is the number of multipart parts, or 0 for a single PUT.
+	Parts int
+}
+
+// Source is a local file: os.File satisfies it.
+type Source interface {
+	io.ReaderAt
+}
+
+// Put uploads size bytes of src under key (the prefix is added here) and verifies them. It returns
+// nil only when storage has confirmed the exact bytes: the ETag storage computed equals the MD5
+// (single PUT) or the multipart ETag (MD5 of the part MD5s) computed here from the local file, and
+// the stored size equals the local size.
+func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, t media.Type) (Object, error) {
+	full := u.Key(key)
+	if size >= u.threshold {
+		return u.putParts(ctx, full, src, size, t)
+	}
+	sum, err := md5Of(src, 0, size)
+	if err != nil {
+		return Object{}, err
+	}
+	out, err := u.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(u.bucket),
+		Key:           aws.String(full),
+		Body:          io.NewSectionReader(src, 0, size),
+		ContentLength: aws.Int64(size),
+		// Storage rejects the body (BadDigest) when it does not hash to this.
+		ContentMD5:   aws.String(base64.StdEncoding.EncodeToString(sum)),
+		ContentType:  aws.String(t.ContentType),
+		CacheControl: aws.String(t.CacheControl),
+	})
+	if err != nil {
+		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
+	}
+	want := hex.EncodeToString(sum)
+	got := etag(out.ETag)
+	if got != want {
+		return Object{}, fmt.Errorf("%w: s3://%s/%s: ETag %q, local MD5 %q", ErrVerify, u.bucket, full, got, want)
+	}
+	return Object{Key: full, Size: size, ETag: got}, nil
+}
+
+// partSize is the part size the upload of size bytes will use: the configured one, grown so the
+// file fits in S3's 10,000 parts. The expected ETag depends on it.
+func (u *Uploader) partSizeFor(size int64) int64 {
+	ps := u.partSize
+	if max := int64(manager.MaxUploadParts); size/ps >= max {
+		// The manager would grow the part size itself (to size/max+1); choose it here instead, so
+		// the expected ETag is computed with the size actually used.
+		ps = (size/max + 1 + 1<<20 - 1) / (1 << 20) * (1 << 20)
+	}
+	return ps
+}
+
+func (u *Uploader) putParts(ctx context.Context, full string, src Source, size int64, t media.Type) (Object, error) {
+	ps := u.partSizeFor(size)
+	want, parts, err := multipartETag(src, size, ps)
+	if err != nil {
+		return Object{}, err
+	}
+	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
+	// about PartConcurrency × a small copy buffer, whatever the file size.
+	_, err = u.parts.Upload(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(u.bucket),
+		Key:           aws.String(full),
+		Body:          io.NewSectionReader(src, 0, size),
+		ContentLength: aws.Int64(size),
+		ContentType:   aws.String(t.ContentType),
+		CacheControl:  aws.String(t.CacheControl),
+	}, func(m *manager.Uploader) { m.PartSize = ps })
+	if err != nil {
+		return Object{}, fmt.Errorf("multipart upload s3://%s/%s: %w", u.bucket, full, err)
+	}
+	obj, found, err := u.stat(ctx, full)
+	if err != nil {
+		return Object{}, err
+	}
+	if !found {
+		return Object{}, fmt.Errorf("%w: s3://%s/%s is missing right after its upload", ErrVerify, u.bucket, full)
+	}
+	if obj.Size != size || obj.ETag != want {
+		return Object{}, fmt.Errorf("%w: s3://%s/%s: size %d ETag %q, local size %d multipart ETag %q (%d parts of %d bytes)",
+			ErrVerify, u.bucket, full, obj.Size, obj.ETag, size, want, parts, ps)
+	}
+	obj.Parts = parts
+	return obj, nil
+}
+
+// Stat returns what storage holds under key (the prefix is added here).
+func (u *Uploader) Stat(ctx context.Context, key string) (Object, bool, error) {
+	return u.stat(ctx, u.Key(key))
+}
+
+func (u *Uploader) stat(ctx context.Context, full string) (Object, bool, error) {
+	out, err := u.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full)})
+	if err != nil {
+		var nf *types.NotFound
+		var api smithy.APIError
+		if errors.As(err, &nf) || (errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchKey")) {
+			return Object{}, false, nil
+		}
+		return Object{}, false, fmt.Errorf("head s3://%s/%s: %w", u.bucket, full, err)
+	}
+	return Object{Key: full, Size: aws.ToInt64(out.ContentLength), ETag: etag(out.ETag)}, true, nil
+}
+
+// Get returns the stored bytes of key; for tests and tools, not for the upload path.
+func (u *Uploader) Get(ctx context.Context, key string) ([]byte, error) {
+	out, err := u.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(u.Key(key))})
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	return io.ReadAll(out.Body)
+}
+
+// Client exposes the S3 client, for tests and tools.
+func (u *Uploader) Client() *s3.Client { return u.client }
+
+func etag(s *string) string { return strings.ToLower(strings.Trim(aws.ToString(s), `"`)) }
+
+func md5Of(src io.ReaderAt, off, n int64) ([]byte, error) {
+	h := md5.New()
+	got, err := io.Copy(h, io.NewSectionReader(src, off, n))
+	if err != nil {
+		return nil, fmt.Errorf("read local file: %w", err)
+	}
+	if got != n {
+		return nil, fmt.Errorf("read local file: got %d bytes, want %d (file shrank)", got, n)
+	}
+	return h.Sum(nil), nil
+}
+
+// multipartETag is the ETag S3 gives a multipart object: the hex MD5 of the concatenated binary
+// MD5s of the parts, then "-" and the part count.
+func multipartETag(src io.ReaderAt, size, partSize int64) (string, int, error) {
+	all := md5.New()
+	parts := 0
+	for off := int64(0); off < size; off += partSize {
+		n := min(partSize, size-off)
+		sum, err := md5Of(src, off, n)
+		if err != nil {
+			return "", 0, err
+		}
+		all.Write(sum)
+		parts++
+	}
+	return fmt.Sprintf("%s-%d", hex.EncodeToString(all.Sum(nil)), parts), parts, nil
+}

@@ -1,0 +1,152 @@
+// Package worker runs srs-offload's asynq handlers: it uploads each hooked file, proves the stored
+// bytes equal the local ones, purges the local copy, and publishes the stream's playlist.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/uploader"
+)
+
+// Store is the storage the worker writes to.
+type Store interface {
+	// Put uploads and verifies; it returns nil only when storage holds exactly the local bytes.
+	Put(ctx context.Context, key string, src uploader.Source, size int64, t media.Type) (uploader.Object, error)
+	Stat(ctx context.Context, key string) (uploader.Object, bool, error)
+}
+
+// Offloader handles TypeOffload tasks.
+type Offloader struct {
+	Roots *roots.Set
+	Store Store
+	// Purge deletes a local file once its stored copy is verified.
+	Purge bool
+	Log   *slog.Logger
+}
+
+// ProcessTask is the asynq handler.
+func (o *Offloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.DecodeOffload(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	}
+	err = o.Offload(ctx, p)
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, asynq.SkipRetry):
+		outcome = "permanent"
+		o.Log.Error("offload: giving up, not retrying", "path", p.Path, "key", p.Key, "err", err)
+	default:
+		outcome = "retry"
+	}
+	tasks.WithLabelValues(p.Kind, outcome).Inc()
+	return err
+}
+
+// Offload moves one file. Every step is idempotent, so a task that runs twice (asynq delivers at
+// least once) does no harm: a file already uploaded and purged is found in storage.
+func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
+	typ, err := typeOf(p)
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	}
+	f, fi, err := o.Roots.Open(p.Path)
+	switch {
+	case errors.Is(err, roots.ErrNotExist):
+		return o.gone(ctx, p)
+	case errors.Is(err, roots.ErrOutside), errors.Is(err, roots.ErrNotRegular), errors.Is(err, roots.ErrBadPath):
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	case err != nil:
+		return err
+	}
+	defer f.Close()
+	if got := queue.FileIDOf(fi); got != p.File {
+		return fmt.Errorf("file %s changed since its hook (now %d bytes, inode %d; hooked %d bytes, inode %d): SRS reused the name, and the new file's own hook uploads it: %w",
+			p.Path, got.Size, got.Ino, p.File.Size, p.File.Ino, asynq.SkipRetry)
+	}
+	start := time.Now()
+	obj, err := o.Store.Put(ctx, p.Key, f, fi.Size(), typ)
+	if err != nil {
+		if errors.Is(err, uploader.ErrVerify) {
+			verifyFailures.Inc()
+		}
+		return err
+	}
+	uploadSeconds.WithLabelValues(p.Kind).Observe(time.Since(start).Seconds())
+	uploadedBytes.WithLabelValues(p.Kind).Add(float64(obj.Size))
+	if !p.Hooked.IsZero() {
+		hookToStored.WithLabelValues(p.Kind).Observe(time.Since(p.Hooked).Seconds())
+	}
+	o.Log.Debug("offload: stored and verified", "path", p.Path, "key", obj.Key, "bytes", obj.Size, "etag", obj.ETag, "parts", obj.Parts)
+
+	// An fMP4 init segment is rewritten in place by SRS and needed by every segment SRS itself
+	// serves; it is tiny, so it stays.
+	if o.Purge && typ.Kind != media.Init {
+		if err := o.Roots.Remove(p.Path, fi); err != nil {
+			purgeFailures.Inc()
+			o.Log.Error("offload: stored and verified, but the local file could not be purged", "path", p.Path, "err", err)
+		} else {
+			purged.WithLabelValues(p.Kind).Inc()
+		}
+	}
+	return o.publishPlaylist(ctx, p)
+}
+
+// gone handles a file that no longer exists: done already if storage has it, lost otherwise.
+func (o *Offloader) gone(ctx context.Context, p queue.Offload) error {
+	obj, found, err := o.Store.Stat(ctx, p.Key)
+	if err != nil {
+		return err
+	}
+	if found && obj.Size == p.File.Size {
+		o.Log.Info("offload: file already stored and purged by an earlier attempt", "path", p.Path, "key", obj.Key)
+		return o.publishPlaylist(ctx, p)
+	}
+	return fmt.Errorf("file %s was deleted before it was uploaded (SRS hls_cleanup/hls_dispose, or by hand), and storage has no copy under %q: %w",
+		p.Path, p.Key, asynq.SkipRetry)
+}
+
+// publishPlaylist uploads the stream's m3u8 as SRS has it now. It runs only after the segment
+// that triggered it is verified in storage.
+func (o *Offloader) publishPlaylist(ctx context.Context, p queue.Offload) error {
+	if p.Playlist == "" || p.PlaylistKey == "" {
+		return nil
+	}
+	f, fi, err := o.Roots.Open(p.Playlist)
+	if errors.Is(err, roots.ErrNotExist) {
+		o.Log.Debug("offload: no playlist on disk yet", "playlist", p.Playlist)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("playlist: %w", err)
+	}
+	defer f.Close()
+	if _, err := o.Store.Put(ctx, p.PlaylistKey, f, fi.Size(), media.PlaylistType); err != nil {
+		return fmt.Errorf("playlist: %w", err)
+	}
+	return nil
+}
+
+func typeOf(p queue.Offload) (media.Type, error) {
+	var t media.Type
+	var ok bool
+	if p.Kind == queue.KindHLS {
+		t, ok = media.ForHLS(p.Path)
+	} else {
+		t, ok = media.ForDVR(p.Path)
+	}
+	if !ok {
+		return t, fmt.Errorf("%s is not a %s file srs-offload moves", p.Path, p.Kind)
+	}
+	return t, nil
+}

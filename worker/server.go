@@ -1,0 +1,87 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/srs-offload/srs-offload/queue"
+)
+
+// Options configure the asynq server.
+type Options struct {
+	Node            string
+	Concurrency     int
+	RetryBase       time.Duration
+	RetryMax        time.Duration
+	ShutdownTimeout time.Duration
+	// PollInterval is how often an idle server looks for tasks. asynq's default (1 s) adds up to a
+	// second to every upload when the queue was empty.
+	PollInterval time.Duration
+	Log          *slog.Logger
+}
+
+// Server runs the handlers for one node's queues.
+type Server struct {
+	srv *asynq.Server
+	mux *asynq.ServeMux
+}
+
+// NewServer builds a server for the node's queues.
+func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
+	mux := asynq.NewServeMux()
+	mux.Handle(queue.TypeOffload, off)
+	srv := asynq.NewServer(redis, asynq.Config{
+		Concurrency:       o.Concurrency,
+		Queues:            queue.Queues(o.Node),
+		RetryDelayFunc:    Backoff(o.RetryBase, o.RetryMax),
+		ShutdownTimeout:   o.ShutdownTimeout,
+		TaskCheckInterval: o.PollInterval,
+		Logger:            logger{o.Log},
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			id, _ := asynq.GetTaskID(ctx)
+			o.Log.Warn("task failed", "id", id, "retried", retried, "max_retry", maxRetry, "err", err)
+		}),
+	})
+	return &Server{srv: srv, mux: mux}
+}
+
+// Start begins processing in the background.
+func (s *Server) Start() error { return s.srv.Start(s.mux) }
+
+// Shutdown stops taking tasks, waits up to ShutdownTimeout for running ones, and hands the rest
+// back to the queue.
+func (s *Server) Shutdown() { s.srv.Shutdown() }
+
+// Backoff is a capped exponential retry delay with jitter: base·2ⁿ⁻¹, at most max, then a random
+// point in its upper half so that retries of a burst spread out.
+func Backoff(base, max time.Duration) asynq.RetryDelayFunc {
+	return func(n int, _ error, _ *asynq.Task) time.Duration {
+		d := base
+		for i := 1; i < n && d < max; i++ {
+			d *= 2
+		}
+		if d > max {
+			d = max
+		}
+		half := d / 2
+		return half + time.Duration(rand.Int64N(int64(half)+1))
+	}
+}
+
+// logger adapts slog to asynq's Logger.
+type logger struct{ l *slog.Logger }
+
+func (l logger) Debug(args ...any) { l.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (l logger) Info(args ...any)  { l.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (l logger) Warn(args ...any)  { l.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (l logger) Error(args ...any) { l.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (l logger) Fatal(args ...any) {
+	l.l.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}
