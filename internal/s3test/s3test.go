@@ -1,0 +1,155 @@
+// Package s3test starts real S3 APIs over HTTP for tests: gofakes3 in-process (fast), and versitygw
+// as a separate process (a real gateway with real checksums). Both listen on loopback only and
+// stop when the test ends.
+package s3test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/srs-offload/srs-offload/uploader"
+)
+
+// Server is an S3 endpoint with one bucket.
+type Server struct {
+	Name      string
+	Endpoint  string
+	Bucket    string
+	AccessKey string
+	SecretKey string
+}
+
+// Config is an uploader config for this server.
+func (s *Server) Config() uploader.Config {
+	t := true
+	return uploader.Config{
+		Endpoint: s.Endpoint, Region: "us-east-1", Bucket: s.Bucket, PathStyle: &t,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		MultipartThreshold: 16 << 20, PartSize: 5 << 20, PartConcurrency: 4, MaxConns: 16,
+	}
+}
+
+// Uploader builds an uploader for this server, with cfg changes applied.
+func (s *Server) Uploader(t testing.TB, change func(*uploader.Config)) *uploader.Uploader {
+	t.Helper()
+	c := s.Config()
+	if change != nil {
+		change(&c)
+	}
+	u, err := uploader.New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.CheckBucket(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Fake starts gofakes3 (in memory) behind an httptest server. Wrap, when not nil, sits in front of
+// it, for tests that need to tamper with answers.
+func Fake(t testing.TB, wrap func(http.Handler) http.Handler) *Server {
+	t.Helper()
+	backend := s3mem.New()
+	if err := backend.CreateBucket("test"); err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = gofakes3.New(backend, gofakes3.WithIntegrityCheck(true)).Server()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &Server{Name: "gofakes3", Endpoint: srv.URL, Bucket: "test", AccessKey: "AK", SecretKey: "SKSKSKSK"}
+}
+
+// VersityBinary finds versitygw in the tool cache that scripts/tools.sh fills.
+func VersityBinary(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("SRS_OFFLOAD_TOOLS")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(cache, "srs-offload", "bin")
+	}
+	p := filepath.Join(dir, "versitygw")
+	if _, err := os.Stat(p); err != nil {
+		if lp, lerr := exec.LookPath("versitygw"); lerr == nil {
+			return lp
+		}
+		t.Fatalf("versitygw not found in %s: run `make test` (scripts/tools.sh builds it)", dir)
+	}
+	return p
+}
+
+// Versity starts a versitygw gateway (posix backend) in a temporary folder and creates a bucket.
+func Versity(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	data, meta := filepath.Join(dir, "data"), filepath.Join(dir, "meta")
+	os.MkdirAll(data, 0o755)
+	os.MkdirAll(meta, 0o755)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	s := &Server{Name: "versitygw", Endpoint: "http://" + addr, Bucket: "test", AccessKey: "testaccess", SecretKey: "testsecret1234"}
+	cmd := exec.Command(VersityBinary(t), "--access", s.AccessKey, "--secret", s.SecretKey,
+		"--port", addr, "posix", "--sidecar", meta, data)
+	logf, _ := os.Create(filepath.Join(dir, "versitygw.log"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start versitygw: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		logf.Close()
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logf.Name())
+			t.Fatalf("versitygw did not listen on %s: %v\n%s", addr, err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c := s.Config()
+	u, err := uploader.New(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+		t.Fatalf("versitygw create bucket: %v", err)
+	}
+	return s
+}
+
+// Both returns one of each server, for tests that must pass on both.
+func Both(t testing.TB) []*Server { return []*Server{Fake(t, nil), Versity(t)} }
+
+func (s *Server) String() string { return fmt.Sprintf("%s@%s", s.Name, s.Endpoint) }
