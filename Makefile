@@ -1,0 +1,25 @@
+# srs-offload. `make run` needs nothing installed; `make test` installs what the tests use
+# (Debian's redis-server, versitygw built into the tool cache outside the repository).
+
+GO    ?= go
+TOOLS ?= $(or $(SRS_OFFLOAD_TOOLS),$(HOME)/.cache/srs-offload/bin)
+export SRS_OFFLOAD_TOOLS := $(TOOLS)
+
+.PHONY: build run test tools lint
+
+build:
+	$(GO) build -o bin/srs-offload ./cmd/srs-offload
+
+# The embedded default: hooks on 127.0.0.1:8085, an in-process Redis and S3 (objects in ./data/s3).
+run:
+	$(GO) run ./cmd/srs-offload dev
+
+tools:
+	@bash scripts/tools.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+test: tools lint
+	$(GO) test -count=1 -timeout 20m ./...
