@@ -421,3 +421,100 @@ func TestE2ECheck(t *testing.T) {
 		t.Fatalf("good config: %v\n%s", err, out)
 	}
 }
+
+// `srs-offload dev` (what `make run` starts) needs nothing installed: a hook for a real segment
+// ends with the segment and its playlist readable over plain HTTP from the embedded S3, as a
+// player would read them, and the local segment purged.
+func TestE2EDev(t *testing.T) {
+	dir := t.TempDir()
+	root, store := filepath.Join(dir, "srs"), filepath.Join(dir, "s3")
+	listen := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	s3addr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	cfg := filepath.Join(dir, "dev.yaml")
+	os.WriteFile(cfg, []byte("listen: "+listen+"\n"), 0o644)
+
+	cmd := exec.Command(binary(t), "dev", "-c", cfg, "--root", root, "--store", store, "--s3", s3addr)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("dev log:\n%s", stderr.String())
+		}
+	})
+	banner := make(chan string, 1)
+	go func() {
+		var all strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			all.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), "Play from the local bucket") {
+				banner <- all.String()
+			}
+		}
+	}()
+	var text string
+	select {
+	case text = <-banner:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no banner from dev\n%s", stderr.String())
+	}
+	for _, want := range []string{"hls_path        " + root, "on_hls          http://" + listen + "/api/v1/hls", "http://" + s3addr + "/live/live/livestream.m3u8"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("banner lacks %q:\n%s", want, text)
+		}
+	}
+
+	seg := filepath.Join(root, "live", "livestream", "20261125", "1795474211734-0.ts")
+	m3u8 := filepath.Join(root, "live", "livestream.m3u8")
+	data := randomBytes(300_000, 1)
+	os.MkdirAll(filepath.Dir(seg), 0o755)
+	os.WriteFile(seg, data, 0o644)
+	playlist := "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.00,\nlivestream/20261125/1795474211734-0.ts\n"
+	os.WriteFile(m3u8, []byte(playlist), 0o644)
+	body, _ := json.Marshal(map[string]any{
+		"action": "on_hls", "client_id": "x", "vhost": "__defaultVhost__", "app": "live", "stream": "livestream",
+		"param": "", "duration": 2.0, "cwd": "/usr/local/srs", "file": seg,
+		"url": "live/livestream/20261125/1795474211734-0.ts", "m3u8": m3u8, "m3u8_url": "live/livestream.m3u8", "seq_no": 0,
+	})
+	post(t, "http://"+listen+"/api/v1/hls", body)
+
+	get := func(path string) (int, []byte, string) {
+		resp, err := http.Get("http://" + s3addr + path)
+		if err != nil {
+			return 0, nil, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b, resp.Header.Get("Content-Type")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		code, b, ct := get("/live/live/livestream.m3u8")
+		if code == 200 {
+			if string(b) != playlist || ct != "application/vnd.apple.mpegurl" {
+				t.Fatalf("playlist %q (%s)", b, ct)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("playlist not readable from the embedded S3: %d\n%s", code, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, b, ct := get("/live/live/livestream/20261125/1795474211734-0.ts")
+	if code != 200 || !bytes.Equal(b, data) || ct != "video/mp2t" {
+		t.Fatalf("segment: %d, %d bytes, %s", code, len(b), ct)
+	}
+	if _, err := os.Stat(seg); !os.IsNotExist(err) {
+		t.Fatalf("local segment not purged: %v", err)
+	}
+	if entries, _ := os.ReadDir(store); len(entries) == 0 {
+		t.Fatalf("embedded S3 kept nothing under %s", store)
+	}
+}
