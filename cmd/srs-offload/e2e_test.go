@@ -300,7 +300,7 @@ func (s *stack) settle(wants []want, timeout time.Duration) {
 
 func TestE2EReplaySRSFixtures(t *testing.T) {
 	tmp := t.TempDir()
-	absRoot := filepath.Join(tmp, "data", "srs")       // stands for /data/srs in the abs capture
+	absRoot := filepath.Join(tmp, "data", "srs")        // stands for /data/srs in the abs capture
 	relCwd := filepath.Join(tmp, "usr", "local", "srs") // stands for /usr/local/srs in the rel capture
 	relRoot := filepath.Join(relCwd, "objs", "nginx", "html")
 	for _, d := range []string{absRoot, relRoot} {
