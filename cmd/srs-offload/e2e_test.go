@@ -32,7 +32,7 @@ var (
 	buildErr  error
 )
 
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "srs-offload-e2e-")
@@ -54,7 +54,7 @@ func binary(t *testing.T) string {
 
 // stack is redis-server + versitygw + a config for the binary.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	redis  *redistest.Server
 	s3     *s3test.Server
 	store  *uploader.Uploader
@@ -63,7 +63,7 @@ type stack struct {
 	config string
 }
 
-func newStack(t *testing.T, roots ...string) *stack {
+func newStack(t testing.TB, roots ...string) *stack {
 	t.Helper()
 	s := &stack{t: t, redis: redistest.Start(t), s3: s3test.Versity(t), dir: t.TempDir()}
 	s.store = s.s3.Uploader(t, nil)
@@ -137,7 +137,7 @@ func (s *stack) start(sub string) *proc {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (p *proc) stop(t *testing.T) {
+func (p *proc) stop(t testing.TB) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -187,7 +187,7 @@ func randomBytes(n int, seed uint64) []byte {
 	return b
 }
 
-func post(t *testing.T, url string, body []byte) {
+func post(t testing.TB, url string, body []byte) {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", bytes.NewReader(body))
 	if err != nil {
