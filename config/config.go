@@ -5,8 +5,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -104,8 +106,9 @@ func Default() Config {
 	}
 }
 
-// Load reads a file over the defaults. ${VAR} and $VAR are expanded from the environment first, so
-// secrets can stay out of the file. An unknown key is an error.
+// Load reads a file over the defaults. In values, ${VAR} is replaced from the environment, so
+// secrets can stay out of the file; a bare $ is kept as it is (passwords may hold one), and a
+// variable that is not set is an error naming its key. An unknown key is an error.
 func Load(path string) (Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -117,9 +120,8 @@ func Load(path string) (Config, error) {
 // Parse is Load without the file.
 func Parse(raw []byte) (Config, error) {
 	cfg := Default()
-	expanded := os.ExpandEnv(string(raw))
 	var doc yaml.Node
-	if err := yaml.Unmarshal([]byte(expanded), &doc); err != nil {
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
 	}
 	if len(doc.Content) == 0 {
@@ -173,6 +175,10 @@ func AsErrors(err error) (Errors, bool) {
 // a value of the wrong type) is reported by its dotted key name.
 func decode(n *yaml.Node, v reflect.Value, prefix string, out *Errors) {
 	if n.Kind != yaml.MappingNode || v.Kind() != reflect.Struct {
+		if err := expandEnv(n); err != nil {
+			*out = append(*out, Problem{strings.TrimSuffix(prefix, "."), err.Error()})
+			return
+		}
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			*out = append(*out, Problem{strings.TrimSuffix(prefix, "."), cleanYAMLError(err)})
 		}
@@ -195,6 +201,37 @@ func decode(n *yaml.Node, v reflect.Value, prefix string, out *Errors) {
 		}
 		decode(val, v.Field(idx), prefix+k.Value+".", out)
 	}
+}
+
+var envVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} in every scalar under n (comments and keys are left alone).
+func expandEnv(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		var missing []string
+		before := n.Value
+		n.Value = envVar.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := m[2 : len(m)-1]
+			v, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+		}
+		if n.Value != before && n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) == 0 {
+			n.Tag = "" // a plain ${X} takes the type of what it expands to (db: ${DB} is an int)
+		}
+		return nil
+	}
+	for _, c := range n.Content {
+		if err := expandEnv(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cleanYAMLError drops yaml's "yaml: unmarshal errors:" framing.
@@ -232,7 +269,7 @@ func ParseSize(v string) (Size, error) {
 		}
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
 		return 0, fmt.Errorf("size %q: want a byte count such as 8MiB", v)
 	}
 	return Size(n * mult), nil

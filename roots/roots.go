@@ -123,25 +123,38 @@ func (s *Set) Resolve(cwd, file string) (string, fs.FileInfo, error) {
 // Open opens a resolved path for reading. It re-checks the roots, refuses a symlink in the last
 // component (O_NOFOLLOW), never blocks on a FIFO (O_NONBLOCK), and checks the opened file is regular.
 func (s *Set) Open(path string) (*os.File, fs.FileInfo, error) {
-	real, _, err := s.Resolve("/", path)
+	p, err := s.Join("/", path)
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	_, want, err := s.Resolve("/", p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil, fmt.Errorf("file %q: %w", real, ErrNotExist)
+		return nil, nil, err
+	}
+	// Open the path as given, not as resolved, so that O_NOFOLLOW sees a symlink in its last
+	// component; then make sure it is the file that was checked.
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil, nil, fmt.Errorf("file %q: %w", p, ErrNotExist)
+		case errors.Is(err, syscall.ELOOP):
+			return nil, nil, fmt.Errorf("file %q is a symlink: %w", p, ErrNotRegular)
 		}
-		return nil, nil, fmt.Errorf("open %q: %w", real, err)
+		return nil, nil, fmt.Errorf("open %q: %w", p, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("stat %q: %w", real, err)
+		return nil, nil, fmt.Errorf("stat %q: %w", p, err)
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, fmt.Errorf("file %q is a %s: %w", real, modeName(fi.Mode()), ErrNotRegular)
+		return nil, nil, fmt.Errorf("file %q is a %s: %w", p, modeName(fi.Mode()), ErrNotRegular)
+	}
+	if !os.SameFile(fi, want) {
+		f.Close()
+		return nil, nil, fmt.Errorf("file %q changed while it was being opened", p)
 	}
 	return f, fi, nil
 }
@@ -150,6 +163,7 @@ func (s *Set) Open(path string) (*os.File, fs.FileInfo, error) {
 // then removes the folders this leaves empty, up to but never including the root. A file that
 // was replaced since (SRS reusing a name) is left alone and reported.
 func (s *Set) Remove(path string, want fs.FileInfo) error {
+	path = filepath.Clean(path)
 	r, ok := s.contains(path, false)
 	if !ok {
 		return fmt.Errorf("remove %q: %w (roots: %s)", path, ErrOutside, s)
@@ -161,13 +175,16 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 		}
 		return fmt.Errorf("remove %q: %w", path, err)
 	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("remove %q: a %s: %w", path, modeName(fi.Mode()), ErrNotRegular)
+	}
 	if !os.SameFile(fi, want) {
 		return fmt.Errorf("remove %q: the file was replaced after it was uploaded; keeping the new one", path)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %q: %w", path, err)
 	}
-	for dir := filepath.Dir(path); dir != r.real && strings.HasPrefix(dir, r.real+string(filepath.Separator)); dir = filepath.Dir(dir) {
+	for dir := filepath.Dir(path); dir != r.real && strings.HasPrefix(dir, r.real+string(filepath.Separator)) && !s.isRoot(dir); dir = filepath.Dir(dir) {
 		// rmdir fails on a folder that is not empty, which is where we stop.
 		if err := syscall.Rmdir(dir); err != nil {
 			break
@@ -178,6 +195,7 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 
 // Rel returns p relative to the root it lies in.
 func (s *Set) Rel(p string) (string, bool) {
+	p = filepath.Clean(p)
 	r, ok := s.contains(p, true)
 	if !ok {
 		return "", false
@@ -199,6 +217,17 @@ func (s *Set) contains(p string, lexical bool) (root, bool) {
 		}
 	}
 	return root{}, false
+}
+
+// isRoot reports whether dir is one of the roots (resolved form); with nested roots, pruning
+// below one root must not remove another.
+func (s *Set) isRoot(dir string) bool {
+	for _, r := range s.roots {
+		if dir == r.real {
+			return true
+		}
+	}
+	return false
 }
 
 // within is a separator-aware prefix check: /data/hls-evil is not within /data/hls.
