@@ -92,7 +92,12 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	// An fMP4 init segment is rewritten in place by SRS and needed by every segment SRS itself
 	// serves; it is tiny, so it stays.
 	if o.Purge && typ.Kind != media.Init {
-		if err := o.Roots.Remove(p.Path, fi); err != nil {
+		// Remove only checks the inode: a file written to during the upload is still the same
+		// file, but the bytes added since were never verified in storage.
+		if now, err := f.Stat(); err != nil || queue.FileIDOf(now) != p.File {
+			purgeFailures.Inc()
+			o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
+		} else if err := o.Roots.Remove(p.Path, fi); err != nil {
 			purgeFailures.Inc()
 			o.Log.Error("offload: stored and verified, but the local file could not be purged", "path", p.Path, "err", err)
 		} else {
