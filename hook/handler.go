@@ -71,8 +71,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) 
 	if err := json.Unmarshal(body, &req); err != nil {
 		return h.fail(w, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
 	}
-	if req.Action != "" && len(req.Action) < 32 {
-		*action = req.Action
+	if req.Action == "on_hls" || req.Action == "on_dvr" || ignored[req.Action] {
+		*action = req.Action // the label takes only SRS's own actions: no series from arbitrary input
 	}
 	outcome, task, err := h.Intake.Accept(r.Context(), req)
 	if err != nil {
@@ -81,16 +81,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) 
 			return h.fail(w, r, in.Status, in.Msg)
 		}
 		// The queue is unreachable: SRS will log the failure; the file stays on disk.
-		h.Log.Error("hook: could not record the task; the file stays on disk", "action", req.Action, "file", req.File, "err", err)
+		h.log().Error("hook: could not record the task; the file stays on disk", "action", req.Action, "file", req.File, "err", err)
 		return writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: http.StatusServiceUnavailable, Error: err.Error()})
 	}
 	switch outcome {
 	case Enqueued:
-		h.Log.Debug("hook: enqueued", "action", req.Action, "path", task.Path, "key", task.Key)
+		h.log().Debug("hook: enqueued", "action", req.Action, "path", task.Path, "key", task.Key)
 	case Duplicate:
-		h.Log.Info("hook: already enqueued", "action", req.Action, "path", task.Path)
+		h.log().Info("hook: already enqueued", "action", req.Action, "path", task.Path)
 	}
 	return ok(w)
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.Default()
+	}
+	return h.Log
 }
 
 type errorBody struct {
@@ -99,7 +106,7 @@ type errorBody struct {
 }
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) int {
-	h.Log.Warn("hook: refused", "status", status, "error", msg, "path", r.URL.Path, "remote", r.RemoteAddr)
+	h.log().Warn("hook: refused", "status", status, "error", msg, "path", r.URL.Path, "remote", r.RemoteAddr)
 	return writeJSON(w, status, errorBody{Code: status, Error: msg})
 }
 

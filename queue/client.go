@@ -17,6 +17,10 @@ type Options struct {
 	Timeout time.Duration
 	// Dedup keeps a finished task's id for this long, so a repeated hook is not uploaded twice.
 	Dedup time.Duration
+	// RedisTimeout, when set, bounds each dial, read and write to Redis. The enqueue's context
+	// alone does not: asynq's client ignores context deadlines on reads, so without this a Redis
+	// that accepts connections and never answers holds a hook for go-redis's 3 s default.
+	RedisTimeout time.Duration
 }
 
 // Client enqueues tasks durably: Enqueue returns only after Redis has the task.
@@ -26,7 +30,10 @@ type Client struct {
 }
 
 // NewClient wraps an asynq client.
-func NewClient(redis asynq.RedisConnOpt, o Options) *Client {
+func NewClient(redis asynq.RedisClientOpt, o Options) *Client {
+	if o.RedisTimeout > 0 {
+		redis.DialTimeout, redis.ReadTimeout, redis.WriteTimeout = o.RedisTimeout, o.RedisTimeout, o.RedisTimeout
+	}
 	return &Client{c: asynq.NewClient(redis), opts: o}
 }
 

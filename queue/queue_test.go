@@ -3,9 +3,11 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -338,5 +340,48 @@ func TestEnqueueRedisDown(t *testing.T) {
 	dup, err := c.Enqueue(ctx, basePayload())
 	if err == nil || dup {
 		t.Fatalf("Enqueue with Redis down: dup=%v err=%v, want an error", dup, err)
+	}
+}
+
+// A Redis that accepts connections and never answers must not hold a hook longer than
+// RedisTimeout: the enqueue's context deadline alone does not cut asynq's reads short.
+func TestEnqueueHangingRedisIsBounded(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	c := queue.NewClient(asynq.RedisClientOpt{Addr: ln.Addr().String()}, queue.Options{
+		Node: "n1", MaxRetry: 1, Timeout: time.Minute, Dedup: time.Minute, RedisTimeout: 300 * time.Millisecond,
+	})
+	defer c.Close()
+	p := queue.Offload{Kind: queue.KindHLS, Path: "/x/a.ts", Key: "a.ts", File: queue.FileID{Ino: 1}}
+	start := time.Now()
+	_, err = c.Enqueue(context.Background(), p)
+	if err == nil {
+		t.Fatal("enqueue into a Redis that never answers succeeded")
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("enqueue gave up after %v, want about the 300ms RedisTimeout", d)
 	}
 }

@@ -41,7 +41,10 @@ func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
 		RetryDelayFunc:    Backoff(o.RetryBase, o.RetryMax),
 		ShutdownTimeout:   o.ShutdownTimeout,
 		TaskCheckInterval: o.PollInterval,
-		Logger:            logger{o.Log},
+		// Retries wait in a scheduled set that asynq moves to pending every 5 s by default, which
+		// would add up to 5 s to a 2 s backoff.
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   logger{o.Log},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)

@@ -117,6 +117,7 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		}
 		qc := queue.NewClient(redisOpt(cfg), queue.Options{
 			Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
+			RedisTimeout: cfg.Hooks.EnqueueTimeout,
 		})
 		defer qc.Close()
 		h := &hook.Handler{
