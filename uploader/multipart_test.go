@@ -63,7 +63,7 @@ func TestMultipartMemoryIsBounded(t *testing.T) {
 		}
 	}()
 	typ, _ := media.ForDVR("big.flv")
-	obj, err := u.Put(context.Background(), "live/big.flv", f, size, typ)
+	obj, err := u.Put(context.Background(), "live/big.flv", f, size, typ, "big")
 	close(stop)
 	<-sampled
 	if err != nil {
@@ -100,7 +100,7 @@ func TestFailedMultipartIsAborted(t *testing.T) {
 	u := srv.Uploader(t, func(c *uploader.Config) { c.MultipartThreshold, c.PartSize = 5<<20, 5<<20 })
 	f, _ := randomFile(t, 12<<20)
 	typ, _ := media.ForDVR("x.mp4")
-	_, err := u.Put(context.Background(), "live/x.mp4", f, 12<<20, typ)
+	_, err := u.Put(context.Background(), "live/x.mp4", f, 12<<20, typ, "x")
 	if err == nil || errors.Is(err, uploader.ErrVerify) {
 		t.Fatalf("err = %v, want an upload error", err)
 	}

@@ -165,19 +165,29 @@ type Source interface {
 	io.ReaderAt
 }
 
+// Object metadata written with every upload, so that a later attempt can prove an earlier one
+// stored exactly this file (see Holds).
+const (
+	metaOrigin = "srs-offload-origin" // the caller's identity of the local file
+	metaETag   = "srs-offload-etag"   // the ETag the local bytes give: MD5, or the multipart ETag
+	metaMD5    = "srs-offload-md5"    // the whole file's MD5, for servers that report it for multipart
+)
+
 // Put uploads size bytes of src under key (the prefix is added here) and verifies them. It returns
 // nil only when storage has confirmed the exact bytes: the ETag storage computed equals the MD5
 // (single PUT) or the multipart ETag (MD5 of the part MD5s) computed here from the local file, and
-// the stored size equals the local size.
-func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, t media.Type) (Object, error) {
+// the stored size equals the local size. origin names the local file (ASCII, e.g. a task id); it
+// is stored with the object for Holds.
+func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (Object, error) {
 	full := u.Key(key)
 	if size >= u.threshold {
-		return u.putParts(ctx, full, src, size, t)
+		return u.putParts(ctx, full, src, size, t, origin)
 	}
 	sum, err := md5Of(src, 0, size)
 	if err != nil {
 		return Object{}, err
 	}
+	want := hex.EncodeToString(sum)
 	out, err := u.client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
@@ -187,11 +197,11 @@ func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, 
 		ContentMD5:   aws.String(base64.StdEncoding.EncodeToString(sum)),
 		ContentType:  aws.String(t.ContentType),
 		CacheControl: aws.String(t.CacheControl),
+		Metadata:     map[string]string{metaOrigin: origin, metaETag: want},
 	})
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
 	}
-	want := hex.EncodeToString(sum)
 	got := etag(out.ETag)
 	if got != want {
 		return Object{}, fmt.Errorf("%w: s3://%s/%s: ETag %q, local MD5 %q", ErrVerify, u.bucket, full, got, want)
@@ -211,7 +221,7 @@ func (u *Uploader) partSizeFor(size int64) int64 {
 	return ps
 }
 
-func (u *Uploader) putParts(ctx context.Context, full string, src Source, size int64, t media.Type) (Object, error) {
+func (u *Uploader) putParts(ctx context.Context, full string, src Source, size int64, t media.Type, origin string) (Object, error) {
 	ps := u.partSizeFor(size)
 	want, whole, parts, err := multipartETag(src, size, ps)
 	if err != nil {
@@ -226,11 +236,12 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String(t.ContentType),
 		CacheControl:  aws.String(t.CacheControl),
+		Metadata:      map[string]string{metaOrigin: origin, metaETag: want, metaMD5: whole},
 	}, func(m *manager.Uploader) { m.PartSize = ps })
 	if err != nil {
 		return Object{}, fmt.Errorf("multipart upload s3://%s/%s: %w", u.bucket, full, err)
 	}
-	obj, found, err := u.stat(ctx, full)
+	obj, found, _, err := u.head(ctx, full)
 	if err != nil {
 		return Object{}, err
 	}
@@ -249,20 +260,40 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 
 // Stat returns what storage holds under key (the prefix is added here).
 func (u *Uploader) Stat(ctx context.Context, key string) (Object, bool, error) {
-	return u.stat(ctx, u.Key(key))
+	obj, found, _, err := u.head(ctx, u.Key(key))
+	return obj, found, err
 }
 
-func (u *Uploader) stat(ctx context.Context, full string) (Object, bool, error) {
+// Holds reports whether storage holds a verified upload of origin under key: an object that an
+// earlier Put stored for that origin, whose ETag storage computed is still the one the local
+// bytes gave. A worker whose file is gone uses it to tell "uploaded, then purged by an earlier
+// attempt" from "lost", which an object of the same size alone cannot.
+func (u *Uploader) Holds(ctx context.Context, key, origin string) (bool, error) {
+	obj, found, meta, err := u.head(ctx, u.Key(key))
+	if err != nil || !found {
+		return false, err
+	}
+	if meta[metaOrigin] != origin || meta[metaETag] == "" {
+		return false, nil
+	}
+	return obj.ETag == meta[metaETag] || obj.ETag == meta[metaMD5], nil
+}
+
+func (u *Uploader) head(ctx context.Context, full string) (Object, bool, map[string]string, error) {
 	out, err := u.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full)})
 	if err != nil {
 		var nf *types.NotFound
 		var api smithy.APIError
 		if errors.As(err, &nf) || (errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchKey")) {
-			return Object{}, false, nil
+			return Object{}, false, nil, nil
 		}
-		return Object{}, false, fmt.Errorf("head s3://%s/%s: %w", u.bucket, full, err)
+		return Object{}, false, nil, fmt.Errorf("head s3://%s/%s: %w", u.bucket, full, err)
 	}
-	return Object{Key: full, Size: aws.ToInt64(out.ContentLength), ETag: etag(out.ETag)}, true, nil
+	meta := make(map[string]string, len(out.Metadata))
+	for k, v := range out.Metadata {
+		meta[strings.ToLower(k)] = v // servers differ in the case they return
+	}
+	return Object{Key: full, Size: aws.ToInt64(out.ContentLength), ETag: etag(out.ETag)}, true, meta, nil
 }
 
 // Get returns the stored bytes of key; for tests and tools, not for the upload path.

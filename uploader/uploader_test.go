@@ -57,7 +57,7 @@ func TestPutStoresExactBytes(t *testing.T) {
 		} {
 			t.Run(srv.Name+"/"+tc.name, func(t *testing.T) {
 				f, want := randomFile(t, tc.size)
-				obj, err := u.Put(ctx, "live/"+tc.name+".ts", f, int64(tc.size), ts)
+				obj, err := u.Put(ctx, "live/"+tc.name+".ts", f, int64(tc.size), ts, "origin-"+tc.name)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -71,6 +71,13 @@ func TestPutStoresExactBytes(t *testing.T) {
 				if !bytes.Equal(got, want) {
 					t.Fatalf("stored %d bytes differ from the local %d", len(got), len(want))
 				}
+				// Holds proves this origin's upload, and no other's.
+				if held, err := u.Holds(ctx, "live/"+tc.name+".ts", "origin-"+tc.name); err != nil || !held {
+					t.Fatalf("Holds(own origin) = %v, %v", held, err)
+				}
+				if held, _ := u.Holds(ctx, "live/"+tc.name+".ts", "another"); held {
+					t.Fatal("Holds accepted another origin")
+				}
 				st, found, err := u.Stat(ctx, "live/"+tc.name+".ts")
 				if err != nil || !found || st.Size != int64(tc.size) || st.ETag != obj.ETag {
 					t.Fatalf("stat %+v found=%v err=%v, want size %d etag %s", st, found, err, tc.size, obj.ETag)
@@ -79,7 +86,7 @@ func TestPutStoresExactBytes(t *testing.T) {
 		}
 		t.Run(srv.Name+"/headers", func(t *testing.T) {
 			f, _ := randomFile(t, 1000)
-			if _, err := u.Put(ctx, "live/h.ts", f, 1000, ts); err != nil {
+			if _, err := u.Put(ctx, "live/h.ts", f, 1000, ts, "h"); err != nil {
 				t.Fatal(err)
 			}
 			h, err := u.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String("pfx/live/h.ts")})
@@ -98,6 +105,20 @@ func TestPutStoresExactBytes(t *testing.T) {
 			_, found, err := u.Stat(ctx, "live/nope.ts")
 			if err != nil || found {
 				t.Fatalf("stat of a missing key: found=%v err=%v", found, err)
+			}
+			if held, err := u.Holds(ctx, "live/nope.ts", "x"); err != nil || held {
+				t.Fatalf("Holds of a missing key: %v, %v", held, err)
+			}
+		})
+		t.Run(srv.Name+"/foreign-object", func(t *testing.T) {
+			// Written by someone else (no srs-offload metadata), same key and size: not ours.
+			_, err := u.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(srv.Bucket), Key: aws.String("pfx/live/foreign.ts"),
+				Body: strings.NewReader("0123456789")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if held, err := u.Holds(ctx, "live/foreign.ts", ""); err != nil || held {
+				t.Fatalf("Holds of a foreign object: %v, %v", held, err)
 			}
 		})
 	}
@@ -126,7 +147,7 @@ func TestPutRejectsWrongETag(t *testing.T) {
 	ts, _ := media.ForHLS("x.ts")
 	for _, size := range []int{1234, 17 << 20} {
 		f, _ := randomFile(t, size)
-		_, err := u.Put(context.Background(), "live/x.ts", f, int64(size), ts)
+		_, err := u.Put(context.Background(), "live/x.ts", f, int64(size), ts, "x")
 		if !errors.Is(err, uploader.ErrVerify) {
 			t.Fatalf("size %d: err = %v, want ErrVerify", size, err)
 		}

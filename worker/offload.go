@@ -20,8 +20,10 @@ import (
 // Store is the storage the worker writes to.
 type Store interface {
 	// Put uploads and verifies; it returns nil only when storage holds exactly the local bytes.
-	Put(ctx context.Context, key string, src uploader.Source, size int64, t media.Type) (uploader.Object, error)
-	Stat(ctx context.Context, key string) (uploader.Object, bool, error)
+	// origin names the local file; it is stored with the object.
+	Put(ctx context.Context, key string, src uploader.Source, size int64, t media.Type, origin string) (uploader.Object, error)
+	// Holds reports whether a Put for origin under key completed and its bytes are still verified.
+	Holds(ctx context.Context, key, origin string) (bool, error)
 }
 
 // Offloader handles TypeOffload tasks.
@@ -75,7 +77,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 			p.Path, got.Size, got.Ino, p.File.Size, p.File.Ino, asynq.SkipRetry)
 	}
 	start := time.Now()
-	obj, err := o.Store.Put(ctx, p.Key, f, fi.Size(), typ)
+	obj, err := o.Store.Put(ctx, p.Key, f, fi.Size(), typ, p.TaskID())
 	if err != nil {
 		if errors.Is(err, uploader.ErrVerify) {
 			verifyFailures.Inc()
@@ -107,14 +109,15 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	return o.publishPlaylist(ctx, p)
 }
 
-// gone handles a file that no longer exists: done already if storage has it, lost otherwise.
+// gone handles a file that no longer exists: done already if an earlier attempt of this very task
+// stored and verified it (asynq delivers at least once), lost otherwise.
 func (o *Offloader) gone(ctx context.Context, p queue.Offload) error {
-	obj, found, err := o.Store.Stat(ctx, p.Key)
+	held, err := o.Store.Holds(ctx, p.Key, p.TaskID())
 	if err != nil {
 		return err
 	}
-	if found && obj.Size == p.File.Size {
-		o.Log.Info("offload: file already stored and purged by an earlier attempt", "path", p.Path, "key", obj.Key)
+	if held {
+		o.Log.Info("offload: file already stored and purged by an earlier attempt", "path", p.Path, "key", p.Key)
 		return o.publishPlaylist(ctx, p)
 	}
 	return fmt.Errorf("file %s was deleted before it was uploaded (SRS hls_cleanup/hls_dispose, or by hand), and storage has no copy under %q: %w",
@@ -136,7 +139,7 @@ func (o *Offloader) publishPlaylist(ctx context.Context, p queue.Offload) error 
 		return fmt.Errorf("playlist: %w", err)
 	}
 	defer f.Close()
-	if _, err := o.Store.Put(ctx, p.PlaylistKey, f, fi.Size(), media.PlaylistType); err != nil {
+	if _, err := o.Store.Put(ctx, p.PlaylistKey, f, fi.Size(), media.PlaylistType, p.TaskID()); err != nil {
 		return fmt.Errorf("playlist: %w", err)
 	}
 	return nil

@@ -458,7 +458,7 @@ func TestDeletedBeforeUpload(t *testing.T) {
 }
 
 // (f) A file already uploaded and purged (a task that ran twice) succeeds, and the playlist is
-// still published. One stored under the same key with another size is not taken for it.
+// still published. An object of the same size stored for another file is not taken for it.
 func TestDeletedAfterUpload(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, rigConfig{})
@@ -471,7 +471,8 @@ func TestDeletedAfterUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	typ, _ := media.ForHLS(rel)
-	if _, err := r.up.Put(context.Background(), p.Key, f, int64(len(want)), typ); err != nil {
+	// An earlier attempt of this same task stored it (same origin), then crashed after the purge.
+	if _, err := r.up.Put(context.Background(), p.Key, f, int64(len(want)), typ, p.TaskID()); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -479,16 +480,17 @@ func TestDeletedAfterUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Another segment whose key holds an object of another size.
+	// Another segment whose key holds an object of the same size stored for another file (an
+	// earlier stream that reused the name): not taken for it.
 	rel2 := "live/cam1/2026/11/23/22/cam1-2.ts"
 	r.writeRandom(rel2, 300)
 	p2 := r.hls(rel2, rel2, "live/cam1/index.m3u8", "live/cam1/index2.m3u8")
-	other := r.write("other.ts", []byte("a different object"))
+	other := r.write("other.ts", bytes.Repeat([]byte("x"), 300))
 	f2, err := os.Open(other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.up.Put(context.Background(), p2.Key, f2, 18, typ); err != nil {
+	if _, err := r.up.Put(context.Background(), p2.Key, f2, 300, typ, "an earlier stream"); err != nil {
 		t.Fatal(err)
 	}
 	f2.Close()
@@ -508,7 +510,7 @@ func TestDeletedAfterUpload(t *testing.T) {
 
 	ti2 := r.wait(p2, asynq.TaskStateArchived, 5*time.Second)
 	if !strings.Contains(ti2.LastErr, "deleted before it was uploaded") {
-		t.Errorf("size mismatch: last error %q", ti2.LastErr)
+		t.Errorf("foreign object: last error %q", ti2.LastErr)
 	}
 	r.notStored(p2.PlaylistKey)
 }
