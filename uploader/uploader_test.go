@@ -127,21 +127,7 @@ func TestPutStoresExactBytes(t *testing.T) {
 // A storage answer whose ETag is not the MD5 of the local bytes is a verification failure, for a
 // single PUT and for a multipart upload alike.
 func TestPutRejectsWrongETag(t *testing.T) {
-	tamper := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Parts keep their real ETags so the upload completes; what storage reports for the
-			// finished object (PUT answer, HEAD) is wrong.
-			if r.URL.Query().Has("uploadId") {
-				next.ServeHTTP(w, r)
-				return
-			}
-			rw := etagRewriter{ResponseWriter: w, wrote: new(bool)}
-			next.ServeHTTP(rw, r)
-			if !*rw.wrote { // the handler set headers and returned without writing
-				rw.WriteHeader(http.StatusOK)
-			}
-		})
-	}
+	tamper := s3test.WrongETags(func(*http.Request) bool { return true })
 	srv := s3test.Fake(t, tamper)
 	u := srv.Uploader(t, nil)
 	ts, _ := media.ForHLS("x.ts")
@@ -152,31 +138,4 @@ func TestPutRejectsWrongETag(t *testing.T) {
 			t.Fatalf("size %d: err = %v, want ErrVerify", size, err)
 		}
 	}
-}
-
-// etagRewriter replaces every ETag the server sends with a wrong one.
-type etagRewriter struct {
-	http.ResponseWriter
-	wrote *bool
-}
-
-func (e etagRewriter) WriteHeader(code int) {
-	if e.Header().Get("ETag") != "" {
-		e.Header().Set("ETag", `"00000000000000000000000000000000"`)
-	}
-	*e.wrote = true
-	e.ResponseWriter.WriteHeader(code)
-}
-
-func (e etagRewriter) Write(b []byte) (int, error) {
-	if !*e.wrote {
-		e.WriteHeader(http.StatusOK)
-	}
-	// CompleteMultipartUpload carries the ETag in its XML body.
-	if i := bytes.Index(b, []byte("<ETag>")); i >= 0 {
-		b = append([]byte{}, b...)
-		j := bytes.Index(b[i:], []byte("</ETag>"))
-		copy(b[i+6:i+j], bytes.Repeat([]byte("0"), j-6))
-	}
-	return e.ResponseWriter.Write(b)
 }

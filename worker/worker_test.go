@@ -543,32 +543,6 @@ func TestReplacedAfterHook(t *testing.T) {
 	r.notStored(p.PlaylistKey)
 }
 
-// etagRewriter replaces every ETag the server sends with a wrong one (as in uploader_test.go).
-type etagRewriter struct {
-	http.ResponseWriter
-	wrote *bool
-}
-
-func (e etagRewriter) WriteHeader(code int) {
-	if e.Header().Get("ETag") != "" {
-		e.Header().Set("ETag", `"00000000000000000000000000000000"`)
-	}
-	*e.wrote = true
-	e.ResponseWriter.WriteHeader(code)
-}
-
-func (e etagRewriter) Write(b []byte) (int, error) {
-	if !*e.wrote {
-		e.WriteHeader(http.StatusOK)
-	}
-	if i := bytes.Index(b, []byte("<ETag>")); i >= 0 {
-		b = append([]byte{}, b...)
-		j := bytes.Index(b[i:], []byte("</ETag>"))
-		copy(b[i+6:i+j], bytes.Repeat([]byte("0"), j-6))
-	}
-	return e.ResponseWriter.Write(b)
-}
-
 func verifyFailures(t *testing.T) float64 {
 	t.Helper()
 	mfs, err := prometheus.DefaultGatherer.Gather()
@@ -589,23 +563,11 @@ func verifyFailures(t *testing.T) float64 {
 // published, and the verify-failure counter counts it.
 func TestVerifyFailureKeepsFile(t *testing.T) {
 	t.Parallel()
-	tamper := func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			isMedia := strings.HasSuffix(req.URL.Path, ".ts") || strings.HasSuffix(req.URL.Path, ".flv")
-			// Parts keep their real ETags so a multipart upload completes; what storage reports for
-			// the finished object (PUT answer, HEAD) is wrong. Playlists are not tampered with, so
-			// a playlist in storage could only come from the worker publishing it.
-			if !isMedia || req.URL.Query().Has("uploadId") {
-				next.ServeHTTP(w, req)
-				return
-			}
-			rw := etagRewriter{ResponseWriter: w, wrote: new(bool)}
-			next.ServeHTTP(rw, req)
-			if !*rw.wrote { // the handler set headers and returned without writing
-				rw.WriteHeader(http.StatusOK)
-			}
-		})
-	}
+	// Playlists are not tampered with, so a playlist in storage could only come from the worker
+	// publishing it.
+	tamper := s3test.WrongETags(func(req *http.Request) bool {
+		return strings.HasSuffix(req.URL.Path, ".ts") || strings.HasSuffix(req.URL.Path, ".flv")
+	})
 	r := newRig(t, rigConfig{s3: s3test.Fake(t, tamper), upload: func(c *uploader.Config) {
 		c.MultipartThreshold, c.PartSize = 5<<20, 5<<20
 	}})
