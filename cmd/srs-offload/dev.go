@@ -74,11 +74,11 @@ func runDev(args []string) int {
 			"Store": *store, "Redis": redis.Addr(), "Prefix": cfg.Storage.Prefix,
 		})
 	case err := <-done:
-		log.Error("dev: " + err.Error())
+		fmt.Fprintln(os.Stderr, "srs-offload dev:", err)
 		return 1
 	}
 	if err := <-done; err != nil {
-		log.Error("dev: " + err.Error())
+		fmt.Fprintln(os.Stderr, "srs-offload dev:", err)
 		return 1
 	}
 	return 0

@@ -103,9 +103,21 @@ type proc struct {
 	log  *bytes.Buffer
 }
 
+// start runs a subcommand. A worker gets a copy of the config with its own listen address (for
+// its metrics), so it can run beside a hooks process.
 func (s *stack) start(sub string) *proc {
 	s.t.Helper()
-	p := &proc{cmd: exec.Command(binary(s.t), sub, "-c", s.config), done: make(chan error, 1), log: &bytes.Buffer{}}
+	config, listen := s.config, s.listen
+	if sub == "worker" {
+		listen = fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(s.t))
+		b, err := os.ReadFile(s.config)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		config = filepath.Join(s.dir, fmt.Sprintf("worker-%s.yaml", strings.ReplaceAll(listen, ":", "-")))
+		os.WriteFile(config, bytes.Replace(b, []byte("listen: "+s.listen), []byte("listen: "+listen), 1), 0o644)
+	}
+	p := &proc{cmd: exec.Command(binary(s.t), sub, "-c", config), done: make(chan error, 1), log: &bytes.Buffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.Env = os.Environ()
 	if err := p.cmd.Start(); err != nil {
@@ -119,19 +131,21 @@ func (s *stack) start(sub string) *proc {
 			s.t.Logf("srs-offload %s log:\n%s", sub, p.log.String())
 		}
 	})
-	if sub != "worker" {
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			resp, err := http.Get("http://" + s.listen + "/metrics")
-			if err == nil {
-				resp.Body.Close()
-				break
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + listen + "/metrics")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !bytes.Contains(b, []byte("srs_offload_")) {
+				s.t.Fatalf("srs-offload %s: /metrics answered %d without srs_offload_ metrics", sub, resp.StatusCode)
 			}
-			if time.Now().After(deadline) {
-				s.t.Fatalf("srs-offload %s did not listen on %s:\n%s", sub, s.listen, p.log.String())
-			}
-			time.Sleep(20 * time.Millisecond)
+			break
 		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("srs-offload %s did not listen on %s:\n%s", sub, listen, p.log.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	return p
 }
@@ -394,6 +408,36 @@ func TestE2EWorkerRestartMidQueue(t *testing.T) {
 	s.start("worker")
 	s.settle(wants, 60*time.Second)
 	hooks.stop(t)
+}
+
+// At start, an unreachable bucket or Redis is an error that names its key, and the process exits.
+func TestE2EStartupNamesUnreachable(t *testing.T) {
+	root := t.TempDir()
+	s := newStack(t, root)
+	for _, tc := range []struct {
+		name, from, to, want string
+	}{
+		{"bucket", "bucket: " + s.s3.Bucket, "bucket: no-such-bucket", `storage.bucket "no-such-bucket" is not reachable`},
+		{"redis", "redis: {addr: " + s.redis.Addr + "}", "redis: {addr: 127.0.0.1:1}", "redis.addr 127.0.0.1:1: not reachable"},
+	} {
+		b, _ := os.ReadFile(s.config)
+		cfg := filepath.Join(s.dir, tc.name+".yaml")
+		os.WriteFile(cfg, bytes.Replace(b, []byte(tc.from), []byte(tc.to), 1), 0o644)
+		cmd := exec.Command(binary(t), "serve", "-c", cfg)
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("%s: serve did not exit", tc.name)
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: err %v, output lacks %q:\n%s", tc.name, err, tc.want, out)
+		}
+	}
 }
 
 // check exits 2 and names every bad key.

@@ -41,7 +41,7 @@ func runServe(name string, args []string, r roles) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, r, log, nil); err != nil {
-		log.Error(name + ": " + err.Error())
+		fmt.Fprintf(os.Stderr, "srs-offload %s: %v\n", name, err)
 		return 1
 	}
 	return 0
@@ -108,8 +108,9 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 			"bucket", up.Bucket(), "purge", cfg.Purge.Enabled)
 	}
 
-	var srv *http.Server
-	errc := make(chan error, 1)
+	// Every process serves its metrics on listen; the receiver also takes hooks there.
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.Handler())
 	if r.hooks {
 		keys, err := parseKeys(cfg.Keys)
 		if err != nil {
@@ -120,24 +121,29 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 			RedisTimeout: cfg.Hooks.EnqueueTimeout,
 		})
 		defer qc.Close()
-		h := &hook.Handler{
+		mux.Handle("/", &hook.Handler{
 			Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout},
 			Token:  cfg.Hooks.Token,
 			Log:    log,
+		})
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		if ws != nil {
+			ws.Shutdown()
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.Handler())
-		mux.Handle("/", h)
-		ln, err := net.Listen("tcp", cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-		}
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
-		go func() { errc <- srv.Serve(ln) }()
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	if r.hooks {
 		log.Info("hook receiver listening", "addr", ln.Addr().String(), "roots", rs.String(), "node", cfg.Node)
-		if ready != nil {
-			ready <- ln.Addr().String()
-		}
+	} else {
+		log.Info("metrics listening", "addr", ln.Addr().String())
+	}
+	if ready != nil {
+		ready <- ln.Addr().String()
 	}
 
 	var runErr error
@@ -149,11 +155,9 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		}
 	}
 	log.Info("shutting down")
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(sctx)
-		cancel()
-	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	srv.Shutdown(sctx)
+	cancel()
 	if ws != nil {
 		ws.Shutdown()
 	}
