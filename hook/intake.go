@@ -2,10 +2,12 @@ package hook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/srs-offload/srs-offload/media"
@@ -60,15 +62,14 @@ func bad(status int, err error, format string, a ...any) *InputError {
 // Refused input returns an *InputError and enqueues nothing; a queue failure returns another error.
 func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offload, error) {
 	var kind string
-	var typ media.Type
 	var ok bool
 	switch {
 	case r.Action == "on_hls":
 		kind = queue.KindHLS
-		typ, ok = media.ForHLS(r.File)
+		_, ok = media.ForHLS(r.File)
 	case r.Action == "on_dvr":
 		kind = queue.KindDVR
-		typ, ok = media.ForDVR(r.File)
+		_, ok = media.ForDVR(r.File)
 	case ignored[r.Action]:
 		return Ignored, nil, nil
 	case r.Action == "":
@@ -101,13 +102,14 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	}
 	p := queue.Offload{
 		Kind: kind, Path: real, File: queue.FileIDOf(fi),
-		Vhost: r.Vhost, App: r.App, Stream: r.Stream, Hooked: time.Now(),
+		Vhost: r.Vhost, App: r.App, Stream: r.Stream, Client: clientID(r.ClientID), StreamID: r.StreamID,
+		Hooked: time.Now(),
 	}
 	tmpl := in.Keys.DVR
 	if kind == queue.KindHLS {
 		tmpl = in.Keys.HLS
 		p.SeqNo, p.Duration = r.SeqNo, r.Duration
-		if typ.Kind == media.Segment && r.M3U8 != "" {
+		if r.M3U8 != "" {
 			if p.Playlist, err = in.Roots.Join(r.Cwd, r.M3U8); err != nil {
 				return 0, nil, pathError(fmt.Errorf("m3u8: %w", err))
 			}
@@ -135,6 +137,15 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return Duplicate, &p, nil
 	}
 	return Enqueued, &p, nil
+}
+
+// clientID turns client_id (a JSON string since SRS 4.0.30, a number before) into a string.
+func clientID(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return strings.TrimSpace(string(raw))
 }
 
 func pathError(err error) *InputError {

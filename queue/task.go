@@ -40,6 +40,11 @@ type Offload struct {
 	Vhost  string `json:"vhost,omitempty"`
 	App    string `json:"app,omitempty"`
 	Stream string `json:"stream,omitempty"`
+	// Client is SRS's client_id of the publisher (a string or, in SRS 3, a number); a new one
+	// means a new publish session.
+	Client string `json:"client,omitempty"`
+	// StreamID is SRS's stream_id (SRS 5+), for VoD key templates.
+	StreamID string `json:"stream_id,omitempty"`
 
 	// HLS only: the stream's playlist on disk and its key, and the segment's place in it.
 	Playlist    string  `json:"playlist,omitempty"`
