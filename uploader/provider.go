@@ -11,13 +11,18 @@ type provider struct {
 	name string
 	// pathStyle is the addressing the provider needs when the config does not say.
 	pathStyle bool
+	// conditionalWrites: the provider honours If-None-Match: * on PUT and on
+	// CompleteMultipartUpload (AWS since 2024-08, MinIO, R2, B2, versitygw, gofakes3). Alibaba OSS
+	// and Tencent COS use their own forbid-overwrite headers instead; for them srs-offload looks
+	// before it writes. Old Ceph RGW releases ignore the header (a reused name then overwrites).
+	conditionalWrites bool
 }
 
 // detectProvider picks the provider from the endpoint's host name.
 func detectProvider(endpoint string) provider {
 	if endpoint == "" {
 		// AWS S3 itself: virtual-hosted addressing is the default and the only form for new buckets.
-		return provider{name: "aws", pathStyle: false}
+		return provider{name: "aws", pathStyle: false, conditionalWrites: true}
 	}
 	host := endpoint
 	if u, err := url.Parse(endpoint); err == nil && u.Host != "" {
@@ -26,10 +31,10 @@ func detectProvider(endpoint string) provider {
 	host = strings.ToLower(host)
 	switch {
 	case strings.HasSuffix(host, ".amazonaws.com"):
-		return provider{name: "aws", pathStyle: false}
+		return provider{name: "aws", pathStyle: false, conditionalWrites: true}
 	case strings.HasSuffix(host, ".r2.cloudflarestorage.com"):
 		// Cloudflare R2 accepts both; the account endpoint is path-style in its docs. Its region is "auto".
-		return provider{name: "r2", pathStyle: true}
+		return provider{name: "r2", pathStyle: true, conditionalWrites: true}
 	case strings.HasSuffix(host, ".aliyuncs.com"):
 		// Alibaba OSS rejects path-style requests (SecondLevelDomainForbidden).
 		return provider{name: "oss", pathStyle: false}
@@ -38,10 +43,10 @@ func detectProvider(endpoint string) provider {
 		return provider{name: "cos", pathStyle: false}
 	case strings.HasSuffix(host, ".backblazeb2.com"):
 		// Backblaze B2 serves both; path-style keeps bucket names with dots working under TLS.
-		return provider{name: "b2", pathStyle: true}
+		return provider{name: "b2", pathStyle: true, conditionalWrites: true}
 	default:
 		// MinIO, Ceph RGW, versitygw, gofakes3 and other self-hosted servers: a plain host:port where
 		// bucket.host does not resolve, so path-style.
-		return provider{name: "generic", pathStyle: true}
+		return provider{name: "generic", pathStyle: true, conditionalWrites: true}
 	}
 }

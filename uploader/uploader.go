@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -179,9 +180,92 @@ const (
 // the stored size equals the local size. origin names the local file (ASCII, e.g. a task id); it
 // is stored with the object for Holds.
 func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (Object, error) {
+	return u.put(ctx, u.Key(key), src, size, t, origin, false)
+}
+
+// ErrConflict means the key holds an object another file stored.
+var ErrConflict = errors.New("the key holds another file's object")
+
+// PutNew is Put for media, which must never replace another file's object: SRS reuses names
+// (init.mp4 is rewritten within a session; [stream]-[seq].ts restarts at 0 when a source is
+// recreated), and a playlist already in storage may name the old object. It writes only where the
+// key is free (If-None-Match: *) or holds this origin's own object; when another file's object is
+// there it stores under an alternate key made from the origin, and returns the key it used.
+func (u *Uploader) PutNew(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (string, Object, error) {
+	obj, err := u.putNew(ctx, key, src, size, t, origin)
+	if !errors.Is(err, ErrConflict) {
+		return key, obj, err
+	}
+	alt := alternateKey(key, origin)
+	obj, err = u.putNew(ctx, alt, src, size, t, origin)
+	return alt, obj, err
+}
+
+func (u *Uploader) putNew(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (Object, error) {
 	full := u.Key(key)
+	// Look first where the header is not honoured, and for multipart uploads (some servers ignore
+	// it on CompleteMultipartUpload; a HEAD is nothing next to a multipart upload). A small race
+	// remains there between two different files.
+	if !u.provider.conditionalWrites || size >= u.threshold {
+		if err := u.mayWrite(ctx, full, origin); err != nil {
+			return Object{}, err
+		}
+	}
+	if !u.provider.conditionalWrites {
+		return u.put(ctx, full, src, size, t, origin, false)
+	}
+	obj, err := u.put(ctx, full, src, size, t, origin, true)
+	if !isPreconditionFailed(err) {
+		return obj, err
+	}
+	// The key is taken. Ours from an earlier attempt: done if intact, else ours to rewrite.
+	if err := u.mayWrite(ctx, full, origin); err != nil {
+		return Object{}, err
+	}
+	if obj, found, meta, err := u.head(ctx, full); err == nil && found && verified(obj, meta) {
+		return obj, nil
+	}
+	return u.put(ctx, full, src, size, t, origin, false)
+}
+
+// mayWrite returns ErrConflict when full holds an object stored for another origin.
+func (u *Uploader) mayWrite(ctx context.Context, full, origin string) error {
+	_, found, meta, err := u.head(ctx, full)
+	if err != nil || !found || meta[metaOrigin] == origin {
+		return err
+	}
+	return fmt.Errorf("%w: s3://%s/%s (origin %q)", ErrConflict, u.bucket, full, meta[metaOrigin])
+}
+
+// alternateKey puts a part of the origin before the extension: live/init.mp4 → live/init~1a2b3c4d.mp4.
+func alternateKey(key, origin string) string {
+	tag := origin
+	if i := strings.LastIndexByte(tag, '-'); i >= 0 {
+		tag = tag[i+1:]
+	}
+	if len(tag) > 12 {
+		tag = tag[:12]
+	}
+	ext := path.Ext(key)
+	return strings.TrimSuffix(key, ext) + "~" + tag + ext
+}
+
+func isPreconditionFailed(err error) bool {
+	var api smithy.APIError
+	return errors.As(err, &api) && (api.ErrorCode() == "PreconditionFailed" || api.ErrorCode() == "ConditionalRequestConflict")
+}
+
+func verified(obj Object, meta map[string]string) bool {
+	return meta[metaETag] != "" && (obj.ETag == meta[metaETag] || obj.ETag == meta[metaMD5])
+}
+
+func (u *Uploader) put(ctx context.Context, full string, src Source, size int64, t media.Type, origin string, ifAbsent bool) (Object, error) {
+	var ifNoneMatch *string
+	if ifAbsent {
+		ifNoneMatch = aws.String("*")
+	}
 	if size >= u.threshold {
-		return u.putParts(ctx, full, src, size, t, origin)
+		return u.putParts(ctx, full, src, size, t, origin, ifNoneMatch)
 	}
 	sum, err := md5Of(src, 0, size)
 	if err != nil {
@@ -198,6 +282,7 @@ func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, 
 		ContentType:  aws.String(t.ContentType),
 		CacheControl: aws.String(t.CacheControl),
 		Metadata:     map[string]string{metaOrigin: origin, metaETag: want},
+		IfNoneMatch:  ifNoneMatch,
 	})
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
@@ -221,7 +306,7 @@ func (u *Uploader) partSizeFor(size int64) int64 {
 	return ps
 }
 
-func (u *Uploader) putParts(ctx context.Context, full string, src Source, size int64, t media.Type, origin string) (Object, error) {
+func (u *Uploader) putParts(ctx context.Context, full string, src Source, size int64, t media.Type, origin string, ifNoneMatch *string) (Object, error) {
 	ps := u.partSizeFor(size)
 	want, whole, parts, err := multipartETag(src, size, ps)
 	if err != nil {
@@ -237,6 +322,7 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 		ContentType:   aws.String(t.ContentType),
 		CacheControl:  aws.String(t.CacheControl),
 		Metadata:      map[string]string{metaOrigin: origin, metaETag: want, metaMD5: whole},
+		IfNoneMatch:   ifNoneMatch, // the manager sends it with CompleteMultipartUpload
 	}, func(m *manager.Uploader) { m.PartSize = ps })
 	if err != nil {
 		return Object{}, fmt.Errorf("multipart upload s3://%s/%s: %w", u.bucket, full, err)
@@ -273,10 +359,7 @@ func (u *Uploader) Holds(ctx context.Context, key, origin string) (bool, error) 
 	if err != nil || !found {
 		return false, err
 	}
-	if meta[metaOrigin] != origin || meta[metaETag] == "" {
-		return false, nil
-	}
-	return obj.ETag == meta[metaETag] || obj.ETag == meta[metaMD5], nil
+	return meta[metaOrigin] == origin && verified(obj, meta), nil
 }
 
 func (u *Uploader) head(ctx context.Context, full string) (Object, bool, map[string]string, error) {
