@@ -18,16 +18,17 @@ import (
 
 // Config is the whole file. The yaml tags are the operator-facing key names.
 type Config struct {
-	Listen  string   `yaml:"listen"`
-	Node    string   `yaml:"node"`
-	Log     Log      `yaml:"log"`
-	Redis   Redis    `yaml:"redis"`
-	Roots   []string `yaml:"roots"`
-	Hooks   Hooks    `yaml:"hooks"`
-	Storage Storage  `yaml:"storage"`
-	Keys    Keys     `yaml:"keys"`
-	Purge   Purge    `yaml:"purge"`
-	Worker  Worker   `yaml:"worker"`
+	Listen   string   `yaml:"listen"`
+	Node     string   `yaml:"node"`
+	Log      Log      `yaml:"log"`
+	Redis    Redis    `yaml:"redis"`
+	Roots    []string `yaml:"roots"`
+	Hooks    Hooks    `yaml:"hooks"`
+	Storage  Storage  `yaml:"storage"`
+	Keys     Keys     `yaml:"keys"`
+	Purge    Purge    `yaml:"purge"`
+	Playlist Playlist `yaml:"playlist"`
+	Worker   Worker   `yaml:"worker"`
 }
 
 type Log struct {
@@ -72,6 +73,26 @@ type Purge struct {
 	Enabled bool `yaml:"enabled"`
 }
 
+// Playlist shapes the HLS playlists srs-offload writes to storage (see package playlist).
+type Playlist struct {
+	// Window is how much media the live playlist holds, like SRS's hls_window.
+	Window time.Duration `yaml:"window"`
+	// Stall is how long the live playlist waits for a segment still uploading before it leaves it
+	// out with a discontinuity (the VoD playlist still gets it).
+	Stall time.Duration `yaml:"stall"`
+	// VODKey names each publish session's VoD playlist; empty writes none. Variables: those of
+	// keys plus {client_id} {stream_id} {session}.
+	VODKey string `yaml:"vod_key"`
+	// VODWait is how long an ended session waits for its segments still in flight.
+	VODWait time.Duration `yaml:"vod_wait"`
+	// Idle ends a session that has had no segment for this long (its on_unpublish was lost).
+	Idle time.Duration `yaml:"idle"`
+	// EndLive adds EXT-X-ENDLIST to the live playlist when a session ends.
+	EndLive bool `yaml:"end_live"`
+	// Retain is how long an ended session's records stay in Redis.
+	Retain time.Duration `yaml:"retain"`
+}
+
 type Worker struct {
 	Concurrency     int           `yaml:"concurrency"`
 	MaxRetry        int           `yaml:"max_retry"`
@@ -98,6 +119,10 @@ func Default() Config {
 		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4},
 		Keys:    Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
 		Purge:   Purge{Enabled: true},
+		Playlist: Playlist{
+			Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
+			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
+		},
 		Worker: Worker{
 			Concurrency: 16, MaxRetry: 25, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,
 			Timeout: 2 * time.Hour, ShutdownTimeout: 30 * time.Second, Dedup: 10 * time.Minute,

@@ -87,6 +87,20 @@ func (c *Config) Validate() error {
 			add(k.key, "%v", err)
 		}
 	}
+	if c.Playlist.VODKey != "" {
+		if _, err := uploader.ParseKeyTemplate(c.Playlist.VODKey); err != nil {
+			add("playlist.vod_key", "%v", err)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"playlist.window", c.Playlist.Window}, {"playlist.stall", c.Playlist.Stall}, {"playlist.vod_wait", c.Playlist.VODWait},
+		{"playlist.idle", c.Playlist.Idle}, {"playlist.retain", c.Playlist.Retain}} {
+		if d.v <= 0 {
+			add(d.key, "must be positive")
+		}
+	}
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 1024 {
 		add("worker.concurrency", "want 1..1024, got %d", c.Worker.Concurrency)
 	}

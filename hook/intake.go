@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,12 @@ import (
 // Enqueuer records a task durably.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, p queue.Offload) (dup bool, err error)
+	EnqueueEnd(ctx context.Context, e queue.End) error
+}
+
+// Announcer learns each hooked HLS file in the order SRS reported it (the playlist ledger).
+type Announcer interface {
+	Announce(ctx context.Context, p queue.Offload) error
 }
 
 // Keys are the key templates of each kind of object.
@@ -33,6 +40,10 @@ type Intake struct {
 	Keys    Keys
 	Queue   Enqueuer
 	Timeout time.Duration // for the enqueue
+	// Playlists, when set, is told of every on_hls in hook order, and on_unpublish ends the
+	// publish session (its VoD playlist).
+	Playlists Announcer
+	Log       *slog.Logger
 }
 
 // Outcome says what Accept did.
@@ -42,6 +53,7 @@ const (
 	Ignored   Outcome = iota // an action that needs no work
 	Enqueued                 // a new task
 	Duplicate                // the same file was enqueued before
+	Ended                    // the end of a publish session was recorded
 )
 
 // InputError is a request srs-offload refuses. Status is the HTTP status to answer with.
@@ -70,6 +82,8 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	case r.Action == "on_dvr":
 		kind = queue.KindDVR
 		_, ok = media.ForDVR(r.File)
+	case r.Action == "on_unpublish" && in.Playlists != nil:
+		return in.end(ctx, r)
 	case ignored[r.Action]:
 		return Ignored, nil, nil
 	case r.Action == "":
@@ -133,10 +147,31 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	if err != nil {
 		return 0, nil, err
 	}
+	if in.Playlists != nil {
+		// After the enqueue, so a failure here loses nothing: the worker announces the file when
+		// it is stored, only later in the order.
+		if err := in.Playlists.Announce(ctx, p); err != nil && in.Log != nil {
+			in.Log.Warn("hook: could not announce the segment to the playlist ledger", "path", p.Path, "err", err)
+		}
+	}
 	if dup {
 		return Duplicate, &p, nil
 	}
 	return Enqueued, &p, nil
+}
+
+// end records the end of a publish session (on_unpublish).
+func (in *Intake) end(ctx context.Context, r Request) (Outcome, *queue.Offload, error) {
+	if in.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, in.Timeout)
+		defer cancel()
+	}
+	err := in.Queue.EnqueueEnd(ctx, queue.End{Vhost: r.Vhost, App: r.App, Stream: r.Stream, Client: clientID(r.ClientID), Since: time.Now()})
+	if err != nil {
+		return 0, nil, err
+	}
+	return Ended, nil, nil
 }
 
 // clientID turns client_id (a JSON string since SRS 4.0.30, a number before) into a string.

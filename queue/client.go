@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -61,4 +62,31 @@ func (c *Client) Enqueue(ctx context.Context, p Offload) (dup bool, err error) {
 		return false, fmt.Errorf("enqueue %s: %w", p.Path, err)
 	}
 	return false, nil
+}
+
+// EnqueueEnd records the end of a publish session. A second one for the same session is not an
+// error. It runs on the HLS queue of e.Node (default: this client's node).
+func (c *Client) EnqueueEnd(ctx context.Context, e End) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	node := e.Node
+	if node == "" {
+		node = c.opts.Node
+	}
+	_, err = c.c.EnqueueContext(ctx, asynq.NewTask(TypeEnd, b),
+		asynq.TaskID(e.TaskID()),
+		asynq.Queue(Name(KindHLS, node)),
+		asynq.MaxRetry(c.opts.MaxRetry),
+		asynq.Timeout(time.Minute),
+		asynq.Retention(c.opts.Dedup),
+	)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue end of %s/%s/%s: %w", e.Vhost, e.App, e.Stream, err)
+	}
+	return nil
 }

@@ -18,6 +18,8 @@ const (
 	// TypeOffload uploads one closed file (HLS segment, fMP4 init, DVR recording), verifies it and
 	// purges the local copy.
 	TypeOffload = "offload"
+	// TypeEnd ends a publish session: its VoD playlist is written once its segments are stored.
+	TypeEnd = "playlist:end"
 )
 
 // Kinds of offload; each has its own queue so DVR backlogs cannot starve live segments.
@@ -117,4 +119,33 @@ func ValidNode(node string) error {
 		return fmt.Errorf("%q: must not contain braces, '@' or spaces", node)
 	}
 	return nil
+}
+
+// End is the payload of a TypeEnd task, from on_unpublish or from a stream gone idle.
+type End struct {
+	Vhost  string `json:"vhost"`
+	App    string `json:"app"`
+	Stream string `json:"stream"`
+	Client string `json:"client"`
+	// PlaylistKey is set when known (an idle stream); otherwise it is looked up from the stream.
+	PlaylistKey string `json:"playlist_key,omitempty"`
+	// Node is the host whose queue takes the task (default: the enqueuing client's).
+	Node string `json:"node,omitempty"`
+	// Since is when the session was seen ending.
+	Since time.Time `json:"since"`
+}
+
+// TaskID makes one end task per stream and publisher.
+func (e End) TaskID() string {
+	h := sha256.Sum256([]byte(e.Vhost + "\x00" + e.App + "\x00" + e.Stream + "\x00" + e.Client + "\x00" + e.PlaylistKey))
+	return "end-" + hex.EncodeToString(h[:16])
+}
+
+// DecodeEnd reads a payload.
+func DecodeEnd(b []byte) (End, error) {
+	var e End
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("end payload: %w", err)
+	}
+	return e, nil
 }

@@ -19,9 +19,12 @@ type KeyVars struct {
 	M3U8URL string
 	// Path is the file's path relative to the root it lies in.
 	Path string
+	// For VoD playlists: SRS's client_id and stream_id of the session, and the session's name
+	// (its start time and publisher, e.g. 20261125T041500Z-2g6tz380).
+	ClientID, StreamID, Session string
 }
 
-var keyVarNames = []string{"vhost", "app", "stream", "basename", "url", "m3u8_url", "path"}
+var keyVarNames = []string{"vhost", "app", "stream", "basename", "url", "m3u8_url", "path", "client_id", "stream_id", "session"}
 
 func (v KeyVars) get(name string) string {
 	switch name {
@@ -39,6 +42,12 @@ func (v KeyVars) get(name string) string {
 		return urlPath(v.M3U8URL)
 	case "path":
 		return v.Path
+	case "client_id":
+		return v.ClientID
+	case "stream_id":
+		return v.StreamID
+	case "session":
+		return v.Session
 	}
 	return ""
 }

@@ -362,6 +362,18 @@ func (u *Uploader) Holds(ctx context.Context, key, origin string) (bool, error) 
 	return meta[metaOrigin] == origin && verified(obj, meta), nil
 }
 
+// Find is Holds for an object PutNew stored: it looks under key, then under the alternate key
+// PutNew uses when the name was taken, and returns the key that holds origin's upload.
+func (u *Uploader) Find(ctx context.Context, key, origin string) (string, bool, error) {
+	for _, k := range []string{key, alternateKey(key, origin)} {
+		held, err := u.Holds(ctx, k, origin)
+		if err != nil || held {
+			return k, held, err
+		}
+	}
+	return key, false, nil
+}
+
 func (u *Uploader) head(ctx context.Context, full string) (Object, bool, map[string]string, error) {
 	out, err := u.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full)})
 	if err != nil {

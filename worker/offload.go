@@ -19,17 +19,28 @@ import (
 
 // Store is the storage the worker writes to.
 type Store interface {
-	// Put uploads and verifies; it returns nil only when storage holds exactly the local bytes.
-	// origin names the local file; it is stored with the object.
-	Put(ctx context.Context, key string, src uploader.Source, size int64, t media.Type, origin string) (uploader.Object, error)
-	// Holds reports whether a Put for origin under key completed and its bytes are still verified.
-	Holds(ctx context.Context, key, origin string) (bool, error)
+	// PutNew uploads and verifies, never replacing another file's object; it returns nil only
+	// when storage holds exactly the local bytes, and the key it used. origin names the local file.
+	PutNew(ctx context.Context, key string, src uploader.Source, size int64, t media.Type, origin string) (string, uploader.Object, error)
+	// Find reports whether an earlier PutNew for origin completed and its bytes are still
+	// verified, and under which key.
+	Find(ctx context.Context, key, origin string) (string, bool, error)
+}
+
+// Playlists learns the fate of every HLS file (see package playlist).
+type Playlists interface {
+	// Stored: the file's bytes are verified in storage under key.
+	Stored(ctx context.Context, p queue.Offload, key, keyTag string) error
+	// Lost: the file will never be in storage.
+	Lost(ctx context.Context, p queue.Offload) error
 }
 
 // Offloader handles TypeOffload tasks.
 type Offloader struct {
 	Roots *roots.Set
 	Store Store
+	// Playlists, when set, keeps the stream's playlists in storage.
+	Playlists Playlists
 	// Purge deletes a local file once its stored copy is verified.
 	Purge bool
 	Log   *slog.Logger
@@ -43,11 +54,18 @@ func (o *Offloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	err = o.Offload(ctx, p)
 	outcome := "ok"
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	switch {
 	case err == nil:
-	case errors.Is(err, asynq.SkipRetry):
+	case errors.Is(err, asynq.SkipRetry) || retried >= maxRetry:
 		outcome = "permanent"
 		o.Log.Error("offload: giving up, not retrying", "path", p.Path, "key", p.Key, "err", err)
+		if o.Playlists != nil {
+			if lerr := o.Playlists.Lost(ctx, p); lerr != nil {
+				o.Log.Error("offload: could not record the loss in the playlist ledger", "path", p.Path, "err", lerr)
+			}
+		}
 	default:
 		outcome = "retry"
 	}
@@ -77,7 +95,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 			p.Path, got.Size, got.Ino, p.File.Size, p.File.Ino, asynq.SkipRetry)
 	}
 	start := time.Now()
-	obj, err := o.Store.Put(ctx, p.Key, f, fi.Size(), typ, p.TaskID())
+	key, obj, err := o.Store.PutNew(ctx, p.Key, f, fi.Size(), typ, p.TaskID())
 	if err != nil {
 		if errors.Is(err, uploader.ErrVerify) {
 			verifyFailures.Inc()
@@ -106,43 +124,33 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 			purged.WithLabelValues(p.Kind).Inc()
 		}
 	}
-	return o.publishPlaylist(ctx, p)
+	return o.stored(ctx, p, key)
+}
+
+// stored tells the playlists a file is in storage under key.
+func (o *Offloader) stored(ctx context.Context, p queue.Offload, key string) error {
+	if o.Playlists == nil {
+		return nil
+	}
+	if err := o.Playlists.Stored(ctx, p, key, ""); err != nil {
+		return fmt.Errorf("playlist: %w", err)
+	}
+	return nil
 }
 
 // gone handles a file that no longer exists: done already if an earlier attempt of this very task
 // stored and verified it (asynq delivers at least once), lost otherwise.
 func (o *Offloader) gone(ctx context.Context, p queue.Offload) error {
-	held, err := o.Store.Holds(ctx, p.Key, p.TaskID())
+	key, held, err := o.Store.Find(ctx, p.Key, p.TaskID())
 	if err != nil {
 		return err
 	}
 	if held {
-		o.Log.Info("offload: file already stored and purged by an earlier attempt", "path", p.Path, "key", p.Key)
-		return o.publishPlaylist(ctx, p)
+		o.Log.Info("offload: file already stored and purged by an earlier attempt", "path", p.Path, "key", key)
+		return o.stored(ctx, p, key)
 	}
 	return fmt.Errorf("file %s was deleted before it was uploaded (SRS hls_cleanup/hls_dispose, or by hand), and storage has no copy under %q: %w",
 		p.Path, p.Key, asynq.SkipRetry)
-}
-
-// publishPlaylist uploads the stream's m3u8 as SRS has it now. It runs only after the segment
-// that triggered it is verified in storage.
-func (o *Offloader) publishPlaylist(ctx context.Context, p queue.Offload) error {
-	if p.Playlist == "" || p.PlaylistKey == "" {
-		return nil
-	}
-	f, fi, err := o.Roots.Open(p.Playlist)
-	if errors.Is(err, roots.ErrNotExist) {
-		o.Log.Debug("offload: no playlist on disk yet", "playlist", p.Playlist)
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("playlist: %w", err)
-	}
-	defer f.Close()
-	if _, err := o.Store.Put(ctx, p.PlaylistKey, f, fi.Size(), media.PlaylistType, p.TaskID()); err != nil {
-		return fmt.Errorf("playlist: %w", err)
-	}
-	return nil
 }
 
 func typeOf(p queue.Offload) (media.Type, error) {

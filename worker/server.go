@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 )
 
@@ -23,22 +25,41 @@ type Options struct {
 	// second to every upload when the queue was empty.
 	PollInterval time.Duration
 	Log          *slog.Logger
+	// Ender, when set, handles the end of publish sessions (TypeEnd).
+	Ender Ender
+	// Sweep, when set, runs every SweepEvery (playlist upkeep: stalled segments, idle streams).
+	Sweep      func(ctx context.Context) error
+	SweepEvery time.Duration
 }
 
 // Server runs the handlers for one node's queues.
 type Server struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
+	srv   *asynq.Server
+	mux   *asynq.ServeMux
+	opts  Options
+	stop  context.CancelFunc
+	swept chan struct{}
 }
 
 // NewServer builds a server for the node's queues.
 func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
 	mux := asynq.NewServeMux()
 	mux.Handle(queue.TypeOffload, off)
+	if o.Ender != nil {
+		mux.Handle(queue.TypeEnd, endHandler{o.Ender})
+	}
+	backoff := Backoff(o.RetryBase, o.RetryMax)
 	srv := asynq.NewServer(redis, asynq.Config{
-		Concurrency:       o.Concurrency,
-		Queues:            queue.Queues(o.Node),
-		RetryDelayFunc:    Backoff(o.RetryBase, o.RetryMax),
+		Concurrency: o.Concurrency,
+		Queues:      queue.Queues(o.Node),
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if errors.Is(err, playlist.ErrNotYet) {
+				return time.Second
+			}
+			return backoff(n, err, t)
+		},
+		// Waiting for segments in flight is not a failure: it must not use up the retries.
+		IsFailure:         func(err error) bool { return !errors.Is(err, playlist.ErrNotYet) },
 		ShutdownTimeout:   o.ShutdownTimeout,
 		TaskCheckInterval: o.PollInterval,
 		// Retries wait in a scheduled set that asynq moves to pending every 5 s by default, which
@@ -46,21 +67,60 @@ func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
 		DelayedTaskCheckInterval: time.Second,
 		Logger:                   logger{o.Log},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			if errors.Is(err, playlist.ErrNotYet) {
+				return
+			}
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			id, _ := asynq.GetTaskID(ctx)
 			o.Log.Warn("task failed", "id", id, "retried", retried, "max_retry", maxRetry, "err", err)
 		}),
 	})
-	return &Server{srv: srv, mux: mux}
+	return &Server{srv: srv, mux: mux, opts: o}
 }
 
-// Start begins processing in the background.
-func (s *Server) Start() error { return s.srv.Start(s.mux) }
+// Start begins processing (and sweeping) in the background.
+func (s *Server) Start() error {
+	if err := s.srv.Start(s.mux); err != nil {
+		return err
+	}
+	if s.opts.Sweep != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stop, s.swept = cancel, make(chan struct{})
+		go s.sweep(ctx)
+	}
+	return nil
+}
+
+func (s *Server) sweep(ctx context.Context) {
+	defer close(s.swept)
+	every := s.opts.SweepEvery
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.opts.Sweep(ctx); err != nil && ctx.Err() == nil {
+				s.opts.Log.Warn("sweep failed", "err", err)
+			}
+		}
+	}
+}
 
 // Shutdown stops taking tasks, waits up to ShutdownTimeout for running ones, and hands the rest
 // back to the queue.
-func (s *Server) Shutdown() { s.srv.Shutdown() }
+func (s *Server) Shutdown() {
+	if s.stop != nil {
+		s.stop()
+		<-s.swept
+	}
+	s.srv.Shutdown()
+}
 
 // Backoff is a capped exponential retry delay with jitter: base·2ⁿ⁻¹, at most max, then a random
 // point in its upper half so that retries of a burst spread out.

@@ -15,9 +15,11 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/config"
 	"github.com/srs-offload/srs-offload/hook"
+	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/uploader"
@@ -88,6 +90,24 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 	if err := pingRedis(cfg); err != nil {
 		return err
 	}
+	qc := queue.NewClient(redisOpt(cfg), queue.Options{
+		Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
+		RedisTimeout: cfg.Hooks.EnqueueTimeout,
+	})
+	defer qc.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	defer rdb.Close()
+	playlists := &playlist.Manager{
+		Ledger:  playlist.New(rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain}),
+		EndLive: cfg.Playlist.EndLive, VODWait: cfg.Playlist.VODWait, Node: cfg.Node, Log: log,
+	}
+	if cfg.Playlist.VODKey != "" {
+		t, err := uploader.ParseKeyTemplate(cfg.Playlist.VODKey)
+		if err != nil {
+			return fmt.Errorf("playlist.vod_key: %w", err)
+		}
+		playlists.VODKey = &t
+	}
 	var ws *worker.Server
 	if r.worker {
 		startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -96,11 +116,17 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		if err != nil {
 			return err
 		}
+		playlists.Store = up
 		ws = worker.NewServer(redisOpt(cfg), worker.Options{
 			Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
 			RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
 			ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
-		}, &worker.Offloader{Roots: rs, Store: up, Purge: cfg.Purge.Enabled, Log: log})
+			Ender: playlists,
+			Sweep: func(ctx context.Context) error {
+				return playlists.Sweep(ctx, cfg.Playlist.Idle, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
+			},
+			SweepEvery: min(max(cfg.Playlist.Idle/4, time.Second), 5*time.Second),
+		}, &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Purge: cfg.Purge.Enabled, Log: log})
 		if err := ws.Start(); err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
@@ -116,13 +142,8 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		if err != nil {
 			return err
 		}
-		qc := queue.NewClient(redisOpt(cfg), queue.Options{
-			Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
-			RedisTimeout: cfg.Hooks.EnqueueTimeout,
-		})
-		defer qc.Close()
 		mux.Handle("/", &hook.Handler{
-			Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout},
+			Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Playlists: playlists, Log: log},
 			Token:  cfg.Hooks.Token,
 			Log:    log,
 		})

@@ -1,0 +1,163 @@
+// Package playlist keeps the HLS playlists in storage consistent with the segments in storage.
+//
+// Why a ledger, not SRS's m3u8: SRS's playlist may name a segment whose upload is still in flight,
+// restarts seq_no when a source is recreated, reuses file names across sessions, and only ever
+// lists its sliding window. The ledger is per-stream state in Redis, shared by every worker: it
+// records each segment in the order SRS announced it (the hook), learns when its bytes are
+// verified in storage, and from that builds
+//   - the live playlist: the longest run of verified segments in hook order, never past one still
+//     in flight, numbered by its own media sequence that only grows (across republishes too);
+//   - the VoD playlist of each publish session: every verified segment of it, however long ago it
+//     was purged locally.
+//
+// Every change is one Lua script run atomically in Redis; each stream's keys share one hash tag.
+package playlist
+
+import (
+	"context"
+	"crypto/sha1"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Entry kinds.
+const (
+	KindSegment = "s" // a segment that plays alone (MPEG-TS, AAC)
+	KindFMP4    = "m" // an fMP4 media segment: needs the EXT-X-MAP of its session's init segment
+	KindInit    = "i" // an fMP4 initialisation segment
+)
+
+// Item is one file the ledger orders: a segment or an init segment, identified by its task id.
+type Item struct {
+	ID     string // the task id: the same file announced twice is one item
+	Kind   string
+	Client string // SRS's client_id of the publisher; a new one starts a new session
+	Seq    int64  // SRS's seq_no
+	// Key is the object key (without the storage prefix) once the bytes are verified.
+	Key      string
+	Duration float64
+	// KeyTag is the EXT-X-KEY line SRS wrote for this segment, if any.
+	KeyTag string
+}
+
+// Settings shape the live playlist.
+type Settings struct {
+	// Window is how much media the live playlist holds, like SRS's hls_window.
+	Window time.Duration
+	// Stall is how long the live playlist waits for a segment still in flight before it leaves it
+	// out (with a discontinuity). The segment still goes into the VoD playlist when it arrives.
+	Stall time.Duration
+	// Retain is how long a finished session's records stay in Redis.
+	Retain time.Duration
+}
+
+// Ledger is the Redis side.
+type Ledger struct {
+	rdb redis.UniversalClient
+	set Settings
+}
+
+// New returns a ledger on a Redis client.
+func New(rdb redis.UniversalClient, s Settings) *Ledger {
+	if s.Window <= 0 {
+		s.Window = 60 * time.Second
+	}
+	if s.Stall <= 0 {
+		s.Stall = 5 * time.Minute
+	}
+	if s.Retain <= 0 {
+		s.Retain = 24 * time.Hour
+	}
+	return &Ledger{rdb: rdb, set: s}
+}
+
+// keys of one stream; the playlist's object key names the stream.
+type keys struct {
+	st, q, e, w, dn, vs string
+	tag                 string
+}
+
+func streamKeys(playlistKey string) keys {
+	h := sha1.Sum([]byte(playlistKey))
+	tag := "so:{" + hex.EncodeToString(h[:8]) + "}:"
+	return keys{
+		st:  tag + "st", // HASH: the stream's state (see ledger.lua)
+		q:   tag + "q",  // ZSET: items not yet consumed by the live playlist, by hook order
+		e:   tag + "e",  // HASH: item id → JSON record
+		w:   tag + "w",  // LIST: the live window, one JSON entry per segment
+		dn:  tag + "dn", // ZSET: ids of consumed items, by time, so a repeated Complete is a no-op
+		vs:  tag + "vs", // HASH: session number → JSON session info
+		tag: tag,
+	}
+}
+
+func (k keys) vod(session int64) string { return k.tag + "v:" + strconv.FormatInt(session, 10) }
+
+//go:embed ledger.lua
+var ledgerLua string
+
+var script = redis.NewScript(ledgerLua)
+
+// Result is what a change did.
+type Result struct {
+	Version int64 // the live playlist's version; grows with every change
+	Changed bool  // the live playlist changed
+	Session int64 // the item's session number
+}
+
+// Announce records an item in hook order. It is idempotent.
+func (l *Ledger) Announce(ctx context.Context, playlistKey string, it Item, info SessionInfo) (Result, error) {
+	return l.run(ctx, "announce", playlistKey, it, info)
+}
+
+// Complete records that an item's bytes are verified in storage (announcing it first if the hook
+// could not), and advances the live playlist.
+func (l *Ledger) Complete(ctx context.Context, playlistKey string, it Item, info SessionInfo) (Result, error) {
+	return l.run(ctx, "complete", playlistKey, it, info)
+}
+
+// Lost records that an item will never be in storage; the live playlist moves past it with a
+// discontinuity.
+func (l *Ledger) Lost(ctx context.Context, playlistKey string, it Item, info SessionInfo) (Result, error) {
+	return l.run(ctx, "lost", playlistKey, it, info)
+}
+
+// Advance moves the live playlist past items that stalled, without any new item.
+func (l *Ledger) Advance(ctx context.Context, playlistKey string) (Result, error) {
+	return l.run(ctx, "advance", playlistKey, Item{}, SessionInfo{})
+}
+
+// SessionInfo describes a publish session, for VoD key templates.
+type SessionInfo struct {
+	Vhost    string `json:"vhost,omitempty"`
+	App      string `json:"app,omitempty"`
+	Stream   string `json:"stream,omitempty"`
+	StreamID string `json:"stream_id,omitempty"`
+	Client   string `json:"client,omitempty"`
+	// Start is when the session's first item was announced (Unix ms), set by the ledger.
+	Start int64 `json:"start,omitempty"`
+	// Ended is set once its VoD playlist is written.
+	Ended bool `json:"ended,omitempty"`
+	// Node is the host whose disk has the session's files.
+	Node string `json:"node,omitempty"`
+}
+
+func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info SessionInfo) (Result, error) {
+	k := streamKeys(playlistKey)
+	infoJSON, _ := json.Marshal(info)
+	now := time.Now().UnixMilli()
+	res, err := script.Run(ctx, l.rdb, []string{k.st, k.q, k.e, k.w, k.dn, k.vs},
+		op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
+		now, l.set.Window.Seconds(), l.set.Stall.Milliseconds(), l.set.Retain.Milliseconds(),
+		string(infoJSON), playlistKey, k.tag).Int64Slice()
+	if err != nil {
+		return Result{}, fmt.Errorf("playlist ledger %s %s: %w", op, playlistKey, err)
+	}
+	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2]}, nil
+}

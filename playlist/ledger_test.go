@@ -1,0 +1,138 @@
+package playlist
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/internal/hlstest"
+	"github.com/srs-offload/srs-offload/internal/redistest"
+)
+
+func newLedger(t *testing.T, s Settings) *Ledger {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	return New(rdb, s)
+}
+
+func seg(client string, seq int64) Item {
+	return Item{ID: fmt.Sprintf("%s-%d", client, seq), Kind: KindSegment, Client: client, Seq: seq, Duration: 2.002,
+		Key: fmt.Sprintf("live/cam/%s-%d.ts", client, seq)}
+}
+
+// keysOf renders the live playlist and returns its segment keys and media sequence.
+func keysOf(t *testing.T, l *Ledger) (*hlstest.Playlist, []string) {
+	t.Helper()
+	s, err := l.snapshot(context.Background(), "live/cam.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Entries) == 0 {
+		return nil, nil
+	}
+	p, err := hlstest.Parse("live/cam.m3u8", s.render())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, s.render())
+	}
+	if err := p.Check(nil); err != nil {
+		t.Fatalf("%v\n%s", err, s.render())
+	}
+	var keys []string
+	for _, sg := range p.Segments {
+		k := strings.TrimPrefix(sg.Key, "live/cam/")
+		if sg.Disc {
+			k = "|" + k
+		}
+		keys = append(keys, k)
+	}
+	return p, keys
+}
+
+// The live playlist is the run of verified segments in hook order: it waits for a segment in
+// flight, moves past a lost one with a discontinuity, and a new publisher starts a discontinuity
+// without its media sequence going back.
+func TestLedgerOrder(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	for seq := int64(0); seq < 5; seq++ {
+		if _, err := l.Announce(ctx, pk, seg("a", seq), SessionInfo{Client: "a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(op string, it Item, want string) {
+		t.Helper()
+		var err error
+		switch op {
+		case "complete":
+			_, err = l.Complete(ctx, pk, it, SessionInfo{Client: it.Client})
+		case "lost":
+			_, err = l.Lost(ctx, pk, it, SessionInfo{Client: it.Client})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, keys := keysOf(t, l)
+		if got := strings.Join(keys, " "); got != want {
+			t.Fatalf("after %s %s: live %q, want %q", op, it.ID, got, want)
+		}
+	}
+	step("complete", seg("a", 1), "")               // 0 in flight
+	step("complete", seg("a", 0), "a-0.ts a-1.ts") // now both
+	step("lost", seg("a", 2), "a-0.ts a-1.ts")
+	step("complete", seg("a", 4), "a-0.ts a-1.ts") // 3 in flight
+	step("complete", seg("a", 3), "a-0.ts a-1.ts |a-3.ts a-4.ts")
+	step("complete", seg("a", 3), "a-0.ts a-1.ts |a-3.ts a-4.ts") // a repeated delivery
+	// Republish: a new client restarts seq_no at 0.
+	l.Announce(ctx, pk, seg("b", 0), SessionInfo{Client: "b"})
+	l.Announce(ctx, pk, seg("b", 1), SessionInfo{Client: "b"})
+	step("complete", seg("b", 1), "a-0.ts a-1.ts |a-3.ts a-4.ts")
+	step("complete", seg("b", 0), "a-0.ts a-1.ts |a-3.ts a-4.ts |b-0.ts b-1.ts")
+	p, _ := keysOf(t, l)
+	if p.MSN != 0 || len(p.Segments) != 6 {
+		t.Fatalf("msn %d, %d segments", p.MSN, len(p.Segments))
+	}
+	// The VoD records hold each session whole.
+	for sess, want := range map[int64]int{1: 4, 2: 2} {
+		items, err := l.vodEntries(ctx, pk, sess)
+		if err != nil || len(items) != want {
+			t.Fatalf("session %d: %d vod items (%v), want %d", sess, len(items), err, want)
+		}
+	}
+}
+
+// The window slides: old segments leave, the media sequence and discontinuity sequence grow.
+func TestLedgerWindow(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: 10 * time.Second, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	var prev *hlstest.Playlist
+	for seq := int64(0); seq < 40; seq++ {
+		if seq == 20 {
+			l.Lost(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
+			continue
+		}
+		if _, err := l.Complete(ctx, pk, seg("a", seq), SessionInfo{Client: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := keysOf(t, l)
+		if d := p.Duration(); d > 10.01 {
+			t.Fatalf("window holds %.3f s", d)
+		}
+		if prev != nil {
+			if err := p.Follows(prev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev = p
+	}
+	// 39 appended (indices 0..38), five 2.002 s segments fit in 10 s.
+	if prev.MSN != 34 || prev.DiscSeq != 1 || len(prev.Segments) != 5 {
+		t.Fatalf("msn %d dseq %d", prev.MSN, prev.DiscSeq)
+	}
+}

@@ -1,0 +1,228 @@
+package playlist
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/uploader"
+)
+
+const (
+	streamsKey = "so:streams" // HASH vhost/app/stream → playlist key
+	activeKey  = "so:active"  // ZSET playlist key → time of its last change (ms)
+)
+
+// ErrNotYet means a session cannot end yet: some of its segments are still in flight.
+var ErrNotYet = errors.New("segments still in flight")
+
+// Manager is what the hook receiver and the worker use.
+type Manager struct {
+	Ledger *Ledger
+	Store  Store
+	// VODKey names each session's VoD playlist; nil writes none.
+	VODKey *uploader.KeyTemplate
+	// EndLive adds EXT-X-ENDLIST to the live playlist when a session ends.
+	EndLive bool
+	// VODWait is how long an ended session waits for segments still in flight.
+	VODWait time.Duration
+	// LockTTL bounds one playlist upload (a third of it) and the publish lock.
+	LockTTL time.Duration
+	Node    string
+	Log     *slog.Logger
+}
+
+// itemOf is the ledger item of an HLS task, or false when the task has no playlist.
+func itemOf(p queue.Offload) (Item, bool) {
+	if p.Kind != queue.KindHLS || p.PlaylistKey == "" {
+		return Item{}, false
+	}
+	it := Item{ID: p.TaskID(), Client: p.Client, Seq: p.SeqNo, Duration: p.Duration, Kind: KindSegment}
+	t, _ := media.ForHLS(p.Path)
+	switch {
+	case t.Kind == media.Init:
+		it.Kind, it.Seq = KindInit, 0
+	case strings.EqualFold(path.Ext(p.Path), ".m4s"):
+		it.Kind = KindFMP4
+	}
+	return it, true
+}
+
+func (m *Manager) info(p queue.Offload) SessionInfo {
+	return SessionInfo{Vhost: p.Vhost, App: p.App, Stream: p.Stream, StreamID: p.StreamID, Client: p.Client, Node: m.Node}
+}
+
+// Announce records a hooked segment in hook order (the receiver calls it right after the enqueue).
+func (m *Manager) Announce(ctx context.Context, p queue.Offload) error {
+	it, ok := itemOf(p)
+	if !ok {
+		return nil
+	}
+	if _, err := m.Ledger.Announce(ctx, p.PlaylistKey, it, m.info(p)); err != nil {
+		return err
+	}
+	return m.Ledger.rdb.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey).Err()
+}
+
+// Stored records a verified segment under the key it was stored at, and publishes the live
+// playlist if that moved it.
+func (m *Manager) Stored(ctx context.Context, p queue.Offload, key, keyTag string) error {
+	it, ok := itemOf(p)
+	if !ok {
+		return nil
+	}
+	it.Key, it.KeyTag = key, keyTag
+	res, err := m.Ledger.Complete(ctx, p.PlaylistKey, it, m.info(p))
+	if err != nil {
+		return err
+	}
+	pipe := m.Ledger.rdb.Pipeline()
+	pipe.ZAdd(ctx, activeKey, redis.Z{Score: float64(time.Now().UnixMilli()), Member: p.PlaylistKey})
+	pipe.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return err
+	}
+	if !res.Changed {
+		return nil
+	}
+	return m.Ledger.publish(ctx, m.Store, p.PlaylistKey, m.lockTTL())
+}
+
+// Lost records that a segment will never be stored; the live playlist moves past it.
+func (m *Manager) Lost(ctx context.Context, p queue.Offload) error {
+	it, ok := itemOf(p)
+	if !ok {
+		return nil
+	}
+	res, err := m.Ledger.Lost(ctx, p.PlaylistKey, it, m.info(p))
+	if err != nil || !res.Changed {
+		return err
+	}
+	return m.Ledger.publish(ctx, m.Store, p.PlaylistKey, m.lockTTL())
+}
+
+// End finishes a publish session: once its segments are all stored (or VODWait has passed since
+// e.Since) it writes the session's VoD playlist and, with EndLive, ends the live playlist.
+func (m *Manager) End(ctx context.Context, e queue.End) error {
+	pk := e.PlaylistKey
+	if pk == "" {
+		var err error
+		pk, err = m.Ledger.rdb.HGet(ctx, streamsKey, streamName(e.Vhost, e.App, e.Stream)).Result()
+		if err == redis.Nil {
+			return nil // no HLS for this stream
+		}
+		if err != nil {
+			return err
+		}
+	}
+	s, found, err := m.Ledger.sessionOf(ctx, pk, e.Client)
+	if err != nil || !found || s.Info.Ended {
+		return err
+	}
+	n, err := m.Ledger.inFlight(ctx, pk, s.Number)
+	if err != nil {
+		return err
+	}
+	if n > 0 && time.Since(e.Since) < m.VODWait {
+		return fmt.Errorf("session %d of %s: %d %w", s.Number, pk, n, ErrNotYet)
+	}
+	if m.VODKey != nil {
+		items, err := m.Ledger.vodEntries(ctx, pk, s.Number)
+		if err != nil {
+			return err
+		}
+		key, err := m.VODKey.Expand(uploader.KeyVars{
+			Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, StreamID: s.Info.StreamID,
+			ClientID: s.Info.Client, Session: sessionName(s),
+		})
+		if err != nil {
+			return fmt.Errorf("playlist.vod_key: %w", err)
+		}
+		if body := renderVOD(key, items); body != nil {
+			if _, err := m.Store.Put(ctx, key, bytes.NewReader(body), int64(len(body)), media.PlaylistType, "vod"); err != nil {
+				return fmt.Errorf("vod playlist %s: %w", key, err)
+			}
+			m.log().Info("playlist: session ended, VoD written", "playlist", pk, "session", s.Number, "vod", key, "items", len(items), "in_flight", n)
+		}
+	}
+	changed, err := m.Ledger.endSession(ctx, pk, s, m.EndLive)
+	if err != nil || !changed {
+		return err
+	}
+	return m.Ledger.publish(ctx, m.Store, pk, m.lockTTL())
+}
+
+// Sweep runs periodically: it moves live playlists past stalled segments, republishes any whose
+// last publisher died, and ends sessions idle for longer than idle (their on_unpublish was lost).
+func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.End) error) error {
+	all, err := m.Ledger.rdb.ZRangeWithScores(ctx, activeKey, 0, -1).Result()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, z := range all {
+		pk := z.Member.(string)
+		res, err := m.Ledger.Advance(ctx, pk)
+		if err != nil {
+			return err
+		}
+		pub, _ := m.Ledger.rdb.HGet(ctx, streamKeys(pk).st, "pub").Int64()
+		if res.Changed || pub < res.Version {
+			if err := m.Ledger.publish(ctx, m.Store, pk, m.lockTTL()); err != nil {
+				m.log().Warn("playlist: sweep could not publish", "playlist", pk, "err", err)
+			}
+		}
+		if now.Sub(time.UnixMilli(int64(z.Score))) < idle {
+			continue
+		}
+		s, found, err := m.Ledger.sessionOf(ctx, pk, "")
+		if err != nil {
+			return err
+		}
+		if found && !s.Info.Ended {
+			if err := end(queue.End{PlaylistKey: pk, Client: s.Info.Client, Node: s.Info.Node, Since: now,
+				Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream}); err != nil {
+				return err
+			}
+		}
+		m.Ledger.rdb.ZRem(ctx, activeKey, pk)
+	}
+	return nil
+}
+
+func (m *Manager) lockTTL() time.Duration {
+	if m.LockTTL <= 0 {
+		return 30 * time.Second
+	}
+	return m.LockTTL
+}
+
+func (m *Manager) log() *slog.Logger {
+	if m.Log == nil {
+		return slog.Default()
+	}
+	return m.Log
+}
+
+func streamName(vhost, app, stream string) string { return vhost + "/" + app + "/" + stream }
+
+// sessionName names a session in keys: its start time (UTC) and publisher, e.g.
+// 20261125T041500Z-2g6tz380.
+func sessionName(s session) string {
+	t := time.UnixMilli(s.Info.Start).UTC().Format("20060102T150405Z")
+	c := s.Info.Client
+	if c == "" {
+		c = strconv.FormatInt(s.Number, 10)
+	}
+	return t + "-" + c
+}

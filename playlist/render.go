@@ -1,0 +1,155 @@
+package playlist
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// entry is one segment of a playlist, as the ledger stores it (JSON from ledger.lua).
+type entry struct {
+	Index    int64   `json:"i"` // media sequence number (live only)
+	Ord      int64   `json:"o"` // hook order (VoD only)
+	Kind     string  `json:"k"` // VoD only: s, m or i
+	Seq      int64   `json:"q"` // SRS's seq_no (VoD only)
+	Duration float64 `json:"d"`
+	Key      string  `json:"u"`  // object key
+	Disc     int     `json:"x"`  // a discontinuity comes before it (live only)
+	Map      string  `json:"m"`  // EXT-X-MAP object key (fMP4, live only)
+	KeyTag   string  `json:"kt"` // SRS's EXT-X-KEY line
+}
+
+// live is a consistent snapshot of a stream's live playlist.
+type live struct {
+	Version  int64
+	Target   int64 // EXT-X-TARGETDURATION
+	DiscSeq  int64
+	FMP4     bool
+	Ended    bool
+	Entries  []entry
+	Playlist string // its object key
+}
+
+// snapshot reads the live state and window in one transaction.
+func (l *Ledger) snapshot(ctx context.Context, playlistKey string) (live, error) {
+	k := streamKeys(playlistKey)
+	var st *redis.MapStringStringCmd
+	var win *redis.StringSliceCmd
+	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		st = p.HGetAll(ctx, k.st)
+		win = p.LRange(ctx, k.w, 0, -1)
+		return nil
+	})
+	if err != nil {
+		return live{}, fmt.Errorf("playlist %s: %w", playlistKey, err)
+	}
+	m := st.Val()
+	s := live{
+		Version: atoi(m["ver"]), Target: atoi(m["tdur"]), DiscSeq: atoi(m["dseq"]),
+		FMP4: m["fmp4"] == "1", Ended: m["ended"] == "1", Playlist: playlistKey,
+	}
+	for _, raw := range win.Val() {
+		var e entry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return live{}, fmt.Errorf("playlist %s: window entry %q: %w", playlistKey, raw, err)
+		}
+		s.Entries = append(s.Entries, e)
+	}
+	return s, nil
+}
+
+// render writes the live playlist (RFC 8216). URIs are relative to the playlist's own key, so the
+// playlist works wherever the bucket is served from.
+func (s live) render() []byte {
+	var b strings.Builder
+	version := 3
+	if s.FMP4 {
+		version = 7
+	}
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n", version)
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", max(s.Target, targetOf(s.Entries), 1))
+	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", s.Entries[0].Index)
+	if s.DiscSeq > 0 {
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", s.DiscSeq)
+	}
+	writeSegments(&b, s.Playlist, s.Entries)
+	if s.Ended {
+		b.WriteString("#EXT-X-ENDLIST\n")
+	}
+	return []byte(b.String())
+}
+
+// writeSegments writes each entry with the tags that change before it: a discontinuity, the
+// init segment (EXT-X-MAP), the key (EXT-X-KEY).
+func writeSegments(b *strings.Builder, from string, entries []entry) {
+	var curMap, curKey string
+	for _, e := range entries {
+		if e.Disc == 1 {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		if e.Map != "" && (e.Map != curMap || e.Disc == 1) {
+			fmt.Fprintf(b, "#EXT-X-MAP:URI=\"%s\"\n", relURI(from, e.Map))
+			curMap = e.Map
+		}
+		if e.KeyTag != curKey {
+			if e.KeyTag == "" {
+				b.WriteString("#EXT-X-KEY:METHOD=NONE\n")
+			} else {
+				b.WriteString(e.KeyTag + "\n")
+			}
+			curKey = e.KeyTag
+		}
+		fmt.Fprintf(b, "#EXTINF:%.3f,\n%s\n", e.Duration, relURI(from, e.Key))
+	}
+}
+
+// targetOf is the smallest target duration the entries allow: every EXTINF, rounded to the
+// nearest integer, must not exceed it (RFC 8216 4.3.3.1). Rounding up is always enough.
+func targetOf(entries []entry) int64 {
+	var t int64
+	for _, e := range entries {
+		t = max(t, int64(math.Ceil(e.Duration-0.0005)))
+	}
+	return t
+}
+
+// relURI is the URI of object key to, relative to the object key from (both in one bucket).
+func relURI(from, to string) string {
+	fromDir := path.Dir(from)
+	if fromDir == "." {
+		return escapeURI(to)
+	}
+	fd := strings.Split(fromDir, "/")
+	td := strings.Split(to, "/")
+	i := 0
+	for i < len(fd) && i < len(td)-1 && fd[i] == td[i] {
+		i++
+	}
+	parts := make([]string, 0, len(fd)-i+len(td)-i)
+	for range fd[i:] {
+		parts = append(parts, "..")
+	}
+	parts = append(parts, td[i:]...)
+	return escapeURI(strings.Join(parts, "/"))
+}
+
+// escapeURI escapes what a URI path cannot hold, keeping the slashes.
+func escapeURI(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return strings.Join(segs, "/")
+}
+
+func atoi(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}

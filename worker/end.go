@@ -1,0 +1,27 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/srs-offload/srs-offload/queue"
+)
+
+// Ender finishes publish sessions (see playlist.Manager.End).
+type Ender interface {
+	End(ctx context.Context, e queue.End) error
+}
+
+// endHandler handles TypeEnd tasks. An end whose segments are still in flight returns
+// playlist.ErrNotYet and is tried again a second later without counting as a failure.
+type endHandler struct{ ender Ender }
+
+func (h endHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	e, err := queue.DecodeEnd(t.Payload())
+	if err != nil {
+		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+	}
+	return h.ender.End(ctx, e)
+}
