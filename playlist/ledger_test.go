@@ -82,7 +82,7 @@ func TestLedgerOrder(t *testing.T) {
 			t.Fatalf("after %s %s: live %q, want %q", op, it.ID, got, want)
 		}
 	}
-	step("complete", seg("a", 1), "")               // 0 in flight
+	step("complete", seg("a", 1), "")              // 0 in flight
 	step("complete", seg("a", 0), "a-0.ts a-1.ts") // now both
 	step("lost", seg("a", 2), "a-0.ts a-1.ts")
 	step("complete", seg("a", 4), "a-0.ts a-1.ts") // 3 in flight
