@@ -20,6 +20,8 @@ const (
 	Playlist
 	// Recording is a DVR file (FLV or MP4), written once.
 	Recording
+	// Key is an HLS AES-128 key file (hls_keys on), named by EXT-X-KEY.
+	Key
 )
 
 func (k Kind) String() string {
@@ -32,6 +34,8 @@ func (k Kind) String() string {
 		return "playlist"
 	case Recording:
 		return "recording"
+	case Key:
+		return "key"
 	}
 	return "unknown"
 }
@@ -67,6 +71,9 @@ var dvr = map[string]Type{
 
 // PlaylistType is how an .m3u8 is stored.
 var PlaylistType = Type{Playlist, "application/vnd.apple.mpegurl", noCache}
+
+// KeyType is how an HLS key file is stored.
+var KeyType = Type{Key, "application/octet-stream", immutable}
 
 // ForHLS returns the type of a file reported by on_hls, or false when SRS's HLS muxer never writes
 // such a file.

@@ -136,3 +136,21 @@ func TestLedgerWindow(t *testing.T) {
 		t.Fatalf("msn %d dseq %d", prev.MSN, prev.DiscSeq)
 	}
 }
+
+// A key file stored in the bucket is named relative to each playlist that uses it.
+func TestKeyTagFor(t *testing.T) {
+	tag := `#EXT-X-KEY:METHOD=AES-128,URI="` + KeyURI("live/keys/cam-0.key") + `",IV=0x01`
+	for from, want := range map[string]string{
+		"live/cam.m3u8":            `#EXT-X-KEY:METHOD=AES-128,URI="keys/cam-0.key",IV=0x01`,
+		"live/cam/vod/2026-a.m3u8": `#EXT-X-KEY:METHOD=AES-128,URI="../../keys/cam-0.key",IV=0x01`,
+		"other/x/y.m3u8":           `#EXT-X-KEY:METHOD=AES-128,URI="../../live/keys/cam-0.key",IV=0x01`,
+	} {
+		if got := keyTagFor(from, tag); got != want {
+			t.Errorf("from %s: %s, want %s", from, got, want)
+		}
+	}
+	server := `#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example.com/k?id=1"`
+	if got := keyTagFor("live/cam.m3u8", server); got != server {
+		t.Errorf("a key server URI changed: %s", got)
+	}
+}

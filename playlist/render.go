@@ -102,12 +102,34 @@ func writeSegments(b *strings.Builder, from string, entries []entry) {
 			if e.KeyTag == "" {
 				b.WriteString("#EXT-X-KEY:METHOD=NONE\n")
 			} else {
-				b.WriteString(e.KeyTag + "\n")
+				b.WriteString(keyTagFor(from, e.KeyTag) + "\n")
 			}
 			curKey = e.KeyTag
 		}
 		fmt.Fprintf(b, "#EXTINF:%.3f,\n%s\n", e.Duration, relURI(from, e.Key))
 	}
+}
+
+// keyURIScheme marks an EXT-X-KEY URI that is an object key in the bucket (see KeyURI).
+const keyURIScheme = "srs-offload-key:"
+
+// KeyURI is how a stored key file is named inside an EXT-X-KEY tag given to the ledger: by object
+// key, made relative to each playlist when it is rendered.
+func KeyURI(objectKey string) string { return keyURIScheme + objectKey }
+
+// keyTagFor rewrites a KeyURI in tag into a URI relative to the playlist stored under from.
+func keyTagFor(from, tag string) string {
+	i := strings.Index(tag, `URI="`+keyURIScheme)
+	if i < 0 {
+		return tag
+	}
+	start := i + len(`URI="`)
+	end := strings.IndexByte(tag[start:], '"')
+	if end < 0 {
+		return tag
+	}
+	key := tag[start+len(keyURIScheme) : start+end]
+	return tag[:start] + relURI(from, key) + tag[start+end:]
 }
 
 // targetOf is the smallest target duration the entries allow: every EXTINF, rounded to the

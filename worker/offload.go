@@ -127,12 +127,21 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	return o.stored(ctx, p, key)
 }
 
-// stored tells the playlists a file is in storage under key.
+// stored tells the playlists a file is in storage under key (with the EXT-X-KEY SRS wrote for it).
 func (o *Offloader) stored(ctx context.Context, p queue.Offload, key string) error {
-	if o.Playlists == nil {
+	if o.Playlists == nil || p.Kind != queue.KindHLS {
 		return nil
 	}
-	if err := o.Playlists.Stored(ctx, p, key, ""); err != nil {
+	tag, err := o.keyTag(ctx, p)
+	if errors.Is(err, errKeyUnknown) {
+		// Stored, but it cannot be listed without its key: the playlists move past it.
+		o.Log.Error("offload: segment stored but left out of the playlists", "path", p.Path, "err", err)
+		return o.Playlists.Lost(ctx, p)
+	}
+	if err != nil {
+		return fmt.Errorf("playlist: %w", err)
+	}
+	if err := o.Playlists.Stored(ctx, p, key, tag); err != nil {
 		return fmt.Errorf("playlist: %w", err)
 	}
 	return nil
