@@ -64,7 +64,13 @@ local function advance()
     local head = redis.call('ZRANGE', q, 0, 0)
     if #head == 0 then break end
     local hid = head[1]
-    local it = cjson.decode(redis.call('HGET', e, hid))
+    local raw = redis.call('HGET', e, hid)
+    if not raw then
+      -- No record (removed by hand?): drop the id rather than wedge the stream.
+      redis.call('ZREM', q, hid)
+      disc = 1
+    else
+    local it = cjson.decode(raw)
     if it.st == 'f' and now - it.a < stall then break end
     if it.s ~= sess then
       -- The first item of a newer session: a publish restarted.
@@ -102,6 +108,7 @@ local function advance()
     if consumed then
       redis.call('HDEL', e, hid)
       redis.call('ZADD', dn, now, hid)
+    end
     end
   end
   -- Keep at most `window` seconds (and never fewer than one entry).

@@ -154,3 +154,21 @@ func TestKeyTagFor(t *testing.T) {
 		t.Errorf("a key server URI changed: %s", got)
 	}
 }
+
+// An item whose record vanished (a hand-edited Redis) is dropped, not left to wedge the stream.
+func TestLedgerMissingRecord(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	for seq := int64(0); seq < 3; seq++ {
+		l.Announce(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
+	}
+	l.Complete(ctx, pk, seg("a", 0), SessionInfo{Client: "a"})
+	l.rdb.HDel(ctx, streamKeys(pk).e, "a-1")
+	if _, err := l.Complete(ctx, pk, seg("a", 2), SessionInfo{Client: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts |a-2.ts" {
+		t.Fatalf("live %v", keys)
+	}
+}
