@@ -109,6 +109,8 @@ type Result struct {
 	Version int64 // the live playlist's version; grows with every change
 	Changed bool  // the live playlist changed
 	Session int64 // the item's session number
+	// NewSession: this item started a publish session.
+	NewSession bool
 }
 
 // Announce records an item in hook order. It is idempotent.
@@ -159,5 +161,5 @@ func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info 
 	if err != nil {
 		return Result{}, fmt.Errorf("playlist ledger %s %s: %w", op, playlistKey, err)
 	}
-	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2]}, nil
+	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2], NewSession: res[3] == 1}, nil
 }

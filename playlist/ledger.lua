@@ -4,7 +4,7 @@
 -- ARGV: 1 op (announce|complete|lost|advance), 2 id, 3 kind (s|m|i), 4 client, 5 seq, 6 key,
 --       7 duration, 8 key tag, 9 now (ms), 10 window (s), 11 stall (ms), 12 retain (ms),
 --       13 session info JSON, 14 playlist key, 15 key prefix (for the per-session VoD sets)
--- Returns {version, changed (0|1), session}.
+-- Returns {version, changed (0|1), session, new session (0|1)}.
 --
 -- State fields (st): ord (hook-order counter), asess/acl/aseq (the announcing side: session
 -- number, client, last seq), sess/last/map/disc (the live side: session, last seq, EXT-X-MAP
@@ -26,6 +26,8 @@ end
 
 -- announce returns the item's record, creating it in hook order if it is new; nil if the item
 -- was consumed already (a repeated delivery).
+local fresh = 0
+
 local function announce()
   local raw = redis.call('HGET', e, id)
   if raw then return cjson.decode(raw) end
@@ -42,6 +44,7 @@ local function announce()
     si.start = now
     redis.call('HSET', vs, asess, cjson.encode(si))
     redis.call('HSET', st, 'asess', asess, 'acl', client)
+    fresh = 1
   end
   if kind ~= 'i' then redis.call('HSET', st, 'aseq', seq) end
   if kind == 'm' or kind == 'i' then redis.call('HSET', st, 'fmp4', 1) end
@@ -156,11 +159,11 @@ local session = 0
 if op == 'announce' then
   local it = announce()
   if it then session = it.s end
-  return {num('ver', 0), 0, session}
+  return {num('ver', 0), 0, session, fresh}
 elseif op == 'complete' then
   session = settle('v')
 elseif op == 'lost' then
   session = settle('l')
 end
 local r = advance()
-return {r[1], r[2], session}
+return {r[1], r[2], session, fresh}

@@ -68,9 +68,11 @@ func (m *Manager) Announce(ctx context.Context, p queue.Offload) error {
 	if !ok {
 		return nil
 	}
-	if _, err := m.Ledger.Announce(ctx, p.PlaylistKey, it, m.info(p)); err != nil {
+	res, err := m.Ledger.Announce(ctx, p.PlaylistKey, it, m.info(p))
+	if err != nil || !res.NewSession {
 		return err
 	}
+	// A session starts: on_unpublish (which names only the stream) must find its playlist.
 	return m.Ledger.rdb.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey).Err()
 }
 
