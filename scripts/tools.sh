@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need and prints nothing else on success:
 #   redis-server  from Debian's packages, when it is missing;
+#   ffmpeg        (ffmpeg and ffprobe, for the real-media tests) from Debian's packages, when missing;
 #   versitygw     (a real S3 gateway) built with `go install` into the tool cache,
 #                 outside the repository.
 # The tool cache is $SRS_OFFLOAD_TOOLS (default ~/.cache/srs-offload/bin).
@@ -23,6 +24,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "tools: installing redis-server (Debian)" >&2
   apt_install redis-server
   # Debian's package starts a system Redis on 6379; the tests never use it.
+fi
+
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  echo "tools: installing ffmpeg (Debian)" >&2
+  apt_install ffmpeg
 fi
 
 VERSITYGW_VERSION=v1.8.0

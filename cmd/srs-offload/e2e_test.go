@@ -5,19 +5,28 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/uploader"
@@ -50,6 +59,15 @@ func binary(t testing.TB) string {
 		t.Fatal(buildErr)
 	}
 	return binPath
+}
+
+// TestMain removes the binary built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 // stack is redis-server + versitygw + a config for the binary.
@@ -214,19 +232,47 @@ func post(t testing.TB, url string, body []byte) {
 	}
 }
 
-// want is a file that must end up in storage.
+// want is a file that must end up in storage, byte for byte, and be purged locally.
 type want struct {
 	key, local string
 	data       []byte
-	keep       bool // stays on disk (playlists)
+}
+
+// seg is a segment a playlist in storage must list: its object key and EXTINF duration.
+type seg struct {
+	key string
+	dur float64
+}
+
+// session is what a replay expects of one publish session of one stream: its live playlist,
+// every segment in hook order, and (once on_unpublish came) a VoD playlist under app/stream/vod/.
+type session struct {
+	app, stream, client string
+	playlist            string // the live playlist's key (m3u8_url)
+	m3u8                string // SRS's playlist on disk, which srs-offload never deletes
+	segs                []seg
+	ended               bool
+}
+
+// replayed is what a replay sent.
+type replayed struct {
+	files    []want
+	sessions []*session
 }
 
 // replay rewrites a fixture's paths into dir, creates real files for every on_hls/on_dvr, and
 // sends every request to the binary in order.
-func (s *stack) replay(fixtures []fixture, rewrite func(string) string, cwd string) []want {
+func (s *stack) replay(fixtures []fixture, rewrite func(string) string, cwd string) replayed {
 	s.t.Helper()
-	var wants []want
-	seen := map[string]bool{}
+	var out replayed
+	sessionOf := func(body map[string]any) *session {
+		for _, ss := range out.sessions {
+			if ss.app == body["app"] && ss.stream == body["stream"] && ss.client == body["client_id"] {
+				return ss
+			}
+		}
+		return nil
+	}
 	for i, fx := range fixtures {
 		url := "http://" + s.listen + fx.Path
 		if fx.Method == http.MethodGet {
@@ -260,7 +306,7 @@ func (s *stack) replay(fixtures []fixture, rewrite func(string) string, cwd stri
 			if err := os.WriteFile(local, data, 0o644); err != nil {
 				s.t.Fatal(err)
 			}
-			wants = append(wants, want{key: key, local: local, data: data})
+			out.files = append(out.files, want{key: key, local: local, data: data})
 			if action == "on_hls" {
 				body["m3u8"] = rewrite(body["m3u8"].(string))
 				m3u8 := body["m3u8"].(string)
@@ -272,10 +318,18 @@ func (s *stack) replay(fixtures []fixture, rewrite func(string) string, cwd stri
 				pl := fmt.Sprintf("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n#EXT-X-MEDIA-SEQUENCE:%v\n#EXTINF:%v,\n%s\n", body["seq_no"], body["duration"], rel)
 				os.WriteFile(m3u8+".temp", []byte(pl), 0o644)
 				os.Rename(m3u8+".temp", m3u8)
-				if !seen[m3u8] {
-					seen[m3u8] = true
-					wants = append(wants, want{key: fmt.Sprint(body["m3u8_url"]), local: m3u8, keep: true})
+				ss := sessionOf(body)
+				if ss == nil {
+					ss = &session{app: body["app"].(string), stream: body["stream"].(string), client: body["client_id"].(string),
+						playlist: body["m3u8_url"].(string), m3u8: m3u8}
+					out.sessions = append(out.sessions, ss)
 				}
+				ss.segs = append(ss.segs, seg{key: key, dur: body["duration"].(float64)})
+			}
+		}
+		if body["action"] == "on_unpublish" {
+			if ss := sessionOf(body); ss != nil {
+				ss.ended = true
 			}
 		}
 		b, err := json.Marshal(body)
@@ -284,30 +338,251 @@ func (s *stack) replay(fixtures []fixture, rewrite func(string) string, cwd stri
 		}
 		post(s.t, url, b)
 	}
-	return wants
+	return out
 }
 
-// settle waits until every want is in storage byte for byte and every non-kept local file is gone.
+// settle waits until every want is in storage byte for byte and its local file is gone.
 func (s *stack) settle(wants []want, timeout time.Duration) {
 	s.t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
 	for _, w := range wants {
 		for {
-			data := w.data
-			if w.keep {
-				data, _ = os.ReadFile(w.local) // the playlist as it is on disk now
-			}
 			got, err := s.store.Get(ctx, w.key)
 			_, statErr := os.Stat(w.local)
-			goneOK := w.keep == (statErr == nil)
-			if err == nil && bytes.Equal(got, data) && goneOK {
+			if err == nil && bytes.Equal(got, w.data) && os.IsNotExist(statErr) {
 				break
 			}
 			if time.Now().After(deadline) {
-				s.t.Fatalf("%s: stored=%v (%d bytes, want %d) local exists=%v keep=%v", w.key, err == nil, len(got), len(data), statErr == nil, w.keep)
+				s.t.Fatalf("%s: stored=%v (%d bytes, want %d) local exists=%v", w.key, err == nil, len(got), len(w.data), statErr == nil)
 			}
 			time.Sleep(25 * time.Millisecond)
+		}
+	}
+}
+
+// bucket reads what srs-offload wrote: through the S3 API (versitygw) or as a player would, over
+// plain HTTP (the dev server's embedded S3).
+type bucket interface {
+	get(key string) (body []byte, contentType string, found bool, err error)
+	list(prefix string) ([]string, error)
+}
+
+type s3Bucket struct{ store *uploader.Uploader }
+
+func (b s3Bucket) get(key string) ([]byte, string, bool, error) {
+	out, err := b.store.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(b.store.Bucket()), Key: aws.String(b.store.Key(key))})
+	if err != nil {
+		var nsk *s3types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil, "", false, nil
+		}
+		return nil, "", false, err
+	}
+	defer out.Body.Close()
+	body, err := io.ReadAll(out.Body)
+	return body, aws.ToString(out.ContentType), err == nil, err
+}
+
+func (b s3Bucket) list(prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(b.store.Client(), &s3.ListObjectsV2Input{Bucket: aws.String(b.store.Bucket()), Prefix: aws.String(b.store.Key(prefix))})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, strings.TrimPrefix(aws.ToString(o.Key), b.store.Key("")))
+		}
+	}
+	return keys, nil
+}
+
+// httpBucket is a bucket served anonymously over HTTP, path-style: base is http://host/bucket.
+type httpBucket struct{ base string }
+
+func (b httpBucket) get(key string) ([]byte, string, bool, error) {
+	resp, err := http.Get(b.base + "/" + key)
+	if err != nil {
+		return nil, "", false, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	switch {
+	case err != nil:
+		return nil, "", false, err
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, "", false, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, "", false, fmt.Errorf("GET %s: %d %s", key, resp.StatusCode, body)
+	}
+	return body, resp.Header.Get("Content-Type"), true, nil
+}
+
+func (b httpBucket) list(prefix string) ([]string, error) {
+	resp, err := http.Get(b.base + "?list-type=2&prefix=" + neturl.QueryEscape(prefix))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list %s: %d %s", prefix, resp.StatusCode, body)
+	}
+	var res struct {
+		Contents []struct{ Key string }
+	}
+	if err := xml.Unmarshal(body, &res); err != nil {
+		return nil, fmt.Errorf("list %s: %v", prefix, err)
+	}
+	var keys []string
+	for _, c := range res.Contents {
+		keys = append(keys, c.Key)
+	}
+	return keys, nil
+}
+
+// storedIn is hlstest's stored function for a bucket.
+func storedIn(t testing.TB, b bucket) func(string) bool {
+	return func(key string) bool {
+		_, _, found, err := b.get(key)
+		if err != nil {
+			t.Errorf("get %s: %v", key, err)
+		}
+		return found
+	}
+}
+
+// liveWindow is the part of a stream's segments its live playlist holds: the newest segments
+// whose durations, leaving out the oldest of them, add up to less than the window.
+func liveWindow(segs []seg, window float64) []seg {
+	i, sum := len(segs)-1, 0.0
+	for i > 0 && sum+segs[i].dur < window {
+		sum += segs[i].dur
+		i--
+	}
+	return segs[i:]
+}
+
+// sameSegs reports how a playlist's segments differ from the expected ones ("" when they match).
+func sameSegs(p *hlstest.Playlist, want []seg) string {
+	got := make([]string, len(p.Segments))
+	for i, s := range p.Segments {
+		got[i] = fmt.Sprintf("%s %.3f", s.Key, s.Duration)
+	}
+	exp := make([]string, len(want))
+	for i, s := range want {
+		exp[i] = fmt.Sprintf("%s %.3f", s.key, s.dur)
+	}
+	if slices.Equal(got, exp) {
+		return ""
+	}
+	return fmt.Sprintf("lists\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(exp, "\n  "))
+}
+
+// waitLive polls the live playlist at key until it lists want. Every version seen on the way must
+// be valid HLS, name only segments already in storage, and follow the one before.
+func waitLive(t testing.TB, b bucket, key string, want []seg, timeout time.Duration) *hlstest.Playlist {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var prev *hlstest.Playlist
+	var last []byte
+	for {
+		body, ct, found, err := b.get(key)
+		if err != nil {
+			t.Fatalf("live playlist %s: %v", key, err)
+		}
+		if found && !bytes.Equal(body, last) {
+			last = body
+			if ct != "application/vnd.apple.mpegurl" {
+				t.Fatalf("live playlist %s: content type %q", key, ct)
+			}
+			p, err := hlstest.Parse(key, body)
+			if err != nil {
+				t.Fatalf("live playlist %s does not parse: %v\n%s", key, err, body)
+			}
+			if err := p.Check(storedIn(t, b)); err != nil {
+				t.Fatalf("live playlist %s: %v\n%s", key, err, body)
+			}
+			if prev != nil {
+				if err := p.Follows(prev); err != nil {
+					t.Fatalf("live playlist %s: %v\n%s", key, err, body)
+				}
+			}
+			if p.Type == "VOD" {
+				t.Fatalf("live playlist %s is a VoD playlist\n%s", key, body)
+			}
+			prev = p
+			if sameSegs(p, want) == "" {
+				return p
+			}
+		}
+		if time.Now().After(deadline) {
+			if prev == nil {
+				t.Fatalf("live playlist %s never stored", key)
+			}
+			t.Fatalf("live playlist %s %s\n%s", key, sameSegs(prev, want), last)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// waitVOD waits for the one VoD playlist under prefix, and checks it holds every segment of the
+// session, in order, as a finished VoD playlist. It returns its key.
+func waitVOD(t testing.TB, b bucket, prefix string, want []seg, timeout time.Duration) (string, *hlstest.Playlist) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var keys []string
+	for {
+		var err error
+		if keys, err = b.list(prefix); err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(keys) != 1 || !strings.HasSuffix(keys[0], ".m3u8") {
+		t.Fatalf("under %s: %q, want one VoD playlist", prefix, keys)
+	}
+	key := keys[0]
+	body, ct, found, err := b.get(key)
+	if err != nil || !found || ct != "application/vnd.apple.mpegurl" {
+		t.Fatalf("VoD playlist %s: found %v, content type %q, %v", key, found, ct, err)
+	}
+	p, err := hlstest.Parse(key, body)
+	if err != nil {
+		t.Fatalf("VoD playlist %s does not parse: %v\n%s", key, err, body)
+	}
+	if err := p.Check(storedIn(t, b)); err != nil {
+		t.Fatalf("VoD playlist %s: %v\n%s", key, err, body)
+	}
+	if p.Type != "VOD" || !p.Ended {
+		t.Fatalf("VoD playlist %s: type %q, ended %v\n%s", key, p.Type, p.Ended, body)
+	}
+	if d := sameSegs(p, want); d != "" {
+		t.Fatalf("VoD playlist %s %s\n%s", key, d, body)
+	}
+	for _, s := range p.Segments {
+		if s.Disc {
+			t.Fatalf("VoD playlist %s: discontinuity before %s, though no segment is missing\n%s", key, s.URI, body)
+		}
+	}
+	return key, p
+}
+
+// checkPlaylists checks the live and VoD playlists of every replayed session.
+func checkPlaylists(t testing.TB, b bucket, r replayed, timeout time.Duration) {
+	t.Helper()
+	for _, ss := range r.sessions {
+		waitLive(t, b, ss.playlist, liveWindow(ss.segs, 60), timeout)
+		if ss.ended {
+			waitVOD(t, b, ss.app+"/"+ss.stream+"/vod/", ss.segs, timeout)
+		}
+		if _, err := os.Stat(ss.m3u8); err != nil {
+			t.Errorf("SRS's playlist on disk: %v", err)
 		}
 	}
 }
@@ -327,10 +602,17 @@ func TestE2EReplaySRSFixtures(t *testing.T) {
 		return strings.Replace(f, "/data/srs", absRoot, 1)
 	}, "/usr/local/srs")
 	rel := s.replay(readFixtures(t, "srs-7.0.18-rel-paths.jsonl"), func(f string) string { return f }, relCwd)
-	if len(abs) < 10 || len(rel) < 5 {
-		t.Fatalf("fixtures gave only %d + %d files", len(abs), len(rel))
+	if len(abs.files) < 10 || len(rel.files) < 5 || len(abs.sessions) != 1 || len(rel.sessions) != 1 {
+		t.Fatalf("fixtures gave only %d + %d files, %d + %d HLS sessions", len(abs.files), len(rel.files), len(abs.sessions), len(rel.sessions))
 	}
-	s.settle(append(abs, rel...), 60*time.Second)
+	for _, r := range []replayed{abs, rel} {
+		if !r.sessions[0].ended {
+			t.Fatalf("fixture session of %s has no on_unpublish", r.sessions[0].stream)
+		}
+	}
+	s.settle(append(abs.files, rel.files...), 60*time.Second)
+	checkPlaylists(t, s3Bucket{s.store}, abs, 30*time.Second)
+	checkPlaylists(t, s3Bucket{s.store}, rel, 30*time.Second)
 
 	// Empty date folders left by purged segments are gone; the roots and playlist folders stay.
 	filepath.Walk(relRoot, func(path string, fi os.FileInfo, err error) error {
@@ -466,29 +748,67 @@ func TestE2ECheck(t *testing.T) {
 	}
 }
 
-// `srs-offload dev` (what `make run` starts) needs nothing installed: a hook for a real segment
-// ends with the segment and its playlist readable over plain HTTP from the embedded S3, as a
-// player would read them, and the local segment purged.
-func TestE2EDev(t *testing.T) {
-	dir := t.TempDir()
-	root, store := filepath.Join(dir, "srs"), filepath.Join(dir, "s3")
-	listen := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
-	s3addr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
-	cfg := filepath.Join(dir, "dev.yaml")
-	os.WriteFile(cfg, []byte("listen: "+listen+"\n"), 0o644)
+// devServer is a running `srs-offload dev`: hooks on listen, an embedded S3 on s3addr serving
+// the bucket anonymously over plain HTTP, SRS's files under root.
+type devServer struct {
+	listen, s3addr, root, store string
+	banner                      string
+	bucket                      httpBucket
+	stderr                      *syncBuffer
+}
 
-	cmd := exec.Command(binary(t), "dev", "-c", cfg, "--root", root, "--store", store, "--s3", s3addr)
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startDev runs `srs-offload dev` with a config holding extra (YAML) besides listen, and waits
+// for its banner. It is stopped (SIGTERM, then kill) when the test ends.
+func startDev(t testing.TB, extra string) *devServer {
+	t.Helper()
+	dir := t.TempDir()
+	d := &devServer{
+		root: filepath.Join(dir, "srs"), store: filepath.Join(dir, "s3"),
+		listen: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)),
+		s3addr: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)),
+		stderr: &syncBuffer{},
+	}
+	d.bucket = httpBucket{base: "http://" + d.s3addr + "/live"}
+	cfg := filepath.Join(dir, "dev.yaml")
+	os.WriteFile(cfg, []byte("listen: "+d.listen+"\n"+extra), 0o644)
+
+	cmd := exec.Command(binary(t), "dev", "-c", cfg, "--root", d.root, "--store", d.store, "--s3", d.s3addr)
 	stdout, _ := cmd.StdoutPipe()
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stderr = d.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("srs-offload dev did not exit 15 s after SIGTERM")
+		}
 		if t.Failed() {
-			t.Logf("dev log:\n%s", stderr.String())
+			t.Logf("dev log:\n%s", d.stderr.String())
 		}
 	})
 	banner := make(chan string, 1)
@@ -502,63 +822,58 @@ func TestE2EDev(t *testing.T) {
 			}
 		}
 	}()
-	var text string
 	select {
-	case text = <-banner:
+	case d.banner = <-banner:
+	case <-exited:
+		t.Fatalf("srs-offload dev exited:\n%s", d.stderr.String())
 	case <-time.After(20 * time.Second):
-		t.Fatalf("no banner from dev\n%s", stderr.String())
+		t.Fatalf("no banner from dev\n%s", d.stderr.String())
 	}
+	return d
+}
+
+// `srs-offload dev` (what `make run` starts) needs nothing installed: a hook for a real segment
+// ends with the segment and a playlist srs-offload wrote readable over plain HTTP from the
+// embedded S3, as a player would read them, and the local segment purged.
+func TestE2EDev(t *testing.T) {
+	d := startDev(t, "")
+	root, listen, s3addr := d.root, d.listen, d.s3addr
 	for _, want := range []string{"hls_path        " + root, "on_hls          http://" + listen + "/api/v1/hls", "http://" + s3addr + "/live/live/livestream.m3u8"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("banner lacks %q:\n%s", want, text)
+		if !strings.Contains(d.banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, d.banner)
 		}
 	}
 
-	seg := filepath.Join(root, "live", "livestream", "20261125", "1795474211734-0.ts")
+	segPath := filepath.Join(root, "live", "livestream", "20261125", "1795474211734-0.ts")
 	m3u8 := filepath.Join(root, "live", "livestream.m3u8")
 	data := randomBytes(300_000, 1)
-	os.MkdirAll(filepath.Dir(seg), 0o755)
-	os.WriteFile(seg, data, 0o644)
-	playlist := "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.00,\nlivestream/20261125/1795474211734-0.ts\n"
-	os.WriteFile(m3u8, []byte(playlist), 0o644)
+	os.MkdirAll(filepath.Dir(segPath), 0o755)
+	os.WriteFile(segPath, data, 0o644)
+	// SRS's own playlist on disk; srs-offload does not copy it.
+	os.WriteFile(m3u8, []byte("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.00,\nlivestream/20261125/1795474211734-0.ts\n"), 0o644)
 	body, _ := json.Marshal(map[string]any{
 		"action": "on_hls", "client_id": "x", "vhost": "__defaultVhost__", "app": "live", "stream": "livestream",
-		"param": "", "duration": 2.0, "cwd": "/usr/local/srs", "file": seg,
+		"param": "", "duration": 2.0, "cwd": "/usr/local/srs", "file": segPath,
 		"url": "live/livestream/20261125/1795474211734-0.ts", "m3u8": m3u8, "m3u8_url": "live/livestream.m3u8", "seq_no": 0,
 	})
 	post(t, "http://"+listen+"/api/v1/hls", body)
 
-	get := func(path string) (int, []byte, string) {
-		resp, err := http.Get("http://" + s3addr + path)
-		if err != nil {
-			return 0, nil, ""
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b, resp.Header.Get("Content-Type")
+	// Readable over plain HTTP (waitLive checks the content type), valid, naming the segment.
+	p := waitLive(t, d.bucket, "live/livestream.m3u8", []seg{{"live/livestream/20261125/1795474211734-0.ts", 2}}, 15*time.Second)
+	if p.Segments[0].URI != "livestream/20261125/1795474211734-0.ts" {
+		t.Errorf("segment URI %q, want it relative to the playlist", p.Segments[0].URI)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		code, b, ct := get("/live/live/livestream.m3u8")
-		if code == 200 {
-			if string(b) != playlist || ct != "application/vnd.apple.mpegurl" {
-				t.Fatalf("playlist %q (%s)", b, ct)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("playlist not readable from the embedded S3: %d\n%s", code, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+	b, ct, found, err := d.bucket.get("live/livestream/20261125/1795474211734-0.ts")
+	if err != nil || !found || !bytes.Equal(b, data) || ct != "video/mp2t" {
+		t.Fatalf("segment: found %v, %d bytes, %s, %v", found, len(b), ct, err)
 	}
-	code, b, ct := get("/live/live/livestream/20261125/1795474211734-0.ts")
-	if code != 200 || !bytes.Equal(b, data) || ct != "video/mp2t" {
-		t.Fatalf("segment: %d, %d bytes, %s", code, len(b), ct)
-	}
-	if _, err := os.Stat(seg); !os.IsNotExist(err) {
+	if _, err := os.Stat(segPath); !os.IsNotExist(err) {
 		t.Fatalf("local segment not purged: %v", err)
 	}
-	if entries, _ := os.ReadDir(store); len(entries) == 0 {
-		t.Fatalf("embedded S3 kept nothing under %s", store)
+	if _, err := os.Stat(m3u8); err != nil {
+		t.Fatalf("SRS's playlist on disk: %v", err)
+	}
+	if entries, _ := os.ReadDir(d.store); len(entries) == 0 {
+		t.Fatalf("embedded S3 kept nothing under %s", d.store)
 	}
 }
