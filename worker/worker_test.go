@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
@@ -21,10 +22,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/uploader"
@@ -33,8 +37,9 @@ import (
 
 const node = "test"
 
-// rig is one node: a real redis-server, an S3 API, a root folder, an Offloader, a queue client and
-// an inspector. Workers are started with start.
+// rig is one node: a real redis-server, an S3 API, a root folder, an Offloader, a queue client,
+// the playlist manager (its ledger on the same redis-server) and an inspector. Workers are started
+// with start.
 type rig struct {
 	t        *testing.T
 	redis    *redistest.Server
@@ -47,12 +52,29 @@ type rig struct {
 	insp     *asynq.Inspector
 	log      *slog.Logger
 	opts     worker.Options
+	rdb      *redis.Client
+	pm       *playlist.Manager
+	seqs     map[string]int64 // the next seq_no of each playlist, as SRS numbers segments
 }
 
 type rigConfig struct {
 	s3      *s3test.Server // nil: a plain gofakes3
 	noPurge bool
 	upload  func(*uploader.Config)
+	stall   time.Duration // playlist.Settings.Stall; 0: a minute
+}
+
+// vodTemplate names the VoD playlists of every test.
+const vodTemplate = "{app}/{stream}/vod/{session}.m3u8"
+
+// newManager is the playlist manager a worker (or the hook) of the rig would build.
+func newManager(t testing.TB, rdb redis.UniversalClient, store playlist.Store, s playlist.Settings) *playlist.Manager {
+	t.Helper()
+	vod, err := uploader.ParseKeyTemplate(vodTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &playlist.Manager{Ledger: playlist.New(rdb, s), Store: store, VODKey: &vod, Node: node}
 }
 
 func newRig(t *testing.T, c rigConfig) *rig {
@@ -75,7 +97,16 @@ func newRig(t *testing.T, c rigConfig) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.off = &worker.Offloader{Roots: set, Store: r.up, Purge: !c.noPurge, Log: r.log}
+	r.rdb = redis.NewClient(&redis.Options{Addr: r.redis.Addr})
+	t.Cleanup(func() { r.rdb.Close() })
+	stall := c.stall
+	if stall <= 0 {
+		stall = time.Minute
+	}
+	r.pm = newManager(t, r.rdb, r.up, playlist.Settings{Window: time.Minute, Stall: stall, Retain: time.Hour})
+	r.pm.Log = r.log
+	r.seqs = map[string]int64{}
+	r.off = &worker.Offloader{Roots: set, Store: r.up, Purge: !c.noPurge, Log: r.log, Playlists: r.pm}
 	r.client = queue.NewClient(r.redisOpt, queue.Options{Node: node, MaxRetry: 10, Timeout: time.Minute, Dedup: time.Hour})
 	t.Cleanup(func() { r.client.Close() })
 	r.insp = asynq.NewInspector(r.redisOpt)
@@ -83,6 +114,7 @@ func newRig(t *testing.T, c rigConfig) *rig {
 	r.opts = worker.Options{
 		Node: node, Concurrency: 4, RetryBase: 100 * time.Millisecond, RetryMax: time.Second,
 		ShutdownTimeout: 5 * time.Second, PollInterval: 10 * time.Millisecond, Log: r.log,
+		Ender: r.pm,
 	}
 	return r
 }
@@ -169,14 +201,18 @@ func (r *rig) payload(kind, rel, key string) queue.Offload {
 	}
 }
 
-// hls is an on_hls segment with its playlist.
+// hls is an on_hls segment with its playlist, from publisher c1, numbered like SRS numbers them
+// (one seq_no after another per playlist), 2 s long.
 func (r *rig) hls(rel, key, playlistRel, playlistKey string) queue.Offload {
 	r.t.Helper()
 	p := r.payload(queue.KindHLS, rel, key)
 	p.Playlist, p.PlaylistKey = filepath.Join(r.root, playlistRel), playlistKey
+	p.Client, p.SeqNo, p.Duration = "c1", r.seqs[playlistKey], 2.0
+	r.seqs[playlistKey]++
 	return p
 }
 
+// enqueue does what the hook does for each file, in order: enqueue, then announce.
 func (r *rig) enqueue(ps ...queue.Offload) {
 	r.t.Helper()
 	for _, p := range ps {
@@ -184,7 +220,44 @@ func (r *rig) enqueue(ps ...queue.Offload) {
 		if err != nil || dup {
 			r.t.Fatalf("enqueue %s: dup=%v err=%v", p.Path, dup, err)
 		}
+		if err := r.pm.Announce(context.Background(), p); err != nil {
+			r.t.Fatalf("announce %s: %v", p.Path, err)
+		}
 	}
+}
+
+// inStorage reports whether storage holds key now (a HEAD request).
+func (r *rig) inStorage(key string) bool {
+	_, found, err := r.up.Stat(context.Background(), key)
+	if err != nil {
+		r.t.Errorf("stat %s: %v", key, err)
+	}
+	return found
+}
+
+// livePlaylist fetches the playlist stored under key and fails the test unless it is valid HLS
+// naming only objects in storage and lists exactly want (object keys), in order.
+func (r *rig) livePlaylist(key string, want []string) *hlstest.Playlist {
+	r.t.Helper()
+	body, err := r.up.Get(context.Background(), key)
+	if err != nil {
+		r.t.Fatalf("get %s: %v", key, err)
+	}
+	p, err := hlstest.Parse(key, body)
+	if err != nil {
+		r.t.Fatalf("%s: %v\n%s", key, err, body)
+	}
+	if err := p.Check(r.inStorage); err != nil {
+		r.t.Fatalf("%s: %v\n%s", key, err, body)
+	}
+	var got []string
+	for _, s := range p.Segments {
+		got = append(got, s.Key)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		r.t.Fatalf("%s lists %v, want %v\n%s", key, got, want, body)
+	}
+	return p
 }
 
 func (r *rig) taskInfo(p queue.Offload) *asynq.TaskInfo {
@@ -334,7 +407,10 @@ func TestHLSSegments(t *testing.T) {
 				t.Fatalf("root: %v", err)
 			}
 			hasContent(t, plPath, pl)
-			r.stored("live/cam1/index.m3u8", pl)
+			// The stored playlist is the ledger's, not SRS's file: every segment, in hook order.
+			if p := r.livePlaylist("live/cam1/index.m3u8", rels); p.MSN != 0 || p.Type != "" || p.Ended {
+				t.Errorf("playlist: media sequence %d, type %q, ended %v", p.MSN, p.Type, p.Ended)
+			}
 			if ct := r.contentType("live/cam1/index.m3u8"); ct != media.PlaylistType.ContentType {
 				t.Errorf("playlist Content-Type %q", ct)
 			}
@@ -388,7 +464,7 @@ func TestPurgeDisabled(t *testing.T) {
 	r.wait(p, asynq.TaskStateCompleted, 10*time.Second)
 	r.stored(rel, want)
 	hasContent(t, p.Path, want)
-	r.stored("live/cam1/index.m3u8", playlistText([]string{rel}))
+	r.livePlaylist("live/cam1/index.m3u8", []string{rel})
 }
 
 // (d) An fMP4 init segment reported by on_hls is stored and kept (SRS rewrites it and serves it).
@@ -506,7 +582,7 @@ func TestDeletedAfterUpload(t *testing.T) {
 	}
 	r.stored(p.Key, want)
 	hasContent(t, pl, playlistText([]string{rel}))
-	r.stored(p.PlaylistKey, playlistText([]string{rel}))
+	r.livePlaylist(p.PlaylistKey, []string{rel})
 
 	ti2 := r.wait(p2, asynq.TaskStateArchived, 5*time.Second)
 	if !strings.Contains(ti2.LastErr, "deleted before it was uploaded") {
@@ -610,21 +686,30 @@ func TestVerifyFailureKeepsFile(t *testing.T) {
 	}
 }
 
-// putLog records, in order, when each segment PUT was answered and when each playlist PUT arrived.
+// putLog records, in order, when each segment PUT was answered and when each playlist PUT arrived
+// (with the segments it names).
 type putLog struct {
 	mu     sync.Mutex
-	events []string // "seg-done <key>" or "playlist <key>"
+	events []putEvent
 }
 
-func (l *putLog) add(e string) {
+type putEvent struct {
+	key   string   // the object PUT
+	seg   bool     // a segment PUT, answered
+	names []string // a playlist PUT: the object keys it names
+}
+
+func (l *putLog) add(e putEvent) {
 	l.mu.Lock()
 	l.events = append(l.events, e)
 	l.mu.Unlock()
 }
 
-// (j) Each task publishes the playlist only after its segment is stored and verified.
+// (j) The playlist is published only after its segments are stored and verified: no playlist PUT
+// names a segment whose own PUT had not been answered yet, however out of order they finish.
 func TestPlaylistAfterSegment(t *testing.T) {
 	t.Parallel()
+	const plKey = "live/cam1/index.m3u8"
 	log := &putLog{}
 	wrap := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -634,13 +719,27 @@ func TestPlaylistAfterSegment(t *testing.T) {
 			}
 			key := strings.TrimPrefix(req.URL.Path, "/test/")
 			if strings.HasSuffix(key, ".m3u8") {
-				log.add("playlist " + key)
+				body, err := io.ReadAll(req.Body)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				e := putEvent{key: key}
+				if p, err := hlstest.Parse(key, body); err == nil {
+					for _, s := range p.Segments {
+						e.names = append(e.names, s.Key)
+					}
+				} else {
+					e.names = []string{"unparsable: " + err.Error()}
+				}
+				log.add(e)
+				req.Body = io.NopCloser(bytes.NewReader(body))
 				next.ServeHTTP(w, req)
 				return
 			}
-			time.Sleep(20 * time.Millisecond) // a slow segment upload
+			time.Sleep(rand.N(30 * time.Millisecond)) // slow segment uploads, finishing out of order
 			next.ServeHTTP(w, req)
-			log.add("seg-done " + key)
+			log.add(putEvent{key: key, seg: true})
 		})
 	}
 	r := newRig(t, rigConfig{s3: s3test.Fake(t, wrap)})
@@ -650,38 +749,48 @@ func TestPlaylistAfterSegment(t *testing.T) {
 		rels = append(rels, fmt.Sprintf("live/cam1/2026/11/23/22/cam1-%d.ts", i))
 	}
 	r.write("live/cam1/index.m3u8", playlistText(rels))
-	for i, rel := range rels {
+	for _, rel := range rels {
 		r.writeRandom(rel, 20<<10)
-		// One playlist file on disk, but a key per task, so each playlist PUT names its task.
-		ps = append(ps, r.hls(rel, rel, "live/cam1/index.m3u8", fmt.Sprintf("live/cam1/index-%d.m3u8", i)))
+		ps = append(ps, r.hls(rel, rel, "live/cam1/index.m3u8", plKey))
 	}
 	r.start(4)
 	r.enqueue(ps...)
 	r.waitAll(ps, asynq.TaskStateCompleted, 15*time.Second)
 
 	log.mu.Lock()
-	events := append([]string{}, log.events...)
+	events := append([]putEvent{}, log.events...)
 	log.mu.Unlock()
-	pos := map[string]int{}
+	segDone := map[string]int{}
+	playlists := 0
 	for i, e := range events {
-		if _, dup := pos[e]; dup {
-			t.Errorf("%q happened twice", e)
+		if !e.seg {
+			if e.key != plKey {
+				t.Errorf("PUT of an unexpected playlist %s", e.key)
+			}
+			playlists++
+			for _, name := range e.names {
+				if _, ok := segDone[name]; !ok {
+					t.Errorf("playlist PUT (event %d) names %s, whose own PUT was not answered before it", i, name)
+				}
+			}
+			continue
 		}
-		pos[e] = i
-	}
-	for i, p := range ps {
-		seg, ok1 := pos["seg-done "+p.Key]
-		pl, ok2 := pos[fmt.Sprintf("playlist live/cam1/index-%d.m3u8", i)]
-		if !ok1 || !ok2 {
-			t.Fatalf("task %d: segment PUT seen %v, playlist PUT seen %v; events %v", i, ok1, ok2, events)
+		if _, dup := segDone[e.key]; dup {
+			t.Errorf("segment %s PUT twice", e.key)
 		}
-		if pl < seg {
-			t.Errorf("task %d: playlist PUT (event %d) before its segment was stored (event %d)", i, pl, seg)
+		segDone[e.key] = i
+	}
+	for _, p := range ps {
+		if _, ok := segDone[p.Key]; !ok {
+			t.Errorf("segment %s never PUT", p.Key)
 		}
 	}
-	if len(events) != 2*len(ps) {
-		t.Errorf("%d PUTs, want %d", len(events), 2*len(ps))
+	if len(segDone) != len(ps) || playlists == 0 {
+		t.Errorf("%d segment PUTs and %d playlist PUTs, want %d and at least 1", len(segDone), playlists, len(ps))
 	}
+	t.Logf("%d playlist PUTs for %d segments", playlists, len(ps))
+	// All tasks completed: the last version is in storage, with every segment in hook order.
+	r.livePlaylist(plKey, rels)
 }
 
 // (i) A worker shut down mid-queue hands back what it did not finish; a new worker finishes it,
@@ -761,7 +870,10 @@ func TestRestartMidQueue(t *testing.T) {
 		gone(t, p.Path)
 	}
 	gone(t, filepath.Join(r.root, "live/cam1/2026"))
-	r.stored("live/cam1/index.m3u8", playlistText(rels[len(rels)-5:]))
+	// The live window is a minute: the last 30 of the 2 s segments, numbered from where they are.
+	if p := r.livePlaylist("live/cam1/index.m3u8", rels[n-30:]); p.MSN != n-30 {
+		t.Errorf("media sequence %d, want %d", p.MSN, n-30)
+	}
 	var keys []string
 	puts.Range(func(k, _ any) bool { keys = append(keys, k.(string)); return true })
 	sort.Strings(keys)
