@@ -26,6 +26,8 @@ type Enqueuer interface {
 // Announcer learns each hooked HLS file in the order SRS reported it (the playlist ledger).
 type Announcer interface {
 	Announce(ctx context.Context, p queue.Offload) error
+	// Lost withdraws an announced file whose task could not be enqueued.
+	Lost(ctx context.Context, p queue.Offload) error
 }
 
 // Keys are the key templates of each kind of object.
@@ -143,16 +145,21 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		ctx, cancel = context.WithTimeout(ctx, in.Timeout)
 		defer cancel()
 	}
+	// The playlist ledger learns the file first, in SRS's order; only then is the task
+	// recorded, so every task's file has its place in the order.
+	if in.Playlists != nil {
+		if err := in.Playlists.Announce(ctx, p); err != nil {
+			return 0, nil, err
+		}
+	}
 	dup, err := in.Queue.Enqueue(ctx, p)
 	if err != nil {
-		return 0, nil, err
-	}
-	if in.Playlists != nil {
-		// After the enqueue, so a failure here loses nothing: the worker announces the file when
-		// it is stored, only later in the order.
-		if err := in.Playlists.Announce(ctx, p); err != nil && in.Log != nil {
-			in.Log.Warn("hook: could not announce the segment to the playlist ledger", "path", p.Path, "err", err)
+		if in.Playlists != nil {
+			if lerr := in.Playlists.Lost(context.WithoutCancel(ctx), p); lerr != nil && in.Log != nil {
+				in.Log.Warn("hook: could not withdraw the announced segment", "path", p.Path, "err", lerr)
+			}
 		}
+		return 0, nil, err
 	}
 	if dup {
 		return Duplicate, &p, nil

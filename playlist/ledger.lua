@@ -24,15 +24,27 @@ local function num(f, default)
   return default
 end
 
--- announce returns the item's record, creating it in hook order if it is new; nil if the item
--- was consumed already (a repeated delivery).
 local fresh = 0
 
-local function announce()
+-- announce returns the item's record, creating it in hook order if it is new; nil if the item
+-- was consumed already (a repeated delivery). late: the item is only now learnt of, when it is
+-- already stored or lost (its announce at hook time failed): it joins its publisher's session
+-- without moving the announcing side, goes into the VoD record only, and is not counted in flight.
+local function announce(late)
   local raw = redis.call('HGET', e, id)
   if raw then return cjson.decode(raw) end
   if redis.call('ZSCORE', dn, id) then return nil end
   local ord = redis.call('HINCRBY', st, 'ord', 1)
+  if late then
+    local s = tonumber(redis.call('HGET', st, 'c:' .. client) or '')
+    if s then
+      local vo = seq
+      if kind == 'i' then vo = -0.5 end
+      local it = {st = 'f', k = kind, c = client, q = seq, s = s, a = now, o = ord, vo = vo, skip = 1, late = 1}
+      redis.call('HSET', e, id, cjson.encode(it))
+      return it
+    end
+  end
   local asess = num('asess', 0)
   local acl = redis.call('HGET', st, 'acl')
   local aseq = num('aseq', -1)
@@ -43,13 +55,17 @@ local function announce()
     local si = cjson.decode(info)
     si.start = now
     redis.call('HSET', vs, asess, cjson.encode(si))
-    redis.call('HSET', st, 'asess', asess, 'acl', client)
+    redis.call('HSET', st, 'asess', asess, 'acl', client, 'c:' .. client, asess)
     fresh = 1
   end
+  -- Its place in the session's VoD record: segments by seq_no (strictly increasing within a
+  -- session), an init segment just before the next segment announced.
+  local vo = seq
+  if kind == 'i' then vo = aseq + 0.5 end
   if kind ~= 'i' then redis.call('HSET', st, 'aseq', seq) end
   if kind == 'm' or kind == 'i' then redis.call('HSET', st, 'fmp4', 1) end
   redis.call('HSET', st, 'key', pkey)
-  local it = {st = 'f', k = kind, c = client, q = seq, s = asess, a = now, o = ord}
+  local it = {st = 'f', k = kind, c = client, q = seq, s = asess, a = now, o = ord, vo = vo}
   redis.call('HSET', e, id, cjson.encode(it))
   redis.call('ZADD', q, ord, id)
   redis.call('HINCRBY', st, 'if:' .. asess, 1)
@@ -132,7 +148,7 @@ end
 
 -- settle marks an item verified (with its key) or lost, once.
 local function settle(state)
-  local it = announce()
+  local it = announce(true)
   if not it then return 0 end -- consumed already: a repeated delivery
   if it.st ~= 'f' then return it.s end
   it.st = state
@@ -142,9 +158,9 @@ local function settle(state)
     -- The session's VoD record: every verified item, in hook order, whenever it arrives.
     local v = {o = it.o, k = it.k, q = it.q, d = dur, u = okey}
     if it.kt then v.kt = it.kt end
-    redis.call('ZADD', prefix .. 'v:' .. it.s, it.o, cjson.encode(v))
+    redis.call('ZADD', prefix .. 'v:' .. it.s, it.vo, cjson.encode(v))
   end
-  redis.call('HINCRBY', st, 'if:' .. it.s, -1)
+  if it.late ~= 1 then redis.call('HINCRBY', st, 'if:' .. it.s, -1) end
   if it.skip == 1 then
     -- The live playlist moved on without it already.
     redis.call('HDEL', e, id)
@@ -157,7 +173,7 @@ end
 
 local session = 0
 if op == 'announce' then
-  local it = announce()
+  local it = announce(false)
   if it then session = it.s end
   return {num('ver', 0), 0, session, fresh}
 elseif op == 'complete' then

@@ -113,6 +113,7 @@ func TestLedgerWindow(t *testing.T) {
 	pk := "live/cam.m3u8"
 	var prev *hlstest.Playlist
 	for seq := int64(0); seq < 40; seq++ {
+		l.Announce(ctx, pk, seg("a", seq), SessionInfo{Client: "a"}) // as the hook does
 		if seq == 20 {
 			l.Lost(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
 			continue
@@ -170,5 +171,54 @@ func TestLedgerMissingRecord(t *testing.T) {
 	}
 	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts |a-2.ts" {
 		t.Fatalf("live %v", keys)
+	}
+}
+
+// A segment whose announce at hook time failed is learnt of only when it is stored ("late"): it
+// stays in its publisher's session, in seq_no order in the VoD record, and does not split the
+// session or move the live playlist backwards; also after a republish.
+func TestLedgerLateAnnounce(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	for seq := int64(0); seq < 10; seq++ {
+		if seq != 5 {
+			l.Announce(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
+		}
+	}
+	for seq := int64(0); seq < 3; seq++ {
+		l.Announce(ctx, pk, seg("b", seq), SessionInfo{Client: "b"}) // a republish
+	}
+	for _, c := range []string{"a", "b"} {
+		for seq := int64(0); seq < 10; seq++ {
+			if c == "b" && seq >= 3 {
+				break
+			}
+			if _, err := l.Complete(ctx, pk, seg(c, seq), SessionInfo{Client: c}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for c, want := range map[string][]int64{"a": {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, "b": {0, 1, 2}} {
+		s, found, err := l.sessionOf(ctx, pk, c)
+		if err != nil || !found {
+			t.Fatal(found, err)
+		}
+		items, _ := l.vodEntries(ctx, pk, s.Number)
+		var got []int64
+		for _, it := range items {
+			got = append(got, it.Seq)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("publisher %s: session %d VoD seqs %v, want %v", c, s.Number, got, want)
+		}
+	}
+	all, _ := l.rdb.HGetAll(ctx, streamKeys(pk).vs).Result()
+	if len(all) != 2 {
+		t.Errorf("%d sessions, want 2", len(all))
+	}
+	// Live: a's run stops where 5 was missing (a discontinuity), then b after its own.
+	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts a-1.ts a-2.ts a-3.ts a-4.ts |a-6.ts a-7.ts a-8.ts a-9.ts |b-0.ts b-1.ts b-2.ts" {
+		t.Errorf("live %v", keys)
 	}
 }

@@ -135,7 +135,11 @@ func (m *Manager) End(ctx context.Context, e queue.End) error {
 	if err != nil {
 		return err
 	}
-	if n > 0 && time.Since(e.Since) < m.VODWait {
+	wait := m.VODWait
+	if wait <= 0 {
+		wait = 10 * time.Minute
+	}
+	if n > 0 && time.Since(e.Since) < wait {
 		return fmt.Errorf("session %d of %s: %d %w", s.Number, pk, n, ErrNotYet)
 	}
 	if m.VODKey != nil {

@@ -60,7 +60,9 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 			cancel()
 		}
 		if err != nil {
-			l.rdb.Eval(context.WithoutCancel(ctx), `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`, []string{lock}, token)
+			// Keep the lock until it expires: a PUT that timed out here may still complete in
+			// storage, and no newer version may go up before it could have landed. The sweeper
+			// publishes the newest version once the lock is gone (pub < ver).
 			return fmt.Errorf("playlist %s: %w", playlistKey, err)
 		}
 		r, err := release.Run(ctx, l.rdb, []string{lock, k.st}, token, s.Version, lockTTL.Milliseconds()).Int()

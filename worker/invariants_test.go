@@ -316,11 +316,12 @@ func TestPlaylistInvariantsUnderConcurrency(t *testing.T) {
 			Playlist: filepath.Join(root, "live/cam.m3u8"), PlaylistKey: pk, SeqNo: g.seq, Duration: g.dur,
 			Hooked: time.Now(),
 		}
-		if dup, err := qc.Enqueue(ctx, g.p); err != nil || dup {
-			t.Fatalf("enqueue %s: dup=%v err=%v", g.rel, dup, err)
-		}
+		// As the hook does: announce, then enqueue.
 		if err := hook.Announce(ctx, g.p); err != nil {
 			t.Fatalf("announce %s: %v", g.rel, err)
+		}
+		if dup, err := qc.Enqueue(ctx, g.p); err != nil || dup {
+			t.Fatalf("enqueue %s: dup=%v err=%v", g.rel, dup, err)
 		}
 		switch i {
 		case nA / 2:

@@ -212,16 +212,16 @@ func (r *rig) hls(rel, key, playlistRel, playlistKey string) queue.Offload {
 	return p
 }
 
-// enqueue does what the hook does for each file, in order: enqueue, then announce.
+// enqueue does what the hook does for each file, in order: announce, then enqueue.
 func (r *rig) enqueue(ps ...queue.Offload) {
 	r.t.Helper()
 	for _, p := range ps {
+		if err := r.pm.Announce(context.Background(), p); err != nil {
+			r.t.Fatalf("announce %s: %v", p.Path, err)
+		}
 		dup, err := r.client.Enqueue(context.Background(), p)
 		if err != nil || dup {
 			r.t.Fatalf("enqueue %s: dup=%v err=%v", p.Path, dup, err)
-		}
-		if err := r.pm.Announce(context.Background(), p); err != nil {
-			r.t.Fatalf("announce %s: %v", p.Path, err)
 		}
 	}
 }

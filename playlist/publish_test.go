@@ -1,0 +1,82 @@
+package playlist
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/srs-offload/srs-offload/internal/hlstest"
+	"github.com/srs-offload/srs-offload/internal/s3test"
+	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/queue"
+)
+
+// A playlist PUT that times out on our side but completes in storage later must never land over
+// a newer version: the lock is kept until it expires, and only then (through the sweep) does the
+// newer version go up.
+func TestTimedOutPutNeverLandsOverNewer(t *testing.T) {
+	ctx := context.Background()
+	var once sync.Once
+	landed := make(chan struct{})
+	srv := s3test.Fake(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			slow := false
+			if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, ".m3u8") {
+				once.Do(func() { slow = true })
+			}
+			if slow {
+				body, _ := io.ReadAll(req.Body)
+				req.Body = io.NopCloser(bytes.NewReader(body))
+				time.Sleep(400 * time.Millisecond) // storage is slow; the client gives up at 200 ms
+				defer close(landed)
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	up := srv.Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: 600 * time.Millisecond}
+	pk := "live/cam.m3u8"
+	ts, _ := media.ForHLS("x.ts")
+	p := func(seq int64) queue.Offload {
+		return queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", seq), Key: fmt.Sprintf("live/cam/cam-%d.ts", seq),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: seq, Duration: 2}
+	}
+	for seq := int64(0); seq < 2; seq++ {
+		if err := m.Announce(ctx, p(seq)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.Put(ctx, p(seq).Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Stored(ctx, p(0), p(0).Key, ""); err == nil {
+		t.Fatal("the slow playlist PUT did not time out")
+	}
+	// Segment 1 arrives while the lock is held: not published now.
+	if err := m.Stored(ctx, p(1), p(1).Key, ""); err != nil {
+		t.Fatal(err)
+	}
+	<-landed // the old version lands in storage, late
+	time.Sleep(300 * time.Millisecond)
+	if err := m.Sweep(ctx, time.Hour, func(queue.End) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	b, err := up.Get(ctx, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := hlstest.Parse(pk, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pl.Segments) != 2 {
+		t.Fatalf("after the sweep the stored playlist has %d segments, want the newest (2):\n%s", len(pl.Segments), b)
+	}
+}
