@@ -13,6 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/playlist"
 )
 
 // BenchmarkIngest measures what SRS waits for on every on_hls: the captured SRS 7.0.18 on_hls
@@ -21,12 +25,17 @@ import (
 // every request enqueues a new task. It reports the latency percentiles and the request rate.
 //
 //	go test -run '^$' -bench Ingest -benchtime 3000x ./hook/
+//
+// The playlists variants also announce each segment to the playlist ledger (one more Redis
+// script), as `serve` does.
 func BenchmarkIngest(b *testing.B) {
-	b.Run("serial", func(b *testing.B) { benchIngest(b, false) })
-	b.Run("parallel", func(b *testing.B) { benchIngest(b, true) })
+	b.Run("serial", func(b *testing.B) { benchIngest(b, false, false) })
+	b.Run("parallel", func(b *testing.B) { benchIngest(b, true, false) })
+	b.Run("serial-playlists", func(b *testing.B) { benchIngest(b, false, true) })
+	b.Run("parallel-playlists", func(b *testing.B) { benchIngest(b, true, true) })
 }
 
-func benchIngest(b *testing.B, parallel bool) {
+func benchIngest(b *testing.B, parallel, playlists bool) {
 	var body []byte
 	for _, l := range loadFixture(b, "srs-7.0.18-abs-paths.jsonl") {
 		if l.Method == http.MethodPost && strings.Contains(string(l.Body), `"action":"on_hls"`) {
@@ -64,6 +73,11 @@ func benchIngest(b *testing.B, parallel bool) {
 		bodies[i] = strings.ReplaceAll(tmpl, seq, n)
 	}
 	e := newEnv(b, envConfig{roots: []string{root}, log: io.Discard})
+	if playlists {
+		rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr})
+		b.Cleanup(func() { rdb.Close() })
+		e.intake.Playlists = &playlist.Manager{Ledger: playlist.New(rdb, playlist.Settings{}), Node: node}
+	}
 	url := e.srv.URL + "/api/v1/hls"
 
 	lat := make([]time.Duration, b.N)
