@@ -99,6 +99,11 @@ func streamKeys(playlistKey string) keys {
 
 func (k keys) vod(session int64) string { return k.tag + "v:" + strconv.FormatInt(session, 10) }
 
+// keepDone is how long the id of a consumed item is remembered, so that a repeated delivery of
+// its task (asynq delivers at least once; redeliveries come within minutes) changes nothing.
+// It bounds the ledger at about an hour of ids per stream.
+const keepDone = time.Hour
+
 //go:embed ledger.lua
 var ledgerLua string
 
@@ -156,7 +161,7 @@ func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info 
 	now := time.Now().UnixMilli()
 	res, err := script.Run(ctx, l.rdb, []string{k.st, k.q, k.e, k.w, k.dn, k.vs},
 		op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
-		now, l.set.Window.Seconds(), l.set.Stall.Milliseconds(), l.set.Retain.Milliseconds(),
+		now, l.set.Window.Seconds(), l.set.Stall.Milliseconds(), keepDone.Milliseconds(),
 		string(infoJSON), playlistKey, k.tag).Int64Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("playlist ledger %s %s: %w", op, playlistKey, err)

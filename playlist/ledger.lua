@@ -2,7 +2,7 @@
 -- KEYS: 1 st (HASH state), 2 q (ZSET pending items by hook order), 3 e (HASH id -> item JSON),
 --       4 w (LIST live window), 5 dn (ZSET consumed ids by time), 6 vs (HASH session -> info JSON)
 -- ARGV: 1 op (announce|complete|lost|advance), 2 id, 3 kind (s|m|i), 4 client, 5 seq, 6 key,
---       7 duration, 8 key tag, 9 now (ms), 10 window (s), 11 stall (ms), 12 retain (ms),
+--       7 duration, 8 key tag, 9 now (ms), 10 window (s), 11 stall (ms), 12 how long consumed ids are kept (ms),
 --       13 session info JSON, 14 playlist key, 15 key prefix (for the per-session VoD sets)
 -- Returns {version, changed (0|1), session, new session (0|1)}.
 --
@@ -15,7 +15,7 @@
 local st, q, e, w, dn, vs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local op, id, kind, client = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local seq, okey, dur, ktag = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), ARGV[8]
-local now, window, stall, retain = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local now, window, stall, keepdone = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local info, pkey, prefix = ARGV[13], ARGV[14], ARGV[15]
 
 local function num(f, default)
@@ -142,7 +142,7 @@ local function advance()
     'wdur', wdur, 'tdur', tdur, 'dseq', dseq)
   local ver = num('ver', 0)
   if changed == 1 then ver = redis.call('HINCRBY', st, 'ver', 1) end
-  redis.call('ZREMRANGEBYSCORE', dn, '-inf', now - retain)
+  redis.call('ZREMRANGEBYSCORE', dn, '-inf', now - keepdone)
   return {ver, changed}
 end
 
