@@ -28,6 +28,7 @@ type Config struct {
 	Keys     Keys     `yaml:"keys"`
 	Purge    Purge    `yaml:"purge"`
 	Playlist Playlist `yaml:"playlist"`
+	Warm     Warm     `yaml:"warm"`
 	Worker   Worker   `yaml:"worker"`
 }
 
@@ -71,6 +72,34 @@ type Keys struct {
 
 type Purge struct {
 	Enabled bool `yaml:"enabled"`
+}
+
+// Warm configures CDN warming from SRS's on_hls_notify (see package warm). It is off without
+// targets.
+type Warm struct {
+	// NotifyPath is the path of SRS's on_hls_notify URL: {app} {stream} {server_id} {service_id}
+	// one segment each, {ts_url} the rest.
+	NotifyPath string `yaml:"notify_path"`
+	// Folder names the m3u8 folder of a stream no on_hls was seen for ([ts_url] is relative to it).
+	Folder string `yaml:"folder"`
+	// Wait is how long a notify waits for its segment to be stored.
+	Wait time.Duration `yaml:"wait"`
+	// OnUpload warms every segment right after its upload, without on_hls_notify.
+	OnUpload bool         `yaml:"on_upload"`
+	Targets  []WarmTarget `yaml:"targets"`
+}
+
+// WarmTarget is one CDN to warm.
+type WarmTarget struct {
+	Name        string            `yaml:"name"`
+	URL         string            `yaml:"url"`
+	Method      string            `yaml:"method"`
+	Body        string            `yaml:"body"`
+	Headers     map[string]string `yaml:"headers"`
+	Edges       []string          `yaml:"edges"`
+	Timeout     time.Duration     `yaml:"timeout"`
+	Retries     int               `yaml:"retries"`
+	Concurrency int               `yaml:"concurrency"`
 }
 
 // Playlist shapes the HLS playlists srs-offload writes to storage (see package playlist).
@@ -119,6 +148,7 @@ func Default() Config {
 		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4},
 		Keys:    Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
 		Purge:   Purge{Enabled: true},
+		Warm:    Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
 		Playlist: Playlist{
 			Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
@@ -199,6 +229,17 @@ func AsErrors(err error) (Errors, bool) {
 // decode walks a mapping node next to the struct it fills, so that every problem (an unknown key,
 // a value of the wrong type) is reported by its dotted key name.
 func decode(n *yaml.Node, v reflect.Value, prefix string, out *Errors) {
+	if n.Kind == yaml.SequenceNode && v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct {
+		// A list of structs (warm.targets): each element key by key, as warm.targets[0].url.
+		v.Set(reflect.Zero(v.Type())) // an empty list is none
+		if len(n.Content) > 0 {
+			v.Set(reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content)))
+		}
+		for i, el := range n.Content {
+			decode(el, v.Index(i), fmt.Sprintf("%s[%d].", strings.TrimSuffix(prefix, "."), i), out)
+		}
+		return
+	}
 	if n.Kind != yaml.MappingNode || v.Kind() != reflect.Struct {
 		if err := expandEnv(n); err != nil {
 			*out = append(*out, Problem{strings.TrimSuffix(prefix, "."), err.Error()})

@@ -472,3 +472,20 @@ func TestErrors(t *testing.T) {
 		t.Error("AsErrors(nil)")
 	}
 }
+
+// Keys inside a list of structs are checked too, and named with their index.
+func TestWarmTargetsKeys(t *testing.T) {
+	_, err := config.Parse([]byte("warm:\n  targets:\n    - url: http://cdn/{key}\n    - urll: x\n"))
+	probs, ok := config.AsErrors(err)
+	if !ok || !probs.Has("warm.targets[1].urll") {
+		t.Fatalf("err = %v, want a problem at warm.targets[1].urll", err)
+	}
+	cfg, err := config.Parse([]byte("roots: [/]\nwarm:\n  targets:\n    - url: ftp://cdn/{key}\n    - url: https://cdn.example.com/{key}\n      edges: [127.0.0.1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs, _ = config.AsErrors(cfg.Validate())
+	if !probs.Has("warm.targets[0]") || !probs.Has("warm.targets[1]") {
+		t.Fatalf("problems %v, want both targets named", probs)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/uploader"
+	"github.com/srs-offload/srs-offload/warm"
 )
 
 // Validate checks every value that can be checked without the network and returns all problems,
@@ -101,6 +102,22 @@ func (c *Config) Validate() error {
 			add(d.key, "must be positive")
 		}
 	}
+	if len(c.Warm.Targets) > 0 {
+		if _, err := warm.ParsePattern(c.Warm.NotifyPath); err != nil {
+			add("warm.notify_path", "%v", err)
+		}
+		if _, err := uploader.ParseKeyTemplate(c.Warm.Folder); err != nil {
+			add("warm.folder", "%v", err)
+		}
+		if c.Warm.Wait <= 0 {
+			add("warm.wait", "must be positive")
+		}
+		for i, t := range c.Warm.Targets {
+			if err := warm.CheckTarget(t.Target()); err != nil {
+				add(fmt.Sprintf("warm.targets[%d]", i), "%v", err)
+			}
+		}
+	}
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 1024 {
 		add("worker.concurrency", "want 1..1024, got %d", c.Worker.Concurrency)
 	}
@@ -129,4 +146,10 @@ func (c *Config) Validate() error {
 		return p
 	}
 	return nil
+}
+
+// Target is the warm package's form of a target.
+func (t WarmTarget) Target() warm.Target {
+	return warm.Target{Name: t.Name, URL: t.URL, Method: t.Method, Body: t.Body, Headers: t.Headers, Edges: t.Edges,
+		Timeout: t.Timeout, Retries: t.Retries, Concurrency: t.Concurrency}
 }

@@ -1,13 +1,16 @@
 package hook
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,7 +38,14 @@ type Handler struct {
 	Intake *Intake
 	// Token, when set, must be given as ?token=… on every request.
 	Token string
-	Log   *slog.Logger
+	// Notify, when set, takes SRS's on_hls_notify GETs (CDN warming).
+	Notify Notifier
+	Log    *slog.Logger
+}
+
+// Notifier handles an on_hls_notify path (see package warm).
+type Notifier interface {
+	Accept(ctx context.Context, escapedPath string) error
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,14 +57,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) int {
-	if h.Token != "" && subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("token")), []byte(h.Token)) != 1 {
+	if h.Token != "" && !tokenOK(r.URL.RawQuery, h.Token) {
 		return h.fail(w, r, http.StatusForbidden, "missing or wrong token")
 	}
 	switch r.Method {
 	case http.MethodPost:
 	case http.MethodGet:
-		// on_hls_notify: SRS ignores the answer and reads only ~64 bytes of it.
+		// on_hls_notify: SRS ignores the answer and reads only ~64 bytes of it, so the answer
+		// is the same whatever happens.
 		*action = "on_hls_notify"
+		if h.Notify != nil {
+			if err := h.Notify.Accept(r.Context(), r.URL.EscapedPath()); err != nil {
+				h.log().Warn("hook: on_hls_notify warms nothing", "path", r.URL.Path, "err", err)
+			}
+		}
 		return ok(w)
 	default:
 		return h.fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: SRS hooks are POST (on_hls_notify is GET)")
@@ -91,6 +107,24 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) 
 		h.log().Info("hook: already enqueued", "action", req.Action, "path", task.Path)
 	}
 	return ok(w)
+}
+
+// tokenOK looks for token=<token> in the query. SRS appends the publisher's own query ([param],
+// starting with '?') to on_hls_notify URLs, so "?" separates pairs as well as "&".
+func tokenOK(rawQuery, token string) bool {
+	for _, kv := range strings.FieldsFunc(rawQuery, func(r rune) bool { return r == '&' || r == '?' }) {
+		k, v, _ := strings.Cut(kv, "=")
+		if k != "token" {
+			continue
+		}
+		if uv, err := url.QueryUnescape(v); err == nil {
+			v = uv
+		}
+		if subtle.ConstantTimeCompare([]byte(v), []byte(token)) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 func (h *Handler) log() *slog.Logger {

@@ -115,6 +115,7 @@ func replay(t *testing.T, name string, abs bool) {
 			exp.Kind = queue.KindHLS
 			exp.Key = str("url")
 			exp.PlaylistKey = str("m3u8_url")
+			exp.M3U8URL = str("m3u8_url")
 			exp.Playlist = onDisk(set["m3u8"])
 			seq, err := m["seq_no"].(json.Number).Int64()
 			if err != nil {
@@ -468,7 +469,7 @@ func TestLenientDecoding(t *testing.T) {
 			body: `{"action":"on_hls","client_id":107,"ip":"192.168.1.10","vhost":"__defaultVhost__","app":"live","stream":"livestream","param":"","duration":9.36,"cwd":"` + cwd + `","file":"./objs/nginx/html/live/livestream-100.ts","url":"live/livestream-100.ts","m3u8":"./objs/nginx/html/live/livestream.m3u8","m3u8_url":"live/livestream.m3u8","seq_no":100}`,
 			file: filepath.Join(html, "live", "livestream-100.ts"),
 			want: queue.Offload{Kind: queue.KindHLS, Key: "live/livestream-100.ts", Vhost: "__defaultVhost__", App: "live", Stream: "livestream", Client: "107",
-				Playlist: filepath.Join(html, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", SeqNo: 100, Duration: 9.36},
+				Playlist: filepath.Join(html, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", M3U8URL: "live/livestream.m3u8", SeqNo: 100, Duration: 9.36},
 		},
 		{
 			name: "SRS 3.x on_dvr",
@@ -481,7 +482,7 @@ func TestLenientDecoding(t *testing.T) {
 			body: `{"server_id":"vid-0x8k3ja","action":"on_hls","client_id":"9308h583","ip":"192.168.1.10","vhost":"__defaultVhost__","app":"live","stream":"livestream","param":"","duration":9.36,"cwd":"` + cwd + `","file":"./objs/nginx/html/live/livestream-101.ts","url":"live/livestream-101.ts","m3u8":"./objs/nginx/html/live/livestream.m3u8","m3u8_url":"live/livestream.m3u8","seq_no":101}`,
 			file: filepath.Join(html, "live", "livestream-101.ts"),
 			want: queue.Offload{Kind: queue.KindHLS, Key: "live/livestream-101.ts", Vhost: "__defaultVhost__", App: "live", Stream: "livestream", Client: "9308h583",
-				Playlist: filepath.Join(html, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", SeqNo: 101, Duration: 9.36},
+				Playlist: filepath.Join(html, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", M3U8URL: "live/livestream.m3u8", SeqNo: 101, Duration: 9.36},
 		},
 		{
 			name: "SRS 4.0.271 on_dvr, mp4",
@@ -494,14 +495,14 @@ func TestLenientDecoding(t *testing.T) {
 			body: `{"server_id":"vid-i06a97s","service_id":"7oas6q35","action":"on_hls","client_id":"2g6tz380","ip":"127.0.0.1","vhost":"__defaultVhost__","app":"live","tcUrl":"rtmp://127.0.0.1:19350/live","stream":"livestream","param":"","duration":0.00,"cwd":"/usr/local/srs","file":"` + hlsRoot + `/live/livestream/init.mp4","url":"live/livestream/init.mp4","m3u8":"` + hlsRoot + `/live/livestream.m3u8","m3u8_url":"live/livestream.m3u8","seq_no":0,"stream_url":"/live/livestream","stream_id":"vid-18em181"}`,
 			file: filepath.Join(hlsRoot, "live", "livestream", "init.mp4"),
 			want: queue.Offload{Kind: queue.KindHLS, Key: "live/livestream/init.mp4", Vhost: "__defaultVhost__", App: "live", Stream: "livestream", Client: "2g6tz380", StreamID: "vid-18em181",
-				Playlist: filepath.Join(hlsRoot, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8"},
+				Playlist: filepath.Join(hlsRoot, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", M3U8URL: "live/livestream.m3u8"},
 		},
 		{
 			name: "SRS 7 fMP4 segment, named vhost, hls_entry_prefix URL",
 			body: `{"server_id":"vid-i06a97s","service_id":"7oas6q35","action":"on_hls","client_id":"2g6tz380","ip":"127.0.0.1","vhost":"video.test.com","app":"live","tcUrl":"rtmp://video.test.com/live","stream":"livestream","param":"","duration":2.00,"cwd":"/usr/local/srs","file":"` + hlsRoot + `//live/livestream-3.m4s","url":"https://cdn.example.com/live/livestream-3.m4s","m3u8":"` + hlsRoot + `//live/livestream.m3u8","m3u8_url":"live/livestream.m3u8","seq_no":3,"stream_url":"video.test.com/live/livestream"}`,
 			file: filepath.Join(hlsRoot, "live", "livestream-3.m4s"),
 			want: queue.Offload{Kind: queue.KindHLS, Key: "live/livestream-3.m4s", Vhost: "video.test.com", App: "live", Stream: "livestream", Client: "2g6tz380",
-				Playlist: filepath.Join(hlsRoot, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", SeqNo: 3, Duration: 2},
+				Playlist: filepath.Join(hlsRoot, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", M3U8URL: "live/livestream.m3u8", SeqNo: 3, Duration: 2},
 		},
 	}
 	for i, r := range rows {

@@ -118,7 +118,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	}
 	p := queue.Offload{
 		Kind: kind, Path: real, File: queue.FileIDOf(fi),
-		Vhost: r.Vhost, App: r.App, Stream: r.Stream, Client: clientID(r.ClientID), StreamID: r.StreamID,
+		Vhost: r.Vhost, App: r.App, Stream: r.Stream, Client: clientID(r.ClientID), StreamID: r.StreamID, M3U8URL: r.M3U8URL,
 		Hooked: time.Now(),
 	}
 	tmpl := in.Keys.DVR

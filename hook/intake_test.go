@@ -55,7 +55,7 @@ func TestIntakeAccept(t *testing.T) {
 	want := queue.Offload{
 		Kind: queue.KindHLS, Path: seg, Key: "live/livestream-7.ts", File: fileID(t, seg),
 		Vhost: "__defaultVhost__", App: "live", Stream: "livestream", Client: "2g6tz380",
-		Playlist: filepath.Join(tmp, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", SeqNo: 7, Duration: 2.02,
+		Playlist: filepath.Join(tmp, "live", "livestream.m3u8"), PlaylistKey: "live/livestream.m3u8", M3U8URL: "live/livestream.m3u8", SeqNo: 7, Duration: 2.02,
 	}
 	if p.Hooked.Before(before) || p.Hooked.After(time.Now()) {
 		t.Fatalf("hooked %v", p.Hooked)

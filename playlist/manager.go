@@ -3,7 +3,6 @@ package playlist
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path"
@@ -20,11 +19,12 @@ import (
 
 const (
 	streamsKey = "so:streams" // HASH vhost/app/stream → playlist key
+	foldersKey = "so:folders" // HASH app/stream → folder of the stream's m3u8_url (for on_hls_notify)
 	activeKey  = "so:active"  // ZSET playlist key → time of its last change (ms)
 )
 
 // ErrNotYet means a session cannot end yet: some of its segments are still in flight.
-var ErrNotYet = errors.New("segments still in flight")
+var ErrNotYet = queue.ErrNotYet
 
 // Manager is what the hook receiver and the worker use.
 type Manager struct {
@@ -72,8 +72,25 @@ func (m *Manager) Announce(ctx context.Context, p queue.Offload) error {
 	if err != nil || !res.NewSession {
 		return err
 	}
-	// A session starts: on_unpublish (which names only the stream) must find its playlist.
-	return m.Ledger.rdb.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey).Err()
+	// A session starts: on_unpublish (which names only the stream) must find its playlist, and
+	// on_hls_notify (which names app and stream, no vhost) the folder its [ts_url] is relative to.
+	pipe := m.Ledger.rdb.Pipeline()
+	pipe.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey)
+	if p.M3U8URL != "" {
+		pipe.HSet(ctx, foldersKey, p.App+"/"+p.Stream, path.Dir(strings.TrimLeft(p.M3U8URL, "/")))
+	}
+	_, err = pipe.Exec(ctx)
+	return err
+}
+
+// Folder returns the folder of a stream's m3u8_url as its last on_hls reported it ("." for a
+// playlist at the top), or false when no on_hls of the stream was seen.
+func (m *Manager) Folder(ctx context.Context, app, stream string) (string, bool, error) {
+	f, err := m.Ledger.rdb.HGet(ctx, foldersKey, app+"/"+stream).Result()
+	if err == redis.Nil {
+		return "", false, nil
+	}
+	return f, err == nil, err
 }
 
 // Stored records a verified segment under the key it was stored at, and publishes the live

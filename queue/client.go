@@ -90,3 +90,27 @@ func (c *Client) EnqueueEnd(ctx context.Context, e End) error {
 	}
 	return nil
 }
+
+// EnqueueWarm records the warming of one stored object, once (a repeat within the dedup window
+// is not an error). Warming is best effort: the handler retries a failing edge itself, a bounded
+// number of times, so the task is not retried.
+func (c *Client) EnqueueWarm(ctx context.Context, w Warm) error {
+	b, err := json.Marshal(w)
+	if err != nil {
+		return err
+	}
+	_, err = c.c.EnqueueContext(ctx, asynq.NewTask(TypeWarm, b),
+		asynq.TaskID(w.TaskID()),
+		asynq.Queue(Name(KindWarm, c.opts.Node)),
+		asynq.MaxRetry(0),
+		asynq.Timeout(2*time.Minute),
+		asynq.Retention(c.opts.Dedup),
+	)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("enqueue warm %s: %w", w.Key, err)
+	}
+	return nil
+}

@@ -207,8 +207,9 @@ func TestNames(t *testing.T) {
 		t.Errorf("Name = %q", got)
 	}
 	qs := queue.Queues("n1")
-	if len(qs) != 2 || qs["hls@n1"] <= 0 || qs["dvr@n1"] <= 0 || qs["hls@n1"] <= qs["dvr@n1"] {
-		t.Errorf("Queues = %v: want hls@n1 and dvr@n1, live segments weighted higher", qs)
+	if len(qs) != 3 || qs["hls@n1"] <= 0 || qs["dvr@n1"] <= 0 || qs["hls@n1"] <= qs["dvr@n1"] ||
+		qs["warm@n1"] <= 0 || qs["warm@n1"] > qs["dvr@n1"] {
+		t.Errorf("Queues = %v: want hls@n1 and dvr@n1, live segments weighted higher, and warm@n1 below offloading", qs)
 	}
 	for _, ok := range []string{"n1", "edge-2.example", "node_3", "NODE", "a:b"} {
 		if err := queue.ValidNode(ok); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -20,12 +21,16 @@ const (
 	TypeOffload = "offload"
 	// TypeEnd ends a publish session: its VoD playlist is written once its segments are stored.
 	TypeEnd = "playlist:end"
+	// TypeWarm warms the CDN edges with one stored segment.
+	TypeWarm = "warm"
 )
 
 // Kinds of offload; each has its own queue so DVR backlogs cannot starve live segments.
 const (
 	KindHLS = "hls"
 	KindDVR = "dvr"
+	// KindWarm is the queue of CDN warming, below offloading.
+	KindWarm = "warm"
 )
 
 // Offload is the payload of a TypeOffload task. It carries everything the worker needs, so the
@@ -42,6 +47,8 @@ type Offload struct {
 	Vhost  string `json:"vhost,omitempty"`
 	App    string `json:"app,omitempty"`
 	Stream string `json:"stream,omitempty"`
+	// M3U8URL is on_hls's m3u8_url: its folder is where on_hls_notify's [ts_url] is relative to.
+	M3U8URL string `json:"m3u8_url,omitempty"`
 	// Client is SRS's client_id of the publisher (a string or, in SRS 3, a number); a new one
 	// means a new publish session.
 	Client string `json:"client,omitempty"`
@@ -106,7 +113,7 @@ func Name(kind, node string) string { return kind + "@" + node }
 // Queues returns the queues of a node with their weights: live segments first, DVR after, but
 // neither starves the other.
 func Queues(node string) map[string]int {
-	return map[string]int{Name(KindHLS, node): 6, Name(KindDVR, node): 2}
+	return map[string]int{Name(KindHLS, node): 6, Name(KindDVR, node): 2, Name(KindWarm, node): 1}
 }
 
 // ValidNode reports whether a node name is usable in a queue name (no braces: asynq uses them as
@@ -149,3 +156,21 @@ func DecodeEnd(b []byte) (End, error) {
 	}
 	return e, nil
 }
+
+// Warm is the payload of a TypeWarm task.
+type Warm struct {
+	// Key is the stored object's key (without the storage prefix).
+	Key string `json:"key"`
+	// Notified is when SRS's on_hls_notify arrived (zero when warming follows the upload).
+	Notified time.Time `json:"notified,omitzero"`
+}
+
+// TaskID makes one warm task per object.
+func (w Warm) TaskID() string {
+	h := sha256.Sum256([]byte(w.Key))
+	return "warm-" + hex.EncodeToString(h[:16])
+}
+
+// ErrNotYet means a task's precondition does not hold yet (segments still in flight): it is tried
+// again a second later, and that does not count as a failure.
+var ErrNotYet = errors.New("not yet")

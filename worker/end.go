@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/hibiken/asynq"
@@ -24,4 +25,21 @@ func (h endHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
 	return h.ender.End(ctx, e)
+}
+
+// Warmer warms CDN edges with one stored object (see package warm).
+type Warmer interface {
+	Warm(ctx context.Context, key string)
+}
+
+// warmHandler handles TypeWarm tasks.
+type warmHandler struct{ warmer Warmer }
+
+func (h warmHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	var w queue.Warm
+	if err := json.Unmarshal(t.Payload(), &w); err != nil || w.Key == "" {
+		return fmt.Errorf("warm payload %q: %v: %w", t.Payload(), err, asynq.SkipRetry)
+	}
+	h.warmer.Warm(ctx, w.Key)
+	return nil
 }

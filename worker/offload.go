@@ -35,12 +35,20 @@ type Playlists interface {
 	Lost(ctx context.Context, p queue.Offload) error
 }
 
+// Warms learns of every stored HLS file, to warm CDN edges with it (see package warm).
+type Warms interface {
+	// Stored: the file whose hook computed key expected is stored and verified under actual.
+	Stored(ctx context.Context, expected, actual string) error
+}
+
 // Offloader handles TypeOffload tasks.
 type Offloader struct {
 	Roots *roots.Set
 	Store Store
 	// Playlists, when set, keeps the stream's playlists in storage.
 	Playlists Playlists
+	// Warms, when set, warms CDN edges with each stored HLS file.
+	Warms Warms
 	// Purge deletes a local file once its stored copy is verified.
 	Purge bool
 	Log   *slog.Logger
@@ -129,8 +137,11 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 
 // stored tells the playlists a file is in storage under key (with the EXT-X-KEY SRS wrote for it).
 func (o *Offloader) stored(ctx context.Context, p queue.Offload, key string) error {
-	if o.Playlists == nil || p.Kind != queue.KindHLS {
+	if p.Kind != queue.KindHLS {
 		return nil
+	}
+	if o.Playlists == nil {
+		return o.warm(ctx, p, key)
 	}
 	tag, err := o.keyTag(ctx, p)
 	if errors.Is(err, errKeyUnknown) {
@@ -143,6 +154,18 @@ func (o *Offloader) stored(ctx context.Context, p queue.Offload, key string) err
 	}
 	if err := o.Playlists.Stored(ctx, p, key, tag); err != nil {
 		return fmt.Errorf("playlist: %w", err)
+	}
+	return o.warm(ctx, p, key)
+}
+
+// warm hands a stored segment to the CDN warming. Its failure is logged, not retried: warming is
+// best effort and must not hold back offloading.
+func (o *Offloader) warm(ctx context.Context, p queue.Offload, key string) error {
+	if o.Warms == nil {
+		return nil
+	}
+	if err := o.Warms.Stored(ctx, p.Key, key); err != nil {
+		o.Log.Warn("offload: could not schedule CDN warming", "key", key, "err", err)
 	}
 	return nil
 }

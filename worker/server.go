@@ -10,7 +10,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 )
 
@@ -27,6 +26,8 @@ type Options struct {
 	Log          *slog.Logger
 	// Ender, when set, handles the end of publish sessions (TypeEnd).
 	Ender Ender
+	// Warmer, when set, handles CDN warming (TypeWarm).
+	Warmer Warmer
 	// Sweep, when set, runs every SweepEvery (playlist upkeep: stalled segments, idle streams).
 	Sweep      func(ctx context.Context) error
 	SweepEvery time.Duration
@@ -48,18 +49,21 @@ func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
 	if o.Ender != nil {
 		mux.Handle(queue.TypeEnd, endHandler{o.Ender})
 	}
+	if o.Warmer != nil {
+		mux.Handle(queue.TypeWarm, warmHandler{o.Warmer})
+	}
 	backoff := Backoff(o.RetryBase, o.RetryMax)
 	srv := asynq.NewServer(redis, asynq.Config{
 		Concurrency: o.Concurrency,
 		Queues:      queue.Queues(o.Node),
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			if errors.Is(err, playlist.ErrNotYet) {
+			if errors.Is(err, queue.ErrNotYet) {
 				return time.Second
 			}
 			return backoff(n, err, t)
 		},
 		// Waiting for segments in flight is not a failure: it must not use up the retries.
-		IsFailure:         func(err error) bool { return !errors.Is(err, playlist.ErrNotYet) },
+		IsFailure:         func(err error) bool { return !errors.Is(err, queue.ErrNotYet) },
 		ShutdownTimeout:   o.ShutdownTimeout,
 		TaskCheckInterval: o.PollInterval,
 		// Retries wait in a scheduled set that asynq moves to pending every 5 s by default, which
@@ -67,7 +71,7 @@ func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
 		DelayedTaskCheckInterval: time.Second,
 		Logger:                   logger{o.Log},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			if errors.Is(err, playlist.ErrNotYet) {
+			if errors.Is(err, queue.ErrNotYet) {
 				return
 			}
 			retried, _ := asynq.GetRetryCount(ctx)

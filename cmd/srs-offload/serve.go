@@ -23,6 +23,7 @@ import (
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/uploader"
+	"github.com/srs-offload/srs-offload/warm"
 	"github.com/srs-offload/srs-offload/worker"
 )
 
@@ -108,6 +109,11 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		}
 		playlists.VODKey = &t
 	}
+	// CDN warming, when targets are configured: notify and upload meet in Redis.
+	var rendezvous *warm.Rendezvous
+	if len(cfg.Warm.Targets) > 0 {
+		rendezvous = warm.NewRendezvous(rdb, cfg.Warm.Wait)
+	}
 	var ws *worker.Server
 	if r.worker {
 		startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -117,7 +123,19 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 			return err
 		}
 		playlists.Store = up
-		ws = worker.NewServer(redisOpt(cfg), worker.Options{
+		off := &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Purge: cfg.Purge.Enabled, Log: log}
+		var warmer *warm.Warmer
+		if rendezvous != nil {
+			targets := make([]warm.Target, len(cfg.Warm.Targets))
+			for i, t := range cfg.Warm.Targets {
+				targets[i] = t.Target()
+			}
+			if warmer, err = warm.NewWarmer(targets, cfg.Storage.Bucket, cfg.Storage.Prefix, log); err != nil {
+				return err
+			}
+			off.Warms = &warm.Trigger{Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
+		}
+		opts := worker.Options{
 			Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
 			RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
 			ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
@@ -126,7 +144,11 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 				return playlists.Sweep(ctx, cfg.Playlist.Idle, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
 			},
 			SweepEvery: min(max(cfg.Playlist.Idle/4, time.Second), 5*time.Second),
-		}, &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Purge: cfg.Purge.Enabled, Log: log})
+		}
+		if warmer != nil {
+			opts.Warmer = warmer
+		}
+		ws = worker.NewServer(redisOpt(cfg), opts, off)
 		if err := ws.Start(); err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
@@ -142,11 +164,24 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		if err != nil {
 			return err
 		}
-		mux.Handle("/", &hook.Handler{
+		h := &hook.Handler{
 			Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Playlists: playlists, Log: log},
 			Token:  cfg.Hooks.Token,
 			Log:    log,
-		})
+		}
+		if rendezvous != nil {
+			pattern, err := warm.ParsePattern(cfg.Warm.NotifyPath)
+			if err != nil {
+				return fmt.Errorf("warm.notify_path: %w", err)
+			}
+			folder, err := uploader.ParseKeyTemplate(cfg.Warm.Folder)
+			if err != nil {
+				return fmt.Errorf("warm.folder: %w", err)
+			}
+			h.Notify = &warm.Intake{Pattern: pattern, Folders: playlists, Fallback: folder, HLSKey: keys.HLS,
+				Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm}
+		}
+		mux.Handle("/", h)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -1,0 +1,79 @@
+package warm
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/queue"
+)
+
+// Rendezvous is where a notify and the segment's "stored and verified" meet, by the segment's
+// expected key (the key the hook computed; a reused name may be stored under another, actual
+// key). Whichever arrives second learns that both happened; a side left alone expires after Wait.
+type Rendezvous struct {
+	rdb  redis.UniversalClient
+	wait time.Duration
+}
+
+// NewRendezvous returns a rendezvous on Redis; wait bounds how long one side waits for the other.
+func NewRendezvous(rdb redis.UniversalClient, wait time.Duration) *Rendezvous {
+	if wait <= 0 {
+		wait = time.Minute
+	}
+	return &Rendezvous{rdb: rdb, wait: wait}
+}
+
+// meet: KEYS[1] the meeting point. ARGV: 1 this side's mark ("n", or "s:<actual key>"), 2 wait ms.
+// Returns the other side's mark when it was there (and clears the point), else "" after leaving
+// this side's mark.
+var meet = redis.NewScript(`
+local other = redis.call('GET', KEYS[1])
+local mine = ARGV[1]
+if other and string.sub(other, 1, 1) ~= string.sub(mine, 1, 1) then
+  redis.call('DEL', KEYS[1])
+  return other
+end
+redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
+return ''`)
+
+func (r *Rendezvous) point(expected string) string { return "so:warm:" + expected }
+
+// Notified records a notify for the segment with this expected key. ready is true when the
+// segment is already stored, under actual.
+func (r *Rendezvous) Notified(ctx context.Context, expected string) (actual string, ready bool, err error) {
+	other, err := meet.Run(ctx, r.rdb, []string{r.point(expected)}, "n", r.wait.Milliseconds()).Text()
+	if err != nil || other == "" {
+		return "", false, err
+	}
+	return strings.TrimPrefix(other, "s:"), true, nil
+}
+
+// Stored records that the segment with this expected key is stored and verified under actual.
+// ready is true when its notify came already.
+func (r *Rendezvous) Stored(ctx context.Context, expected, actual string) (ready bool, err error) {
+	other, err := meet.Run(ctx, r.rdb, []string{r.point(expected)}, "s:"+actual, r.wait.Milliseconds()).Text()
+	return other != "", err
+}
+
+// Trigger is what the worker calls once a segment is stored: the warm task is enqueued now if the
+// segment's notify came already (or at once, with OnUpload).
+type Trigger struct {
+	Rendezvous *Rendezvous
+	Enqueue    func(context.Context, queue.Warm) error
+	// OnUpload warms every segment right after its upload, without waiting for on_hls_notify.
+	OnUpload bool
+}
+
+// Stored: the segment with this expected key is stored and verified under actual.
+func (t *Trigger) Stored(ctx context.Context, expected, actual string) error {
+	if !t.OnUpload {
+		ready, err := t.Rendezvous.Stored(ctx, expected, actual)
+		if err != nil || !ready {
+			return err
+		}
+	}
+	return t.Enqueue(ctx, queue.Warm{Key: actual})
+}
