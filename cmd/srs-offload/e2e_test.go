@@ -779,11 +779,17 @@ func (s *syncBuffer) String() string {
 // for its banner. It is stopped (SIGTERM, then kill) when the test ends.
 func startDev(t testing.TB, extra string) *devServer {
 	t.Helper()
+	return startDevAt(t, extra, fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)))
+}
+
+// startDevAt is startDev with the embedded S3 on s3addr (for an edge started in front of it first).
+func startDevAt(t testing.TB, extra, s3addr string) *devServer {
+	t.Helper()
 	dir := t.TempDir()
 	d := &devServer{
 		root: filepath.Join(dir, "srs"), store: filepath.Join(dir, "s3"),
 		listen: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)),
-		s3addr: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)),
+		s3addr: s3addr,
 		stderr: &syncBuffer{},
 	}
 	d.bucket = httpBucket{base: "http://" + d.s3addr + "/live"}
