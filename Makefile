@@ -1,5 +1,5 @@
 # srs-offload. `make run` needs nothing installed; `make test` installs what the tests use
-# (Debian's redis-server and ffmpeg, versitygw built into the tool cache outside the repository).
+# (Debian's redis-server, ffmpeg and nginx, versitygw built into the tool cache outside the repository).
 
 GO    ?= go
 TOOLS ?= $(or $(SRS_OFFLOAD_TOOLS),$(HOME)/.cache/srs-offload/bin)

@@ -2,6 +2,8 @@
 # Installs what the tests need and prints nothing else on success:
 #   redis-server  from Debian's packages, when it is missing;
 #   ffmpeg        (ffmpeg and ffprobe, for the real-media tests) from Debian's packages, when missing;
+#   nginx         (the CDN edge of the warming tests) from Debian's packages, when missing, with
+#                 service starts denied during the install (the tests never use a system nginx);
 #   versitygw     (a real S3 gateway) built with `go install` into the tool cache,
 #                 outside the repository.
 # The tool cache is $SRS_OFFLOAD_TOOLS (default ~/.cache/srs-offload/bin).
@@ -20,6 +22,27 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
+# apt_install_nostart is apt_install with service starts denied: Debian's nginx would start a
+# system nginx on port 80, and its postinst fails when that port is taken. A policy-rc.d that
+# denies every start (invoke-rc.d and deb-systemd-invoke both honour it) is in place for the
+# install only, unless the machine already has one, which is then left as it is.
+apt_install_nostart() {
+  local sudo="" policy=/usr/sbin/policy-rc.d rc=0
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if [ -e "$policy" ]; then
+    apt_install "$@"
+    return
+  fi
+  printf '#!/bin/sh\n# scripts/tools.sh (srs-offload): no service starts during its install\nexit 101\n' |
+    $sudo tee "$policy" >/dev/null
+  $sudo chmod 755 "$policy"
+  trap "$sudo rm -f $policy" EXIT
+  apt_install "$@" || rc=$?
+  $sudo rm -f "$policy"
+  trap - EXIT
+  return "$rc"
+}
+
 if ! command -v redis-server >/dev/null 2>&1; then
   echo "tools: installing redis-server (Debian)" >&2
   apt_install redis-server
@@ -29,6 +52,13 @@ fi
 if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
   echo "tools: installing ffmpeg (Debian)" >&2
   apt_install ffmpeg
+fi
+
+# Debian's `nginx` is the binary with the standard http modules (proxy, proxy_cache); nginx-light
+# and nginx-core only add modules. It lives in /usr/sbin, which a user's PATH may lack.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  echo "tools: installing nginx (Debian)" >&2
+  apt_install_nostart nginx
 fi
 
 VERSITYGW_VERSION=v1.8.0
