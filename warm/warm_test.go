@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/internal/redistest"
+	"github.com/srs-offload/srs-offload/queue"
 )
 
 func TestPatternMatch(t *testing.T) {
@@ -155,5 +156,27 @@ func TestWarmer(t *testing.T) {
 	}
 	if n := strings.Count(all, addr+"/b/pfx/live/flaky.ts"); n != 3 {
 		t.Errorf("flaky edge: %d attempts, want 3 (1 + 2 retries)", n)
+	}
+}
+
+// With on_upload, every stored segment is warmed at once; without it only those SRS notified,
+// under the key they were actually stored at.
+func TestTrigger(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	var got []string
+	enqueue := func(_ context.Context, w queue.Warm) error { got = append(got, w.Key); return nil }
+	r := NewRendezvous(rdb, time.Minute)
+
+	on := &Trigger{Rendezvous: r, Enqueue: enqueue, OnUpload: true}
+	on.Stored(ctx, "live/a.ts", "live/a.ts")
+	off := &Trigger{Rendezvous: r, Enqueue: enqueue}
+	off.Stored(ctx, "live/b.ts", "live/b.ts") // never notified: not warmed
+	r.Notified(ctx, "live/c.ts")
+	off.Stored(ctx, "live/c.ts", "live/c~77.ts")
+	if strings.Join(got, " ") != "live/a.ts live/c~77.ts" {
+		t.Fatalf("warmed %v", got)
 	}
 }
