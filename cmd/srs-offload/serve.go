@@ -88,6 +88,10 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 	if err != nil {
 		return fmt.Errorf("roots: %w", err)
 	}
+	keys, err := parseKeys(cfg.Keys)
+	if err != nil {
+		return err
+	}
 	if err := pingRedis(cfg); err != nil {
 		return err
 	}
@@ -96,92 +100,36 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		RedisTimeout: cfg.Hooks.EnqueueTimeout,
 	})
 	defer qc.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB})
+	// The playlist ledger and the warming rendezvous; bounded like the enqueue, since the hook
+	// waits for them too.
+	t := cfg.Hooks.EnqueueTimeout
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	playlists := &playlist.Manager{
-		Ledger:  playlist.New(rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain}),
-		EndLive: cfg.Playlist.EndLive, VODWait: cfg.Playlist.VODWait, Node: cfg.Node, Log: log,
+	playlists, err := newPlaylists(cfg, rdb, log)
+	if err != nil {
+		return err
 	}
-	if cfg.Playlist.VODKey != "" {
-		t, err := uploader.ParseKeyTemplate(cfg.Playlist.VODKey)
-		if err != nil {
-			return fmt.Errorf("playlist.vod_key: %w", err)
-		}
-		playlists.VODKey = &t
-	}
-	// CDN warming, when targets are configured: notify and upload meet in Redis.
-	var rendezvous *warm.Rendezvous
+	var rendezvous *warm.Rendezvous // CDN warming, when targets are configured
 	if len(cfg.Warm.Targets) > 0 {
 		rendezvous = warm.NewRendezvous(rdb, cfg.Warm.Wait)
-	}
-	var ws *worker.Server
-	if r.worker {
-		startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		up, err := openStorage(startCtx, cfg)
-		cancel()
-		if err != nil {
-			return err
-		}
-		playlists.Store = up
-		off := &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Purge: cfg.Purge.Enabled, Log: log}
-		var warmer *warm.Warmer
-		if rendezvous != nil {
-			targets := make([]warm.Target, len(cfg.Warm.Targets))
-			for i, t := range cfg.Warm.Targets {
-				targets[i] = t.Target()
-			}
-			if warmer, err = warm.NewWarmer(targets, cfg.Storage.Bucket, cfg.Storage.Prefix, log); err != nil {
-				return err
-			}
-			off.Warms = &warm.Trigger{Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
-		}
-		opts := worker.Options{
-			Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
-			RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
-			ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
-			Ender: playlists,
-			Sweep: func(ctx context.Context) error {
-				return playlists.Sweep(ctx, cfg.Playlist.Idle, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
-			},
-			SweepEvery: min(max(cfg.Playlist.Idle/4, time.Second), 5*time.Second),
-		}
-		if warmer != nil {
-			opts.Warmer = warmer
-		}
-		ws = worker.NewServer(redisOpt(cfg), opts, off)
-		if err := ws.Start(); err != nil {
-			return fmt.Errorf("worker: %w", err)
-		}
-		log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,
-			"bucket", up.Bucket(), "purge", cfg.Purge.Enabled)
 	}
 
 	// Every process serves its metrics on listen; the receiver also takes hooks there.
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
 	if r.hooks {
-		keys, err := parseKeys(cfg.Keys)
+		h, err := newHooks(cfg, rs, keys, qc, playlists, rendezvous, log)
 		if err != nil {
 			return err
 		}
-		h := &hook.Handler{
-			Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Playlists: playlists, Log: log},
-			Token:  cfg.Hooks.Token,
-			Log:    log,
-		}
-		if rendezvous != nil {
-			pattern, err := warm.ParsePattern(cfg.Warm.NotifyPath)
-			if err != nil {
-				return fmt.Errorf("warm.notify_path: %w", err)
-			}
-			folder, err := uploader.ParseKeyTemplate(cfg.Warm.Folder)
-			if err != nil {
-				return fmt.Errorf("warm.folder: %w", err)
-			}
-			h.Notify = &warm.Intake{Pattern: pattern, Folders: playlists, Fallback: folder, HLSKey: keys.HLS,
-				Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm}
-		}
 		mux.Handle("/", h)
+	}
+	var ws *worker.Server
+	if r.worker {
+		if ws, err = startWorker(ctx, cfg, rs, qc, playlists, rendezvous, log); err != nil {
+			return err
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -218,6 +166,88 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		ws.Shutdown()
 	}
 	return runErr
+}
+
+func newPlaylists(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger) (*playlist.Manager, error) {
+	m := &playlist.Manager{
+		Ledger:  playlist.New(rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain}),
+		EndLive: cfg.Playlist.EndLive, VODWait: cfg.Playlist.VODWait, Node: cfg.Node, Log: log,
+	}
+	if cfg.Playlist.VODKey != "" {
+		t, err := uploader.ParseKeyTemplate(cfg.Playlist.VODKey)
+		if err != nil {
+			return nil, fmt.Errorf("playlist.vod_key: %w", err)
+		}
+		m.VODKey = &t
+	}
+	return m, nil
+}
+
+// newHooks builds the hook receiver, with on_hls_notify warming when rendezvous is set.
+func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Manager,
+	rendezvous *warm.Rendezvous, log *slog.Logger) (*hook.Handler, error) {
+	h := &hook.Handler{
+		Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Playlists: playlists, Log: log},
+		Token:  cfg.Hooks.Token,
+		Log:    log,
+	}
+	if rendezvous == nil {
+		return h, nil
+	}
+	pattern, err := warm.ParsePattern(cfg.Warm.NotifyPath)
+	if err != nil {
+		return nil, fmt.Errorf("warm.notify_path: %w", err)
+	}
+	folder, err := uploader.ParseKeyTemplate(cfg.Warm.Folder)
+	if err != nil {
+		return nil, fmt.Errorf("warm.folder: %w", err)
+	}
+	h.Notify = &warm.Intake{Pattern: pattern, Folders: playlists, Fallback: folder, HLSKey: keys.HLS,
+		Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm}
+	return h, nil
+}
+
+// startWorker reaches the bucket and starts the asynq server with the offload, session-end and
+// (with rendezvous) warm handlers, and the playlist sweep.
+func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, qc *queue.Client, playlists *playlist.Manager,
+	rendezvous *warm.Rendezvous, log *slog.Logger) (*worker.Server, error) {
+	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	up, err := openStorage(startCtx, cfg)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	playlists.Store = up
+	off := &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Purge: cfg.Purge.Enabled, Log: log}
+	opts := worker.Options{
+		Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
+		RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
+		ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
+		Ender: playlists,
+		Sweep: func(ctx context.Context) error {
+			return playlists.Sweep(ctx, cfg.Playlist.Idle, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
+		},
+		SweepEvery: min(max(cfg.Playlist.Idle/4, time.Second), 5*time.Second),
+	}
+	if rendezvous != nil {
+		targets := make([]warm.Target, len(cfg.Warm.Targets))
+		for i, t := range cfg.Warm.Targets {
+			targets[i] = t.Target()
+		}
+		warmer, err := warm.NewWarmer(targets, cfg.Storage.Bucket, cfg.Storage.Prefix, log)
+		if err != nil {
+			return nil, err
+		}
+		opts.Warmer = warmer
+		off.Warms = &warm.Trigger{Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
+	}
+	ws := worker.NewServer(redisOpt(cfg), opts, off)
+	if err := ws.Start(); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,
+		"bucket", up.Bucket(), "purge", cfg.Purge.Enabled, "warm_targets", len(cfg.Warm.Targets))
+	return ws, nil
 }
 
 func parseKeys(k config.Keys) (hook.Keys, error) {
