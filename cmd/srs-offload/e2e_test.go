@@ -27,6 +27,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/srs-offload/srs-offload/internal/hlstest"
+	"github.com/srs-offload/srs-offload/internal/loopback"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/uploader"
@@ -85,7 +86,7 @@ func newStack(t testing.TB, roots ...string) *stack {
 	t.Helper()
 	s := &stack{t: t, redis: redistest.Start(t), s3: s3test.Versity(t), dir: t.TempDir()}
 	s.store = s.s3.Uploader(t, nil)
-	s.listen = fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	s.listen = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
 	quoted := make([]string, len(roots))
 	for i, r := range roots {
 		quoted[i] = fmt.Sprintf("%q", r)
@@ -127,7 +128,7 @@ func (s *stack) start(sub string) *proc {
 	s.t.Helper()
 	config, listen := s.config, s.listen
 	if sub == "worker" {
-		listen = fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(s.t))
+		listen = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(s.t))
 		b, err := os.ReadFile(s.config)
 		if err != nil {
 			s.t.Fatal(err)
@@ -779,7 +780,7 @@ func (s *syncBuffer) String() string {
 // for its banner. It is stopped (SIGTERM, then kill) when the test ends.
 func startDev(t testing.TB, extra string) *devServer {
 	t.Helper()
-	return startDevAt(t, extra, fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)))
+	return startDevAt(t, extra, fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t)))
 }
 
 // startDevAt is startDev with the embedded S3 on s3addr (for an edge started in front of it first).
@@ -788,7 +789,7 @@ func startDevAt(t testing.TB, extra, s3addr string) *devServer {
 	dir := t.TempDir()
 	d := &devServer{
 		root: filepath.Join(dir, "srs"), store: filepath.Join(dir, "s3"),
-		listen: fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)),
+		listen: fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t)),
 		s3addr: s3addr,
 		stderr: &syncBuffer{},
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srs-offload/srs-offload/internal/loopback"
 	"github.com/srs-offload/srs-offload/internal/nginxtest"
-	"github.com/srs-offload/srs-offload/internal/redistest"
 )
 
 // CDN warming end to end: nginx with proxy_cache (caching 404s too) is the edge in front of the
@@ -21,9 +21,9 @@ import (
 // retries and a log line without slowing offloading, and a notify that tries to escape warms
 // nothing.
 func TestE2EWarmCDN(t *testing.T) {
-	s3addr := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t))
+	s3addr := fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
 	edge := nginxtest.Start(t, "http://"+s3addr)
-	dead := fmt.Sprintf("127.0.0.1:%d", redistest.FreePort(t)) // nothing listens there
+	dead := fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t)) // nothing listens there
 	d := startDevAt(t, fmt.Sprintf(`log: {level: debug}
 warm:
   wait: 30s

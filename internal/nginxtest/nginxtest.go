@@ -11,6 +11,7 @@ package nginxtest
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/srs-offload/srs-offload/internal/loopback"
 	"io"
 	"net"
 	"net/http"
@@ -103,7 +104,7 @@ func Start(t testing.TB, upstream string, opts ...Option) *Edge {
 	// The port is free when picked but may be taken before nginx binds it: try a few.
 	var err error
 	for range 5 {
-		e.port = freePort(t)
+		e.port = loopback.FreePort(t)
 		e.URL = "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(e.port))
 		if err = e.start(); err == nil {
 			return e
@@ -324,16 +325,6 @@ func (e *Edge) Stop() {
 	e.cmd.Process.Kill()
 	<-e.exited
 	e.cmd = nil
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func (e *Edge) String() string { return fmt.Sprintf("nginx@%s->%s", e.URL, e.Upstream) }

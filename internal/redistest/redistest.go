@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/internal/loopback"
 )
 
 // Server is one redis-server process.
@@ -38,7 +40,7 @@ func Binary(t testing.TB) string {
 // Start starts a redis-server on a free loopback port.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, dir: t.TempDir(), port: FreePort(t)}
+	s := &Server{t: t, dir: t.TempDir(), port: loopback.FreePort(t)}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
 	s.start()
 	t.Cleanup(s.Stop)
@@ -91,17 +93,6 @@ func (s *Server) Stop() {
 func (s *Server) Restart() {
 	s.Stop()
 	s.start()
-}
-
-// FreePort returns a loopback TCP port that was free a moment ago.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // String is for logs.

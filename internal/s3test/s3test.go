@@ -21,6 +21,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/srs-offload/srs-offload/internal/loopback"
 	"github.com/srs-offload/srs-offload/uploader"
 )
 
@@ -105,13 +106,7 @@ func Versity(t testing.TB) *Server {
 	data, meta := filepath.Join(dir, "data"), filepath.Join(dir, "meta")
 	os.MkdirAll(data, 0o755)
 	os.MkdirAll(meta, 0o755)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	addr := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
 	s := &Server{Name: "versitygw", Endpoint: "http://" + addr, Bucket: "test", AccessKey: "testaccess", SecretKey: "testsecret1234"}
 	cmd := exec.Command(VersityBinary(t), "--access", s.AccessKey, "--secret", s.SecretKey,
 		"--port", addr, "posix", "--sidecar", meta, data)
