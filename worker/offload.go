@@ -66,7 +66,7 @@ func (o *Offloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	switch {
 	case err == nil:
-	case errors.Is(err, asynq.SkipRetry) || retried >= maxRetry:
+	case errors.Is(err, asynq.SkipRetry) || (retried >= maxRetry && isFailure(err)):
 		outcome = "permanent"
 		o.Log.Error("offload: giving up, not retrying", "path", p.Path, "key", p.Key, "err", err)
 		if o.Playlists != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Options configure the asynq server.
@@ -62,8 +63,9 @@ func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
 			}
 			return backoff(n, err, t)
 		},
-		// Waiting for segments in flight is not a failure: it must not use up the retries.
-		IsFailure:         func(err error) bool { return !errors.Is(err, queue.ErrNotYet) },
+		// Waiting for segments in flight, or for storage to come back, is not a failure: it must
+		// not use up the retries. An outage is waited out with capped backoff, however long.
+		IsFailure:         isFailure,
 		ShutdownTimeout:   o.ShutdownTimeout,
 		TaskCheckInterval: o.PollInterval,
 		// Retries wait in a scheduled set that asynq moves to pending every 5 s by default, which
@@ -124,6 +126,10 @@ func (s *Server) Shutdown() {
 		<-s.swept
 	}
 	s.srv.Shutdown()
+}
+
+func isFailure(err error) bool {
+	return !errors.Is(err, queue.ErrNotYet) && !uploader.Unavailable(err)
 }
 
 // Backoff is a capped exponential retry delay with jitter: base·2ⁿ⁻¹, at most max, then a random
