@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/hibiken/asynq"
 	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/loopback"
 	"github.com/srs-offload/srs-offload/internal/redistest"
@@ -883,4 +884,36 @@ func TestE2EDev(t *testing.T) {
 	if entries, _ := os.ReadDir(d.store); len(entries) == 0 {
 		t.Fatalf("embedded S3 kept nothing under %s", d.store)
 	}
+}
+
+// `srs-offload requeue` puts archived (failed-for-good) tasks back: a worker then offloads them.
+func TestE2ERequeue(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "hls")
+	os.MkdirAll(filepath.Join(root, "live"), 0o755)
+	s := newStack(t, root)
+	hooks := s.start("hooks")
+	local := filepath.Join(root, "live", "r-0.ts")
+	data := randomBytes(10_000, 3)
+	os.WriteFile(local, data, 0o644)
+	body, _ := json.Marshal(map[string]any{"action": "on_hls", "client_id": "c", "vhost": "__defaultVhost__", "app": "live",
+		"stream": "r", "cwd": "/", "file": local, "url": "live/r-0.ts", "m3u8": filepath.Join(root, "live", "r.m3u8"),
+		"m3u8_url": "live/r.m3u8", "seq_no": 0, "duration": 2.0})
+	post(t, "http://"+s.listen+"/api/v1/hls", body)
+	// Archive it, as retries running out would.
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: s.redis.Addr})
+	defer insp.Close()
+	pending, err := insp.ListPendingTasks("hls@e2e")
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending %v %v", pending, err)
+	}
+	if err := insp.ArchiveTask("hls@e2e", pending[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(binary(t), "requeue", "-c", s.config).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "hls@e2e: 1 archived tasks back in the queue") {
+		t.Fatalf("requeue: %v\n%s", err, out)
+	}
+	s.start("worker")
+	s.settle([]want{{key: "live/r-0.ts", local: local, data: data}}, 20*time.Second)
+	hooks.stop(t)
 }

@@ -15,6 +15,7 @@ commands:
   worker    worker only
   dev       everything with an embedded Redis and S3: nothing to install (make run)
   check     validate a config, print every problem, exit 2 if there is one
+  requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all]
   version   print the version
 `
 
@@ -36,6 +37,8 @@ func main() {
 		code = runDev(args)
 	case "check":
 		code = runCheck(args)
+	case "requeue":
+		code = runRequeue(args)
 	case "version", "--version", "-v":
 		fmt.Println("srs-offload", version)
 	case "help", "-h", "--help":
