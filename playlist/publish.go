@@ -51,11 +51,15 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 	if !ok {
 		return nil // the holder publishes this change too
 	}
+	// Once the lock is held, a cancelled caller (a worker shutting down) must not cut an upload
+	// short: that would leave the lock to expire (see below) and the live playlist frozen until
+	// then. The upload has its own deadline instead.
+	dctx := context.WithoutCancel(ctx)
 	for {
-		s, err := l.snapshot(ctx, playlistKey)
+		s, err := l.snapshot(dctx, playlistKey)
 		if err == nil && len(s.Entries) > 0 {
 			body := s.render()
-			pctx, cancel := context.WithTimeout(ctx, lockTTL/3)
+			pctx, cancel := context.WithTimeout(dctx, lockTTL/3)
 			_, err = store.Put(pctx, playlistKey, bytes.NewReader(body), int64(len(body)), media.PlaylistType, "playlist")
 			cancel()
 		}
@@ -65,12 +69,18 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 			// publishes the newest version once the lock is gone (pub < ver).
 			return fmt.Errorf("playlist %s: %w", playlistKey, err)
 		}
-		r, err := release.Run(ctx, l.rdb, []string{lock, k.st}, token, s.Version, lockTTL.Milliseconds()).Int()
+		r, err := release.Run(dctx, l.rdb, []string{lock, k.st}, token, s.Version, lockTTL.Milliseconds()).Int()
 		if err != nil {
 			return fmt.Errorf("playlist %s: unlock: %w", playlistKey, err)
 		}
 		if r != 0 {
 			return nil
+		}
+		if ctx.Err() != nil {
+			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
+			// now; the next Stored or the sweep publishes it.
+			l.rdb.Eval(dctx, `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`, []string{lock}, token)
+			return ctx.Err()
 		}
 	}
 }

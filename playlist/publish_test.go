@@ -80,3 +80,38 @@ func TestTimedOutPutNeverLandsOverNewer(t *testing.T) {
 		t.Fatalf("after the sweep the stored playlist has %d segments, want the newest (2):\n%s", len(pl.Segments), b)
 	}
 }
+
+// A worker shutting down while it publishes (its task context cancelled mid-PUT) finishes that
+// upload and lets go of the lock: the live playlist does not freeze until the lock expires.
+func TestCancelledPublishLetsGo(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Fake(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if strings.HasSuffix(req.URL.Path, ".m3u8") {
+				time.Sleep(200 * time.Millisecond)
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	up := srv.Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute}
+	pk := "live/cam.m3u8"
+	p := queue.Offload{Kind: queue.KindHLS, Path: "/x/cam-0.ts", Key: "live/cam/cam-0.ts", App: "live", Stream: "cam",
+		Client: "a", PlaylistKey: pk, Duration: 2}
+	ts, _ := media.ForHLS("x.ts")
+	up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o")
+	m.Announce(ctx, p)
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := m.Stored(cctx, p, p.Key, ""); err != nil {
+		t.Fatalf("publish with a cancelled caller: %v", err)
+	}
+	if n, _ := l.rdb.Exists(ctx, streamKeys(pk).tag+"lock").Result(); n != 0 {
+		t.Fatal("the publish lock is still held")
+	}
+	b, err := up.Get(ctx, pk)
+	if err != nil || !strings.Contains(string(b), "cam/cam-0.ts") {
+		t.Fatalf("playlist %q %v", b, err)
+	}
+}

@@ -5,7 +5,9 @@
 //
 // The edge caches by $uri (the query string is not part of the key), caches 200 and 404 answers for
 // ten minutes each (a 404 fetched before the object exists poisons the edge, on purpose, so tests
-// can see it), and reports $upstream_cache_status in an X-Cache-Status response header.
+// can see it), and reports $upstream_cache_status in an X-Cache-Status response header. As on a real
+// CDN, the upstream's Cache-Control and Expires win over those defaults: a segment stored
+// "max-age=31536000, immutable" is cached, a playlist stored "no-cache" is not.
 package nginxtest
 
 import (
