@@ -25,6 +25,10 @@ var (
 		Name: "srs_offload_hook_requests_total",
 		Help: "Hook requests by action and HTTP status.",
 	}, []string{"action", "status"})
+	spooled = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "srs_offload_spooled_total",
+		Help: "Hooked files hard-linked into the spool, by result (ok, gone, failed).",
+	}, []string{"result"})
 	latency = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "srs_offload_hook_duration_seconds",
 		Help:    "Time to answer a hook, including the durable enqueue.",
@@ -96,9 +100,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) 
 		if errors.As(err, &in) {
 			return h.fail(w, r, in.Status, in.Msg)
 		}
-		// The queue is unreachable: SRS will log the failure; the file stays on disk.
-		h.log().Error("hook: could not record the task; the file stays on disk", "action", req.Action, "file", req.File, "err", err)
-		return writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: http.StatusServiceUnavailable, Error: err.Error()})
+		// The queue is unreachable. The file is held in the spool (or at least left on disk) and
+		// the reconciler enqueues it once Redis is back; SRS only logs the non-zero answer (it
+		// never retries a hook), so the answer is honest rather than {"code":0}.
+		h.log().Error("hook: could not record the task; the file stays on disk for the reconciler", "action", req.Action, "file", req.File, "err", err)
+		return writeJSON(w, http.StatusServiceUnavailable, errorBody{Code: http.StatusServiceUnavailable,
+			Error: err.Error() + "; the file is kept on disk and offloaded once the queue is back"})
 	}
 	switch outcome {
 	case Enqueued:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -30,6 +31,11 @@ type Announcer interface {
 	Lost(ctx context.Context, p queue.Offload) error
 }
 
+// Taker takes ownership of a hooked file before SRS can delete it (package spool).
+type Taker interface {
+	Take(orig string, fi fs.FileInfo) (string, error)
+}
+
 // Keys are the key templates of each kind of object.
 type Keys struct {
 	HLS, Playlist, DVR uploader.KeyTemplate
@@ -45,7 +51,14 @@ type Intake struct {
 	// Playlists, when set, is told of every on_hls in hook order, and on_unpublish ends the
 	// publish session (its VoD playlist).
 	Playlists Announcer
-	Log       *slog.Logger
+	// Spool, when set, hard-links each hooked file into the spool before anything else, so that
+	// SRS's hls_cleanup/hls_dispose cannot delete it before it is uploaded, and so that a file
+	// whose task cannot be recorded (Redis down) is still on disk for the reconciler.
+	Spool Taker
+	// Unrecorded, when set, is called when a file's task could not be recorded (Redis down), so
+	// the reconciler looks for it as soon as Redis is back.
+	Unrecorded func()
+	Log        *slog.Logger
 }
 
 // Outcome says what Accept did.
@@ -140,6 +153,9 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	if p.Key, err = tmpl.Expand(vars); err != nil {
 		return 0, nil, bad(http.StatusBadRequest, err, "object key: %v", err)
 	}
+	if err := in.take(real, fi); err != nil {
+		return 0, nil, err
+	}
 	if in.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, in.Timeout)
@@ -149,11 +165,13 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	// recorded, so every task's file has its place in the order.
 	if in.Playlists != nil {
 		if err := in.Playlists.Announce(ctx, p); err != nil {
+			in.unrecorded()
 			return 0, nil, err
 		}
 	}
 	dup, err := in.Queue.Enqueue(ctx, p)
 	if err != nil {
+		in.unrecorded()
 		if in.Playlists != nil {
 			if lerr := in.Playlists.Lost(context.WithoutCancel(ctx), p); lerr != nil && in.Log != nil {
 				in.Log.Warn("hook: could not withdraw the announced segment", "path", p.Path, "err", lerr)
@@ -165,6 +183,37 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return Duplicate, &p, nil
 	}
 	return Enqueued, &p, nil
+}
+
+func (in *Intake) unrecorded() {
+	if in.Unrecorded != nil {
+		in.Unrecorded()
+	}
+}
+
+// take spools a hooked file. Only a file that vanished is refused: a spool that cannot link
+// (another filesystem, permissions) loses the protection against SRS's cleanup, not the upload.
+func (in *Intake) take(real string, fi fs.FileInfo) error {
+	if in.Spool == nil {
+		return nil
+	}
+	if t, _ := media.ForHLS(real); t.Kind == media.Init {
+		return nil // rewritten in place by SRS and never purged: nothing to hold
+	}
+	_, err := in.Spool.Take(real, fi)
+	switch {
+	case err == nil:
+		spooled.WithLabelValues("ok").Inc()
+	case errors.Is(err, roots.ErrNotExist):
+		spooled.WithLabelValues("gone").Inc()
+		return pathError(err)
+	default:
+		spooled.WithLabelValues("failed").Inc()
+		if in.Log != nil {
+			in.Log.Warn("hook: could not spool the file; SRS's cleanup may delete it before it is uploaded", "path", real, "err", err)
+		}
+	}
+	return nil
 }
 
 // end records the end of a publish session (on_unpublish).

@@ -195,17 +195,26 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 
 // Rel returns p relative to the root it lies in.
 func (s *Set) Rel(p string) (string, bool) {
+	_, rel, ok := s.Split(p)
+	return rel, ok
+}
+
+// Split returns the root p lies in (in the form p uses: resolved or as written) and p relative
+// to it. With nested roots, the innermost root is taken.
+func (s *Set) Split(p string) (root, rel string, ok bool) {
 	p = filepath.Clean(p)
-	r, ok := s.contains(p, true)
-	if !ok {
-		return "", false
+	for _, r := range s.roots {
+		for _, base := range []string{r.real, r.clean} {
+			if within(p, base) && len(base) > len(root) {
+				root = base
+			}
+		}
 	}
-	base := r.real
-	if !within(p, base) {
-		base = r.clean
+	if root == "" {
+		return "", "", false
 	}
-	rel, err := filepath.Rel(base, p)
-	return rel, err == nil
+	rel, err := filepath.Rel(root, p)
+	return root, rel, err == nil
 }
 
 // contains returns the root p lies in. Lexical checks accept either the written or the resolved

@@ -6,7 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -14,6 +16,7 @@ import (
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/uploader"
 )
 
@@ -49,6 +52,9 @@ type Offloader struct {
 	Playlists Playlists
 	// Warms, when set, warms CDN edges with each stored HLS file.
 	Warms Warms
+	// Spool, when set, is where the hook receiver hard-linked each file so that SRS's cleanup
+	// cannot delete it first. The worker reads the spooled link when SRS's name is gone.
+	Spool *spool.Spool
 	// Purge deletes a local file once its stored copy is verified.
 	Purge bool
 	Log   *slog.Logger
@@ -88,7 +94,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	if err != nil {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
-	f, fi, err := o.Roots.Open(p.Path)
+	f, fi, err := o.open(p)
 	switch {
 	case errors.Is(err, roots.ErrNotExist):
 		return o.gone(ctx, p)
@@ -120,19 +126,53 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	// An fMP4 init segment is rewritten in place by SRS and needed by every segment SRS itself
 	// serves; it is tiny, so it stays.
 	if o.Purge && typ.Kind != media.Init {
-		// Remove only checks the inode: a file written to during the upload is still the same
-		// file, but the bytes added since were never verified in storage.
-		if now, err := f.Stat(); err != nil || queue.FileIDOf(now) != p.File {
-			purgeFailures.Inc()
-			o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
-		} else if err := o.Roots.Remove(p.Path, fi); err != nil {
-			purgeFailures.Inc()
-			o.Log.Error("offload: stored and verified, but the local file could not be purged", "path", p.Path, "err", err)
-		} else {
-			purged.WithLabelValues(p.Kind).Inc()
-		}
+		o.purge(p, f, fi)
+	} else if err := queue.Mark(f, p.TaskID()); err != nil {
+		o.Log.Debug("offload: could not mark the kept file as stored; the reconciler will check it in storage", "path", p.Path, "err", err)
 	}
 	return o.stored(ctx, p, key)
+}
+
+// open opens the file of a task: its spooled link when there is one, else SRS's name.
+func (o *Offloader) open(p queue.Offload) (*os.File, fs.FileInfo, error) {
+	if o.Spool != nil {
+		if sp, ok := o.Spool.Path(p.Path, p.File.Ino); ok {
+			f, fi, err := o.Roots.Open(sp)
+			if !errors.Is(err, roots.ErrNotExist) {
+				return f, fi, err
+			}
+		}
+	}
+	return o.Roots.Open(p.Path)
+}
+
+// purge deletes the verified file: SRS's name if it still names this file, and the spooled link.
+func (o *Offloader) purge(p queue.Offload, f *os.File, fi fs.FileInfo) {
+	// Remove only checks the inode: a file written to during the upload is still the same
+	// file, but the bytes added since were never verified in storage.
+	if now, err := f.Stat(); err != nil || queue.FileIDOf(now) != p.File {
+		purgeFailures.Inc()
+		o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
+		return
+	}
+	if cur, err := os.Lstat(p.Path); err == nil && !os.SameFile(cur, fi) {
+		// SRS deleted its name and reused it for a new file; only the spooled link is ours.
+		o.Log.Debug("offload: SRS reused the name of a spooled file; leaving the new file", "path", p.Path)
+	} else if err := o.Roots.Remove(p.Path, fi); err != nil {
+		purgeFailures.Inc()
+		o.Log.Error("offload: stored and verified, but the local file could not be purged", "path", p.Path, "err", err)
+		return
+	}
+	if o.Spool != nil {
+		if sp, ok := o.Spool.Path(p.Path, p.File.Ino); ok {
+			if err := o.Roots.Remove(sp, fi); err != nil {
+				purgeFailures.Inc()
+				o.Log.Error("offload: stored and verified, but the spooled link could not be purged", "path", sp, "err", err)
+				return
+			}
+		}
+	}
+	purged.WithLabelValues(p.Kind).Inc()
 }
 
 // stored tells the playlists a file is in storage under key (with the EXT-X-KEY SRS wrote for it).

@@ -1,0 +1,164 @@
+// Package spool takes ownership of a hooked file before SRS can delete it.
+//
+// SRS's defaults (hls_cleanup on, hls_dispose) unlink a segment once it leaves the live window or
+// the stream is idle, whatever srs-offload has done with it. During a backlog (storage slow or
+// down) that would lose segments that were never uploaded. At hook time the receiver hard-links
+// the file into a spool folder inside its root: a metadata-only operation on the same filesystem,
+// so the bytes stay on disk under srs-offload's name until they are verified in storage, whatever
+// SRS does to its own name. The spooled name is derived from the original path and inode, so the
+// hook, the watcher and the worker all agree on it without storing it anywhere.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/srs-offload/srs-offload/roots"
+)
+
+// Spool is the spool folder of each root: <root>/<Dir>.
+type Spool struct {
+	Roots *roots.Set
+	// Dir is the name of the folder created in each root.
+	Dir string
+}
+
+// New checks the folder name.
+func New(rs *roots.Set, dir string) (*Spool, error) {
+	if dir == "" || dir == "." || dir == ".." || strings.ContainsAny(dir, "/\x00") {
+		return nil, fmt.Errorf("spool folder %q: must be a plain folder name", dir)
+	}
+	return &Spool{Roots: rs, Dir: dir}, nil
+}
+
+// Path is where the file at orig, with inode ino, is spooled:
+// <root>/<Dir>/<folder of orig below the root>/<ino>-<name>. It is false for a path outside the
+// roots or already in the spool.
+func (s *Spool) Path(orig string, ino uint64) (string, bool) {
+	root, rel, ok := s.Roots.Split(orig)
+	if !ok || s.inSpool(rel) {
+		return "", false
+	}
+	dir, name := filepath.Split(rel)
+	return filepath.Join(root, s.Dir, dir, strconv.FormatUint(ino, 10)+"-"+name), true
+}
+
+// Orig maps a spooled path back to the file it was taken from, and the inode it was taken at.
+func (s *Spool) Orig(spooled string) (orig string, ino uint64, ok bool) {
+	root, rel, ok := s.Roots.Split(spooled)
+	if !ok || !s.inSpool(rel) {
+		return "", 0, false
+	}
+	dir, name := filepath.Split(strings.TrimPrefix(rel, s.Dir+string(filepath.Separator)))
+	num, base, ok := strings.Cut(name, "-")
+	if !ok || base == "" {
+		return "", 0, false
+	}
+	ino, err := strconv.ParseUint(num, 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return filepath.Join(root, dir, base), ino, true
+}
+
+// Root is the spool folder of a root.
+func (s *Spool) Root(root string) string { return filepath.Join(root, s.Dir) }
+
+// Contains reports whether p lies in a spool folder.
+func (s *Spool) Contains(p string) bool {
+	_, rel, ok := s.Roots.Split(p)
+	return ok && s.inSpool(rel)
+}
+
+func (s *Spool) inSpool(rel string) bool {
+	return rel == s.Dir || strings.HasPrefix(rel, s.Dir+string(filepath.Separator))
+}
+
+// Take hard-links the file at orig (whose Lstat is fi) into the spool. Taking a file twice is not
+// an error. It fails when the file is gone or was replaced since fi, and with ErrCrossDevice when
+// the spool is on another filesystem than the file.
+func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", fmt.Errorf("spool %s: no inode", orig)
+	}
+	dst, ok := s.Path(orig, st.Ino)
+	if !ok {
+		return "", fmt.Errorf("spool %s: %w", orig, roots.ErrOutside)
+	}
+	// A worker pruning the empty folder of the previous spooled file can remove it between
+	// MkdirAll and Link; that is retried.
+	var err error
+	for range 3 {
+		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			continue
+		}
+		if err = os.Link(orig, dst); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if _, serr := os.Lstat(orig); serr != nil {
+			break // the file itself is gone
+		}
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrExist):
+		// Taken before (a repeated hook, or the watcher first): fine if it is the same file.
+	case errors.Is(err, syscall.EXDEV):
+		return "", fmt.Errorf("spool %s: %w", orig, ErrCrossDevice)
+	case errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("spool %s: %w", orig, roots.ErrNotExist)
+	default:
+		return "", fmt.Errorf("spool %s: %w", orig, err)
+	}
+	got, err := os.Lstat(dst)
+	if err != nil {
+		return "", fmt.Errorf("spool %s: %w", orig, err)
+	}
+	if !os.SameFile(got, fi) {
+		// Linked after SRS replaced the file: the new file is not ours to hold under this name.
+		if gst, ok := got.Sys().(*syscall.Stat_t); ok && gst.Ino != st.Ino {
+			_ = os.Remove(dst)
+		}
+		return "", fmt.Errorf("spool %s: the file was replaced while it was being taken", orig)
+	}
+	return dst, nil
+}
+
+// ErrCrossDevice means the spool folder and the file are on different filesystems, so the file
+// cannot be hard-linked (a mount below a root).
+var ErrCrossDevice = errors.New("spool folder is on another filesystem")
+
+// Probe creates the spool folder of every root and checks that a file can be hard-linked there.
+// A folder that cannot be created is an error; a filesystem without hard links is reported with
+// ErrNoLinks (the spool then protects nothing, but offloading still works).
+func (s *Spool) Probe() error {
+	for _, root := range s.Roots.Dirs() {
+		dir := s.Root(root)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("spool folder: %w", err)
+		}
+		f, err := os.CreateTemp(dir, ".probe-*")
+		if err != nil {
+			return fmt.Errorf("spool folder %s: %w", dir, err)
+		}
+		f.Close()
+		link := f.Name() + ".link"
+		lerr := os.Link(f.Name(), link)
+		os.Remove(link)
+		os.Remove(f.Name())
+		if lerr != nil {
+			return fmt.Errorf("spool folder %s: %w: %v", dir, ErrNoLinks, lerr)
+		}
+	}
+	return nil
+}
+
+// ErrNoLinks means a root's filesystem cannot hard-link.
+var ErrNoLinks = errors.New("cannot hard-link files")
