@@ -1,0 +1,128 @@
+package reconcile
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/srs-offload/srs-offload/uploader"
+)
+
+// Layout recovers what a hook would have said about a file from its path alone, using SRS's own
+// path templates (hls_ts_file, dvr_path below the root). A file whose hook never came is then
+// stored under the same key its hook would have given it.
+type Layout struct {
+	hls, dvr []pattern
+}
+
+type pattern struct {
+	text string
+	re   *regexp.Regexp
+}
+
+// srsVars are the variables SRS substitutes in hls_ts_file and dvr_path, and what they match.
+var srsVars = map[string]string{
+	"vhost": `(?P<vhost>[^/]+)`, "app": `(?P<app>[^/]+)`, "stream": `(?P<stream>[^/]+)`,
+	"seq": `\d+`, "timestamp": `\d+`, "duration": `\d+(?:\.\d+)?`,
+	"2006": `\d{4}`, "01": `\d{2}`, "02": `\d{2}`, "15": `\d{2}`, "04": `\d{2}`, "05": `\d{2}`, "999": `\d{3}`,
+}
+
+// NewLayout parses SRS path templates relative to a root, e.g. "[app]/[stream]-[seq].ts". The
+// extension of a template stands for every extension of its kind, so "[app]/[stream]-[seq].ts"
+// also matches the .m4s of an fMP4 stream.
+func NewLayout(hls, dvr []string) (*Layout, error) {
+	l := &Layout{}
+	for i, t := range hls {
+		p, err := compile(t)
+		if err != nil {
+			return nil, fmt.Errorf("hls_ts_file[%d]: %w", i, err)
+		}
+		l.hls = append(l.hls, p)
+	}
+	for i, t := range dvr {
+		p, err := compile(t)
+		if err != nil {
+			return nil, fmt.Errorf("dvr_path[%d]: %w", i, err)
+		}
+		l.dvr = append(l.dvr, p)
+	}
+	return l, nil
+}
+
+// CheckTemplate reports what is wrong with one SRS path template.
+func CheckTemplate(t string) error {
+	_, err := compile(t)
+	return err
+}
+
+func compile(t string) (pattern, error) {
+	if t == "" || strings.HasPrefix(t, "/") {
+		return pattern{}, fmt.Errorf("%q: must be a path relative to the root, like SRS's hls_ts_file", t)
+	}
+	body := strings.TrimSuffix(t, path.Ext(t))
+	var re strings.Builder
+	re.WriteString("^")
+	seen := map[string]bool{}
+	for rest := body; rest != ""; {
+		i := strings.IndexByte(rest, '[')
+		if i < 0 {
+			re.WriteString(regexp.QuoteMeta(rest))
+			break
+		}
+		re.WriteString(regexp.QuoteMeta(rest[:i]))
+		j := strings.IndexByte(rest[i:], ']')
+		if j < 0 {
+			return pattern{}, fmt.Errorf("%q: '[' without ']'", t)
+		}
+		name := rest[i+1 : i+j]
+		expr, ok := srsVars[name]
+		if !ok {
+			return pattern{}, fmt.Errorf("%q: unknown variable [%s]", t, name)
+		}
+		if seen[name] && strings.HasPrefix(expr, "(?P") {
+			expr = `[^/]+` // a repeated name: its first place captures it
+		}
+		seen[name] = true
+		re.WriteString(expr)
+		rest = rest[i+j+1:]
+	}
+	re.WriteString(`\.[A-Za-z0-9]+$`)
+	return pattern{text: t, re: regexp.MustCompile(re.String())}, nil
+}
+
+// Vars returns the key variables of a file at rel below its root, from the first template of its
+// kind ("hls" or "dvr") that matches; false when none does.
+func (l *Layout) Vars(kind, rel string) (uploader.KeyVars, bool) {
+	ps := l.hls
+	if kind == "dvr" {
+		ps = l.dvr
+	}
+	rel = path.Clean(strings.ReplaceAll(rel, "\\", "/"))
+	for _, p := range ps {
+		m := p.re.FindStringSubmatch(rel)
+		if m == nil {
+			continue
+		}
+		v := uploader.KeyVars{Basename: path.Base(rel), Path: rel}
+		for i, name := range p.re.SubexpNames() {
+			switch name {
+			case "vhost":
+				v.Vhost = m[i]
+			case "app":
+				v.App = m[i]
+			case "stream":
+				v.Stream = m[i]
+			}
+		}
+		if v.Vhost == "" {
+			v.Vhost = "__defaultVhost__"
+		}
+		if kind == "hls" {
+			// on_hls's url is hls_ts_file after substitution: the path below hls_path.
+			v.URL = rel
+		}
+		return v, true
+	}
+	return uploader.KeyVars{}, false
+}

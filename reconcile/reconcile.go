@@ -1,0 +1,432 @@
+// Package reconcile finds the files whose hook never came and enqueues them.
+//
+// SRS sends each hook once and never retries, so hooks get lost: srs-offload restarting, Redis
+// down, a hook misconfigured, SRS's own losses at unpublish. The reconciler scans the roots at
+// start, periodically and whenever the receiver could not record a task, and an fsnotify watcher
+// sees new files at once. A finished media file (SRS renames its .tmp when done) older than
+// min_age, not marked as stored and with no task in the queue, is enqueued under the same task id
+// its hook would have had, so a late hook and the reconciler never upload one file twice. Its key
+// comes from SRS's own path templates (Layout).
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/spool"
+	"github.com/srs-offload/srs-offload/uploader"
+)
+
+// Enqueuer records a task; dup is true when a task with its id exists.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, p queue.Offload) (dup bool, err error)
+}
+
+// Aborter aborts multipart uploads left behind by killed workers.
+type Aborter interface {
+	AbortStale(ctx context.Context, olderThan time.Duration) (int, error)
+}
+
+// Reconciler scans and watches the roots.
+type Reconciler struct {
+	Roots *roots.Set
+	// Spool, when set, is walked too (files held for tasks that were never recorded), and the
+	// watcher takes each new file into it at once, before SRS's cleanup can delete it.
+	Spool  *spool.Spool
+	Layout *Layout
+	HLSKey uploader.KeyTemplate
+	DVRKey uploader.KeyTemplate
+	Queue  Enqueuer
+	// MinAge leaves a file younger than this to its hook.
+	MinAge time.Duration
+	// Interval is the time between full scans (0: only at start and when kicked).
+	Interval time.Duration
+	// Recheck is how long a file found enqueued is not asked about again.
+	Recheck time.Duration
+	// Watch turns on the fsnotify watcher.
+	Watch bool
+	// Multipart, when set, has stale multipart uploads (older than StaleUpload) aborted after
+	// each scan.
+	Multipart   Aborter
+	StaleUpload time.Duration
+	Log         *slog.Logger
+
+	mu         sync.Mutex
+	seen       map[string]time.Time // task id → when it was found in the queue or enqueued
+	unmatched  map[string]bool      // paths no layout matches, logged once
+	kick       chan struct{}
+	kickOnce   sync.Once
+	scanMu     sync.Mutex
+	lastReport Stats
+}
+
+// Stats describe one scan.
+type Stats struct {
+	Files    int           // media files looked at
+	Pending  int           // not yet known to be stored (on disk, waiting or in flight)
+	Bytes    int64         // their size
+	Oldest   time.Duration // age of the oldest of them
+	Enqueued int           // tasks this scan recorded
+	Known    int           // files whose task was already in the queue
+	Young    int           // left to their hook for now (younger than MinAge)
+	Stored   int           // kept on disk and marked as stored
+	Unmatch  int           // no layout gives their key variables
+	Took     time.Duration
+}
+
+// candidate is a media file found on disk.
+type candidate struct {
+	orig string      // the path SRS wrote (its hook's file)
+	disk string      // where it is now: orig or its spooled link
+	fi   fs.FileInfo // Lstat of disk
+}
+
+func (r *Reconciler) init() {
+	r.kickOnce.Do(func() { r.kick = make(chan struct{}, 1) })
+}
+
+// Kick asks for a scan as soon as possible (a task could not be recorded).
+func (r *Reconciler) Kick() {
+	r.init()
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run scans at once, then every Interval and when kicked, until ctx ends. A scan that fails
+// (Redis unreachable) is tried again every few seconds, so files are enqueued as soon as Redis
+// is back, without anyone's help.
+func (r *Reconciler) Run(ctx context.Context) {
+	r.init()
+	if r.Watch {
+		go r.watch(ctx)
+	}
+	retry := time.Second
+	next := time.Duration(0)
+	for {
+		t := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-r.kick:
+			t.Stop()
+		}
+		st, err := r.Scan(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.Log.Warn("reconcile: scan failed; trying again", "in", retry, "err", err)
+			next = retry
+			retry = min(retry*2, 30*time.Second)
+			continue
+		}
+		retry = time.Second
+		if st.Enqueued > 0 || st.Unmatch > 0 {
+			r.Log.Info("reconcile: scanned", "files", st.Files, "enqueued", st.Enqueued, "known", st.Known,
+				"unmatched", st.Unmatch, "pending", st.Pending, "pending_bytes", st.Bytes, "took", st.Took)
+		}
+		if r.Multipart != nil && r.StaleUpload > 0 {
+			if n, err := r.Multipart.AbortStale(ctx, r.StaleUpload); err != nil {
+				r.Log.Warn("reconcile: could not list stale multipart uploads", "err", err)
+			} else if n > 0 {
+				r.Log.Info("reconcile: aborted multipart uploads left by killed workers", "uploads", n)
+			}
+		}
+		next = r.Interval
+		if next <= 0 {
+			next = 24 * time.Hour
+		}
+		// A scan that found files too young to judge comes back when they are old enough.
+		if st.Young > 0 && r.MinAge < next {
+			next = r.MinAge
+		}
+	}
+}
+
+// Scan walks every root (and its spool) once and enqueues what needs it.
+func (r *Reconciler) Scan(ctx context.Context) (Stats, error) {
+	r.scanMu.Lock()
+	defer r.scanMu.Unlock()
+	start := time.Now()
+	var st Stats
+	found := map[string]time.Time{} // task ids met in this scan, to drop the rest from seen
+	var oldest time.Time
+	var firstErr error
+	visit := func(c candidate) {
+		if firstErr != nil {
+			return
+		}
+		res, err := r.consider(ctx, c, start, found)
+		if err != nil {
+			firstErr = err
+			return
+		}
+		st.add(res)
+		if res != resultStored && res != resultNone {
+			st.Pending++
+			st.Bytes += c.fi.Size()
+			if mt := c.fi.ModTime(); oldest.IsZero() || mt.Before(oldest) {
+				oldest = mt
+			}
+		}
+	}
+	for _, root := range r.Roots.Dirs() {
+		if err := r.walk(ctx, root, visit); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return st, firstErr
+	}
+	r.mu.Lock()
+	r.seen = found
+	r.mu.Unlock()
+	if !oldest.IsZero() {
+		st.Oldest = start.Sub(oldest)
+	}
+	st.Took = time.Since(start)
+	report(st)
+	return st, nil
+}
+
+// walk visits the media files below root, then those in its spool.
+func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate)) error {
+	sp := ""
+	if r.Spool != nil {
+		sp = r.Spool.Root(root)
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // SRS deleted it while we walked
+			}
+			r.Log.Warn("reconcile: cannot read", "path", p, "err", err)
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.IsDir() {
+			if p == sp {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || !isMedia(p) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		visit(candidate{orig: p, disk: p, fi: fi})
+		return nil
+	})
+	if err != nil || sp == "" {
+		return err
+	}
+	err = filepath.WalkDir(sp, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		orig, _, ok := r.Spool.Orig(p)
+		if !ok || !isMedia(orig) {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		visit(candidate{orig: orig, disk: p, fi: fi})
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func isMedia(p string) bool {
+	if t, ok := media.ForHLS(p); ok && (t.Kind == media.Segment || t.Kind == media.Init) {
+		return true
+	}
+	_, ok := media.ForDVR(p)
+	return ok
+}
+
+type result int
+
+const (
+	resultNone      result = iota // not a file srs-offload moves
+	resultYoung                   // left to its hook for now
+	resultStored                  // kept locally, marked as stored
+	resultKnown                   // its task is in the queue
+	resultEnqueued                // a task was recorded now
+	resultUnmatched               // no layout gives its key
+)
+
+func (st *Stats) add(r result) {
+	switch r {
+	case resultNone:
+		return
+	case resultYoung:
+		st.Young++
+	case resultStored:
+		st.Stored++
+	case resultKnown:
+		st.Known++
+	case resultEnqueued:
+		st.Enqueued++
+	case resultUnmatched:
+		st.Unmatch++
+	}
+	st.Files++
+}
+
+// offload builds the task a hook would have made for the file, from its path.
+func (r *Reconciler) offload(c candidate) (queue.Offload, result) {
+	rel, ok := r.Roots.Rel(c.orig)
+	if !ok {
+		return queue.Offload{}, resultNone
+	}
+	for _, kind := range []string{queue.KindHLS, queue.KindDVR} {
+		if !kindOf(kind, c.orig) {
+			continue
+		}
+		vars, ok := r.Layout.Vars(kind, filepath.ToSlash(rel))
+		if !ok {
+			continue
+		}
+		tmpl := r.DVRKey
+		if kind == queue.KindHLS {
+			tmpl = r.HLSKey
+		}
+		key, err := tmpl.Expand(vars)
+		if err != nil {
+			continue
+		}
+		return queue.Offload{
+			Kind: kind, Path: c.orig, Key: key, File: queue.FileIDOf(c.fi),
+			Vhost: vars.Vhost, App: vars.App, Stream: vars.Stream,
+		}, resultEnqueued
+	}
+	return queue.Offload{}, resultUnmatched
+}
+
+func kindOf(kind, p string) bool {
+	if kind == queue.KindHLS {
+		_, ok := media.ForHLS(p)
+		return ok
+	}
+	_, ok := media.ForDVR(p)
+	return ok
+}
+
+// consider decides about one file and enqueues it when its hook never came.
+func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, found map[string]time.Time) (result, error) {
+	p, res := r.offload(c)
+	if res == resultUnmatched {
+		r.mu.Lock()
+		first := !r.unmatched[c.orig]
+		if r.unmatched == nil {
+			r.unmatched = map[string]bool{}
+		}
+		r.unmatched[c.orig] = true
+		r.mu.Unlock()
+		if first {
+			r.Log.Error("reconcile: no reconcile.hls_ts_file/dvr_path template matches this file, so its key is unknown; it stays on disk",
+				"path", c.orig)
+		}
+		reconciled.WithLabelValues("", "unmatched").Inc()
+		return res, nil
+	}
+	if res == resultNone {
+		return res, nil
+	}
+	if now.Sub(c.fi.ModTime()) < r.MinAge {
+		return resultYoung, nil
+	}
+	id := p.TaskID()
+	if queue.Marked(c.disk, id) {
+		return resultStored, nil
+	}
+	if found != nil {
+		if _, dup := found[id]; dup {
+			return resultNone, nil // the same file under its name and in the spool
+		}
+	}
+	r.mu.Lock()
+	at, ok := r.seen[id]
+	r.mu.Unlock()
+	if ok && now.Sub(at) < r.Recheck {
+		if found != nil {
+			found[id] = at
+		}
+		return resultKnown, nil
+	}
+	if r.Spool != nil && c.disk == c.orig {
+		r.take(c)
+	}
+	dup, err := r.Queue.Enqueue(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("reconcile %s: %w", c.orig, err)
+	}
+	if found != nil {
+		found[id] = now
+	}
+	r.mu.Lock()
+	if r.seen == nil {
+		r.seen = map[string]time.Time{}
+	}
+	r.seen[id] = now
+	r.mu.Unlock()
+	if dup {
+		reconciled.WithLabelValues(p.Kind, "known").Inc()
+		return resultKnown, nil
+	}
+	reconciled.WithLabelValues(p.Kind, "enqueued").Inc()
+	r.Log.Info("reconcile: enqueued a file whose hook never came", "path", c.orig, "key", p.Key)
+	return resultEnqueued, nil
+}
+
+// take holds a file in the spool while it waits, unless it is an fMP4 init (never purged).
+func (r *Reconciler) take(c candidate) {
+	if t, ok := media.ForHLS(c.orig); ok && t.Kind == media.Init {
+		return
+	}
+	if _, err := r.Spool.Take(c.orig, c.fi); err != nil && !errors.Is(err, roots.ErrNotExist) {
+		r.Log.Warn("reconcile: could not spool the file", "path", c.orig, "err", err)
+	}
+}
+
+// considerPath is consider for one path the watcher saw (outside a scan).
+func (r *Reconciler) considerPath(ctx context.Context, p string) (result, error) {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return resultNone, nil
+	}
+	return r.consider(ctx, candidate{orig: p, disk: p, fi: fi}, time.Now(), nil)
+}

@@ -1,0 +1,134 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watch is the fast path for files whose hook never comes: inotify tells of each file SRS
+// renames into place. The file is spooled at once (SRS's cleanup may delete it before min_age),
+// and considered once it is min_age old. fsnotify does not watch recursively, so every folder is
+// added, and a new folder is added and then scanned (files may land in it before the watch). When
+// the kernel queue overflows or a folder cannot be watched, a full scan covers what was missed.
+func (r *Reconciler) watch(ctx context.Context) {
+	w, err := fsnotify.NewBufferedWatcher(4096)
+	if err != nil {
+		watchTrouble.WithLabelValues("add").Inc()
+		r.Log.Error("reconcile: no fsnotify watcher; relying on periodic scans", "err", err)
+		return
+	}
+	defer w.Close()
+	dirs := 0
+	for _, root := range r.Roots.Dirs() {
+		dirs += r.addTree(w, root)
+	}
+	watchedDirs.Set(float64(dirs))
+	due := map[string]time.Time{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			if !ev.Has(fsnotify.Create) {
+				continue
+			}
+			fi, err := os.Lstat(ev.Name)
+			if err != nil {
+				continue
+			}
+			if fi.IsDir() {
+				if r.Spool != nil && r.Spool.Contains(ev.Name) {
+					continue
+				}
+				dirs += r.addTree(w, ev.Name)
+				watchedDirs.Set(float64(dirs))
+				// Files created before the watch was in place have no event.
+				_ = filepath.WalkDir(ev.Name, func(p string, d fs.DirEntry, err error) error {
+					if err == nil && d.Type().IsRegular() && isMedia(p) {
+						r.spot(p, due)
+					}
+					return nil
+				})
+				continue
+			}
+			if fi.Mode().IsRegular() && isMedia(ev.Name) {
+				r.spot(ev.Name, due)
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				watchTrouble.WithLabelValues("overflow").Inc()
+				r.Log.Warn("reconcile: inotify queue overflowed (raise fs.inotify.max_queued_events); scanning the roots")
+				r.Kick()
+				continue
+			}
+			r.Log.Warn("reconcile: watcher error", "err", err)
+		case now := <-tick.C:
+			for p, at := range due {
+				if now.Before(at) {
+					continue
+				}
+				res, err := r.considerPath(ctx, p)
+				switch {
+				case err != nil:
+					r.Kick() // Redis is down: the scan retries until it is back
+					delete(due, p)
+				case res == resultYoung:
+					due[p] = now.Add(time.Second)
+				default:
+					delete(due, p)
+				}
+			}
+		}
+	}
+}
+
+// spot takes a new file into the spool and schedules its check.
+func (r *Reconciler) spot(p string, due map[string]time.Time) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return
+	}
+	if r.Spool != nil {
+		if _, res := r.offload(candidate{orig: p, disk: p, fi: fi}); res == resultEnqueued {
+			// Only a file the reconciler can enqueue is held: the spool must not keep forever
+			// a file nobody will upload.
+			r.take(candidate{orig: p, disk: p, fi: fi})
+		}
+	}
+	due[p] = time.Now().Add(r.MinAge)
+}
+
+// addTree watches dir and every folder below it (not the spool), and returns how many it added.
+func (r *Reconciler) addTree(w *fsnotify.Watcher, dir string) int {
+	n := 0
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if r.Spool != nil && r.Spool.Contains(p) {
+			return fs.SkipDir
+		}
+		if err := w.Add(p); err != nil {
+			watchTrouble.WithLabelValues("add").Inc()
+			r.Log.Warn("reconcile: cannot watch a folder (fs.inotify.max_user_watches?); the periodic scan covers it", "path", p, "err", err)
+			return nil
+		}
+		n++
+		return nil
+	})
+	return n
+}
