@@ -3,6 +3,7 @@
 package uploader
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"path"
@@ -46,6 +48,8 @@ type Config struct {
 	PartConcurrency    int
 	// MaxConns sizes the shared connection pool; about twice the number of upload workers.
 	MaxConns int
+	// Log gets what the uploader cleans up on its own (default: slog.Default()).
+	Log *slog.Logger
 }
 
 // Uploader uploads and verifies. It is safe for concurrent use.
@@ -57,6 +61,7 @@ type Uploader struct {
 	threshold int64
 	partSize  int64
 	provider  provider
+	log       *slog.Logger
 }
 
 // ErrVerify means storage holds bytes other than the local file's. The local file must stay.
@@ -133,7 +138,7 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	})
 	return &Uploader{
 		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
-		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p,
+		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, log: cmp.Or(c.Log, slog.Default()),
 	}, nil
 }
 
@@ -307,10 +312,17 @@ func (u *Uploader) partSizeFor(size int64) int64 {
 }
 
 func (u *Uploader) putParts(ctx context.Context, full string, src Source, size int64, t media.Type, origin string, ifNoneMatch *string) (Object, error) {
+	started := time.Now()
 	ps := u.partSizeFor(size)
 	want, whole, parts, err := multipartETag(src, size, ps)
 	if err != nil {
 		return Object{}, err
+	}
+	// An earlier attempt at this file that was killed mid-upload left its parts behind.
+	if n, err := u.abortEarlier(ctx, full, started); err != nil {
+		u.log.Warn("could not look for an earlier attempt's multipart upload", "key", full, "err", err)
+	} else if n > 0 {
+		u.log.Info("aborted the multipart upload of an earlier attempt", "key", full, "uploads", n)
 	}
 	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
 	// about PartConcurrency × a small copy buffer, whatever the file size.
