@@ -18,18 +18,20 @@ import (
 
 // Config is the whole file. The yaml tags are the operator-facing key names.
 type Config struct {
-	Listen   string   `yaml:"listen"`
-	Node     string   `yaml:"node"`
-	Log      Log      `yaml:"log"`
-	Redis    Redis    `yaml:"redis"`
-	Roots    []string `yaml:"roots"`
-	Hooks    Hooks    `yaml:"hooks"`
-	Storage  Storage  `yaml:"storage"`
-	Keys     Keys     `yaml:"keys"`
-	Purge    Purge    `yaml:"purge"`
-	Playlist Playlist `yaml:"playlist"`
-	Warm     Warm     `yaml:"warm"`
-	Worker   Worker   `yaml:"worker"`
+	Listen    string    `yaml:"listen"`
+	Node      string    `yaml:"node"`
+	Log       Log       `yaml:"log"`
+	Redis     Redis     `yaml:"redis"`
+	Roots     []string  `yaml:"roots"`
+	Hooks     Hooks     `yaml:"hooks"`
+	Storage   Storage   `yaml:"storage"`
+	Keys      Keys      `yaml:"keys"`
+	Purge     Purge     `yaml:"purge"`
+	Spool     Spool     `yaml:"spool"`
+	Reconcile Reconcile `yaml:"reconcile"`
+	Playlist  Playlist  `yaml:"playlist"`
+	Warm      Warm      `yaml:"warm"`
+	Worker    Worker    `yaml:"worker"`
 }
 
 type Log struct {
@@ -72,6 +74,28 @@ type Keys struct {
 
 type Purge struct {
 	Enabled bool `yaml:"enabled"`
+}
+
+// Spool protects hooked files from SRS's own cleanup (see package spool).
+type Spool struct {
+	Enabled bool `yaml:"enabled"`
+	// Dir is the folder created in each root for the hard links.
+	Dir string `yaml:"dir"`
+}
+
+// Reconcile finds files whose hook never came (see package reconcile).
+type Reconcile struct {
+	Enabled bool `yaml:"enabled"`
+	// Interval is the time between full scans of the roots (there is one at start too).
+	Interval time.Duration `yaml:"interval"`
+	// MinAge leaves a file younger than this to its hook.
+	MinAge time.Duration `yaml:"min_age"`
+	// Watch adds an fsnotify watcher, the fast path between scans.
+	Watch bool `yaml:"watch"`
+	// HLSTSFile and DVRPath are SRS's hls_ts_file and dvr_path templates relative to their root:
+	// they give a found file the key variables its hook would have given.
+	HLSTSFile []string `yaml:"hls_ts_file"`
+	DVRPath   []string `yaml:"dvr_path"`
 }
 
 // Warm configures CDN warming from SRS's on_hls_notify (see package warm). It is off without
@@ -148,7 +172,14 @@ func Default() Config {
 		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4},
 		Keys:    Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
 		Purge:   Purge{Enabled: true},
-		Warm:    Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
+		Spool:   Spool{Enabled: true, Dir: ".srs-offload"},
+		Reconcile: Reconcile{
+			Enabled: true, Interval: 5 * time.Minute, MinAge: time.Minute, Watch: true,
+			HLSTSFile: []string{"[app]/[stream]-[seq].ts", "[app]/[stream]/[2006][01][02]/[timestamp]-[seq].ts",
+				"[app]/[stream]/[2006]/[01]/[02]/[15]/[timestamp]-[seq].ts", "[app]/[stream]/init.mp4"},
+			DVRPath: []string{"[app]/[stream].[timestamp].flv", "[app]/[stream]/[2006][01][02]/[timestamp].flv"},
+		},
+		Warm: Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
 		Playlist: Playlist{
 			Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,

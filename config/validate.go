@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/uploader"
 	"github.com/srs-offload/srs-offload/warm"
 )
@@ -115,6 +117,29 @@ func (c *Config) Validate() error {
 		for i, t := range c.Warm.Targets {
 			if err := warm.CheckTarget(t.Target()); err != nil {
 				add(fmt.Sprintf("warm.targets[%d]", i), "%v", err)
+			}
+		}
+	}
+	if c.Spool.Enabled {
+		if _, err := spool.New(nil, c.Spool.Dir); err != nil {
+			add("spool.dir", "%v", err)
+		}
+	}
+	if c.Reconcile.Enabled {
+		if c.Reconcile.Interval < 0 {
+			add("reconcile.interval", "want 0 (only at start) or more, got %s", c.Reconcile.Interval)
+		}
+		if c.Reconcile.MinAge < time.Second {
+			add("reconcile.min_age", "want at least 1s (SRS renames a segment, then sends its hook), got %s", c.Reconcile.MinAge)
+		}
+		for i, t := range c.Reconcile.HLSTSFile {
+			if err := reconcile.CheckTemplate(t); err != nil {
+				add(fmt.Sprintf("reconcile.hls_ts_file[%d]", i), "%v", err)
+			}
+		}
+		for i, t := range c.Reconcile.DVRPath {
+			if err := reconcile.CheckTemplate(t); err != nil {
+				add(fmt.Sprintf("reconcile.dvr_path[%d]", i), "%v", err)
 			}
 		}
 	}

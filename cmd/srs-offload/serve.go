@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
@@ -21,7 +23,9 @@ import (
 	"github.com/srs-offload/srs-offload/hook"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/uploader"
 	"github.com/srs-offload/srs-offload/warm"
 	"github.com/srs-offload/srs-offload/worker"
@@ -115,11 +119,27 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 		rendezvous = warm.NewRendezvous(rdb, cfg.Warm.Wait)
 	}
 
-	// Every process serves its metrics on listen; the receiver also takes hooks there.
+	sp, err := openSpool(cfg, rs, log)
+	if err != nil {
+		return err
+	}
+
+	// Every process serves its metrics on listen, the queues' too (size and latency: the backlog's
+	// age); the receiver also takes hooks there.
+	inspector := asynq.NewInspector(redisOpt(cfg))
+	defer inspector.Close()
+	collector := metrics.NewQueueMetricsCollector(inspector)
+	if err := prometheus.Register(collector); err == nil {
+		defer prometheus.Unregister(collector)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.Handler())
+	var rec *reconcile.Reconciler
 	if r.hooks {
-		h, err := newHooks(cfg, rs, keys, qc, playlists, rendezvous, log)
+		if rec, err = newReconciler(cfg, rs, sp, keys, qc, log); err != nil {
+			return err
+		}
+		h, err := newHooks(cfg, rs, keys, qc, playlists, rendezvous, sp, rec, log)
 		if err != nil {
 			return err
 		}
@@ -127,9 +147,14 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 	}
 	var ws *worker.Server
 	if r.worker {
-		if ws, err = startWorker(ctx, cfg, rs, qc, playlists, rendezvous, log); err != nil {
+		if ws, err = startWorker(ctx, cfg, rs, sp, qc, playlists, rendezvous, log); err != nil {
 			return err
 		}
+	}
+	recCtx, stopRec := context.WithCancel(context.Background())
+	defer stopRec()
+	if rec != nil {
+		go rec.Run(recCtx)
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -162,10 +187,46 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	srv.Shutdown(sctx)
 	cancel()
+	stopRec()
 	if ws != nil {
 		ws.Shutdown()
 	}
 	return runErr
+}
+
+// openSpool prepares the spool folder of every root (nil when spool.enabled is off).
+func openSpool(cfg config.Config, rs *roots.Set, log *slog.Logger) (*spool.Spool, error) {
+	if !cfg.Spool.Enabled {
+		return nil, nil
+	}
+	sp, err := spool.New(rs, cfg.Spool.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("spool.dir: %w", err)
+	}
+	if err := sp.Probe(); err != nil {
+		if errors.Is(err, spool.ErrNoLinks) {
+			log.Warn("spool: hard links fail in a root; SRS's hls_cleanup/hls_dispose may delete segments before they are uploaded", "err", err)
+			return sp, nil
+		}
+		return nil, fmt.Errorf("spool.dir: %w", err)
+	}
+	return sp, nil
+}
+
+// newReconciler builds the scan and watch of the roots (nil when reconcile.enabled is off).
+func newReconciler(cfg config.Config, rs *roots.Set, sp *spool.Spool, keys hook.Keys, qc *queue.Client, log *slog.Logger) (*reconcile.Reconciler, error) {
+	c := cfg.Reconcile
+	if !c.Enabled {
+		return nil, nil
+	}
+	layout, err := reconcile.NewLayout(c.HLSTSFile, c.DVRPath)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile.%w", err)
+	}
+	return &reconcile.Reconciler{
+		Roots: rs, Spool: sp, Layout: layout, HLSKey: keys.HLS, DVRKey: keys.DVR, Queue: qc,
+		MinAge: c.MinAge, Interval: c.Interval, Recheck: max(c.Interval, 30*time.Minute), Watch: c.Watch, Log: log,
+	}, nil
 }
 
 func newPlaylists(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger) (*playlist.Manager, error) {
@@ -185,12 +246,15 @@ func newPlaylists(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 
 // newHooks builds the hook receiver, with on_hls_notify warming when rendezvous is set.
 func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Manager,
-	rendezvous *warm.Rendezvous, log *slog.Logger) (*hook.Handler, error) {
-	h := &hook.Handler{
-		Intake: &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Playlists: playlists, Log: log},
-		Token:  cfg.Hooks.Token,
-		Log:    log,
+	rendezvous *warm.Rendezvous, sp *spool.Spool, rec *reconcile.Reconciler, log *slog.Logger) (*hook.Handler, error) {
+	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Playlists: playlists, Log: log}
+	if sp != nil {
+		in.Spool = sp
 	}
+	if rec != nil {
+		in.Unrecorded = rec.Kick
+	}
+	h := &hook.Handler{Intake: in, Token: cfg.Hooks.Token, Log: log}
 	if rendezvous == nil {
 		return h, nil
 	}
@@ -209,7 +273,7 @@ func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client
 
 // startWorker reaches the bucket and starts the asynq server with the offload, session-end and
 // (with rendezvous) warm handlers, and the playlist sweep.
-func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, qc *queue.Client, playlists *playlist.Manager,
+func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, sp *spool.Spool, qc *queue.Client, playlists *playlist.Manager,
 	rendezvous *warm.Rendezvous, log *slog.Logger) (*worker.Server, error) {
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	up, err := openStorage(startCtx, cfg)
@@ -218,13 +282,23 @@ func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, qc *queu
 		return nil, err
 	}
 	playlists.Store = up
-	off := &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Purge: cfg.Purge.Enabled, Log: log}
+	off := &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
+	var lastAbort time.Time
 	opts := worker.Options{
 		Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
 		RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
 		Ender: playlists,
 		Sweep: func(ctx context.Context) error {
+			// Multipart uploads older than the longest attempt belong to killed workers.
+			if time.Since(lastAbort) > time.Minute {
+				lastAbort = time.Now()
+				if n, err := up.AbortStale(ctx, cfg.Worker.Timeout+time.Minute); err != nil {
+					log.Warn("could not look for stale multipart uploads", "err", err)
+				} else if n > 0 {
+					log.Info("aborted multipart uploads left by killed workers", "uploads", n)
+				}
+			}
 			return playlists.Sweep(ctx, cfg.Playlist.Idle, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
 		},
 		SweepEvery: min(max(cfg.Playlist.Idle/4, time.Second), 5*time.Second),
