@@ -60,6 +60,11 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 		{"worker.shutdown_timeout", cfg.Worker.ShutdownTimeout, 30 * time.Second},
 		{"worker.dedup", cfg.Worker.Dedup, 10 * time.Minute},
 		{"worker.poll_interval", cfg.Worker.PollInterval, 20 * time.Millisecond},
+		{"spool.enabled", cfg.Spool.Enabled, true},
+		{"spool.dir", cfg.Spool.Dir, ".srs-offload"},
+		{"reconcile.enabled", cfg.Reconcile.Enabled, true},
+		{"reconcile.min_age", cfg.Reconcile.MinAge, time.Minute},
+		{"reconcile.watch", cfg.Reconcile.Watch, true},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -376,6 +381,12 @@ func TestValidateEachProblem(t *testing.T) {
 		{"worker.dedup", func(c *config.Config) { c.Worker.Dedup = time.Second - 1 }},
 		{"worker.poll_interval", func(c *config.Config) { c.Worker.PollInterval = 0 }},
 		{"worker.poll_interval", func(c *config.Config) { c.Worker.PollInterval = 6 * time.Second }},
+		{"spool.dir", func(c *config.Config) { c.Spool.Dir = "a/b" }},
+		{"spool.dir", func(c *config.Config) { c.Spool.Dir = ".." }},
+		{"reconcile.min_age", func(c *config.Config) { c.Reconcile.MinAge = 0 }},
+		{"reconcile.interval", func(c *config.Config) { c.Reconcile.Interval = -time.Second }},
+		{"reconcile.hls_ts_file[1]", func(c *config.Config) { c.Reconcile.HLSTSFile = []string{"[app]/[seq].ts", "[app]/[nope].ts"} }},
+		{"reconcile.dvr_path[0]", func(c *config.Config) { c.Reconcile.DVRPath = []string{"/abs/[app].flv"} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
