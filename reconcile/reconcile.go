@@ -371,6 +371,12 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 	}
 	id := p.TaskID()
 	if queue.Marked(c.disk, id) {
+		if c.disk != c.orig {
+			// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
+			if err := r.Roots.Remove(c.disk, c.fi); err != nil {
+				r.Log.Warn("reconcile: could not release a spooled file already stored", "path", c.disk, "err", err)
+			}
+		}
 		return resultStored, nil
 	}
 	if found != nil {
@@ -386,9 +392,6 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 			found[id] = at
 		}
 		return resultKnown, nil
-	}
-	if r.Spool != nil && c.disk == c.orig {
-		r.take(c)
 	}
 	dup, err := r.Queue.Enqueue(ctx, p)
 	if err != nil {
@@ -406,6 +409,11 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 	if dup {
 		reconciled.WithLabelValues(p.Kind, "known").Inc()
 		return resultKnown, nil
+	}
+	// Held only once its task exists: the worker removes SRS's name before the spooled link, so
+	// a link made now is either removed by that worker or fails because the file is gone.
+	if r.Spool != nil && c.disk == c.orig {
+		r.take(c)
 	}
 	reconciled.WithLabelValues(p.Kind, "enqueued").Inc()
 	r.Log.Info("reconcile: enqueued a file whose hook never came", "path", c.orig, "key", p.Key)
