@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/playlist"
+	"github.com/srs-offload/srs-offload/spool"
 )
 
 // BenchmarkIngest measures what SRS waits for on every on_hls: the captured SRS 7.0.18 on_hls
@@ -27,15 +28,17 @@ import (
 //	go test -run '^$' -bench Ingest -benchtime 3000x ./hook/
 //
 // The playlists variants also announce each segment to the playlist ledger (one more Redis
-// script), as `serve` does.
+// script); the spool variants also hard-link each file into the spool, as `serve` does.
 func BenchmarkIngest(b *testing.B) {
-	b.Run("serial", func(b *testing.B) { benchIngest(b, false, false) })
-	b.Run("parallel", func(b *testing.B) { benchIngest(b, true, false) })
-	b.Run("serial-playlists", func(b *testing.B) { benchIngest(b, false, true) })
-	b.Run("parallel-playlists", func(b *testing.B) { benchIngest(b, true, true) })
+	b.Run("serial", func(b *testing.B) { benchIngest(b, false, false, false) })
+	b.Run("parallel", func(b *testing.B) { benchIngest(b, true, false, false) })
+	b.Run("serial-playlists", func(b *testing.B) { benchIngest(b, false, true, false) })
+	b.Run("parallel-playlists", func(b *testing.B) { benchIngest(b, true, true, false) })
+	b.Run("serial-playlists-spool", func(b *testing.B) { benchIngest(b, false, true, true) })
+	b.Run("parallel-playlists-spool", func(b *testing.B) { benchIngest(b, true, true, true) })
 }
 
-func benchIngest(b *testing.B, parallel, playlists bool) {
+func benchIngest(b *testing.B, parallel, playlists, spooled bool) {
 	var body []byte
 	for _, l := range loadFixture(b, "srs-7.0.18-abs-paths.jsonl") {
 		if l.Method == http.MethodPost && strings.Contains(string(l.Body), `"action":"on_hls"`) {
@@ -78,6 +81,13 @@ func benchIngest(b *testing.B, parallel, playlists bool) {
 		b.Cleanup(func() { rdb.Close() })
 		e.intake.Playlists = &playlist.Manager{Ledger: playlist.New(rdb, playlist.Settings{}), Node: node}
 	}
+	if spooled {
+		sp, err := spool.New(e.roots, ".srs-offload")
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.intake.Spool = sp
+	}
 	url := e.srv.URL + "/api/v1/hls"
 
 	lat := make([]time.Duration, b.N)
@@ -117,6 +127,12 @@ func benchIngest(b *testing.B, parallel, playlists bool) {
 		b.Fatalf("%d requests for b.N %d", n, b.N)
 	}
 	e.assertTaskCount("after the benchmark", b.N, 0)
+	if spooled {
+		links, _ := filepath.Glob(filepath.Join(root, ".srs-offload", "live", "*-livestream-*.ts"))
+		if len(links) != b.N {
+			b.Fatalf("%d files spooled for %d hooks", len(links), b.N)
+		}
+	}
 	slices.Sort(lat)
 	pct := func(p float64) float64 {
 		i := int(float64(len(lat))*p+0.5) - 1
