@@ -5,7 +5,7 @@ GO    ?= go
 TOOLS ?= $(or $(SRS_OFFLOAD_TOOLS),$(HOME)/.cache/srs-offload/bin)
 export SRS_OFFLOAD_TOOLS := $(TOOLS)
 
-.PHONY: build run test tools lint
+.PHONY: build run test tools lint chaos
 
 build:
 	$(GO) build -o bin/srs-offload ./cmd/srs-offload
@@ -23,3 +23,8 @@ lint:
 
 test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The chaos test alone, verbose (it also runs in `make test`): >=1000 segments and DVR files while
+# the worker is SIGKILLed, storage and Redis stopped, hooks lost and duplicated; prints the counts.
+chaos: tools
+	$(GO) test -count=1 -v -timeout 15m -run '^TestChaos$$' ./cmd/srs-offload/

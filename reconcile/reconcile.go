@@ -150,8 +150,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 		if next <= 0 {
 			next = 24 * time.Hour
 		}
-		// A scan that found files too young to judge comes back when they are old enough.
-		if st.Young > 0 && r.MinAge < next {
+		// Without the watcher, a scan that found files too young to judge comes back when they
+		// are old enough (the watcher schedules each new file itself).
+		if st.Young > 0 && !r.Watch && r.MinAge < next {
 			next = r.MinAge
 		}
 	}
