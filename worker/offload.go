@@ -127,8 +127,12 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	// serves; it is tiny, so it stays.
 	if o.Purge && typ.Kind != media.Init {
 		o.purge(p, f, fi)
-	} else if err := error(nil); err != nil {
-		o.Log.Debug("offload: could not mark the kept file as stored; the reconciler will check it in storage", "path", p.Path, "err", err)
+	} else {
+		if err := queue.Mark(f, p.TaskID()); err != nil {
+			o.Log.Debug("offload: could not mark the kept file as stored; the reconciler will check it in storage", "path", p.Path, "err", err)
+		}
+		// The spool's hold ends with the verification; keeping files is SRS's name's job.
+		o.release(p, fi)
 	}
 	return o.stored(ctx, p, key)
 }
@@ -163,16 +167,27 @@ func (o *Offloader) purge(p queue.Offload, f *os.File, fi fs.FileInfo) {
 		o.Log.Error("offload: stored and verified, but the local file could not be purged", "path", p.Path, "err", err)
 		return
 	}
-	if o.Spool != nil {
-		if sp, ok := o.Spool.Path(p.Path, p.File.Ino); ok {
-			if err := o.Roots.Remove(sp, fi); err != nil {
-				purgeFailures.Inc()
-				o.Log.Error("offload: stored and verified, but the spooled link could not be purged", "path", sp, "err", err)
-				return
-			}
-		}
+	if !o.release(p, fi) {
+		return
 	}
 	purged.WithLabelValues(p.Kind).Inc()
+}
+
+// release removes the spooled link of a verified file.
+func (o *Offloader) release(p queue.Offload, fi fs.FileInfo) bool {
+	if o.Spool == nil {
+		return true
+	}
+	sp, ok := o.Spool.Path(p.Path, p.File.Ino)
+	if !ok {
+		return true
+	}
+	if err := o.Roots.Remove(sp, fi); err != nil {
+		purgeFailures.Inc()
+		o.Log.Error("offload: stored and verified, but the spooled link could not be removed", "path", sp, "err", err)
+		return false
+	}
+	return true
 }
 
 // stored tells the playlists a file is in storage under key (with the EXT-X-KEY SRS wrote for it).
