@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/srs-offload/srs-offload/media"
@@ -62,6 +63,8 @@ type Reconciler struct {
 	Log         *slog.Logger
 
 	mu         sync.Mutex
+	due        map[string]due       // files to look at again once old enough (watcher running)
+	watching   bool                 // the watcher runs and looks at due files
 	seen       map[string]time.Time // task id → when it was found in the queue or enqueued
 	unmatched  map[string]bool      // paths no layout matches, logged once
 	kick       chan struct{}
@@ -82,6 +85,8 @@ type Stats struct {
 	Stored   int           // kept on disk and marked as stored
 	Unmatch  int           // no layout gives their key variables
 	Took     time.Duration
+
+	unscheduled int // young files the watcher does not look at again
 }
 
 // candidate is a media file found on disk.
@@ -150,9 +155,9 @@ func (r *Reconciler) Run(ctx context.Context) {
 		if next <= 0 {
 			next = 24 * time.Hour
 		}
-		// Without the watcher, a scan that found files too young to judge comes back when they
-		// are old enough (the watcher schedules each new file itself).
-		if st.Young > 0 && !r.Watch && r.MinAge < next {
+		// A scan that found files too young to judge comes back when they are old enough,
+		// unless the watcher took them on.
+		if st.unscheduled > 0 && r.MinAge < next {
 			next = r.MinAge
 		}
 	}
@@ -287,14 +292,18 @@ const (
 	resultKnown                   // its task is in the queue
 	resultEnqueued                // a task was recorded now
 	resultUnmatched               // no layout gives its key
+	resultScheduled               // young, and the watcher looks at it again once old enough
 )
 
 func (st *Stats) add(r result) {
 	switch r {
 	case resultNone:
 		return
-	case resultYoung:
+	case resultYoung, resultScheduled:
 		st.Young++
+		if r == resultYoung {
+			st.unscheduled++
+		}
 	case resultStored:
 		st.Stored++
 	case resultKnown:
@@ -368,6 +377,12 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 		return res, nil
 	}
 	if now.Sub(c.fi.ModTime()) < r.MinAge {
+		if found != nil && !r.schedule(c.orig, inode(c.fi), c.fi.ModTime().Add(r.MinAge)) {
+			return resultYoung, nil
+		}
+		if found != nil {
+			return resultScheduled, nil
+		}
 		return resultYoung, nil
 	}
 	id := p.TaskID()
@@ -431,11 +446,70 @@ func (r *Reconciler) take(c candidate) {
 	}
 }
 
-// considerPath is consider for one path the watcher saw (outside a scan).
-func (r *Reconciler) considerPath(ctx context.Context, p string) (result, error) {
-	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
+// due is a file to look at again: SRS's path and the inode it had (to find it in the spool
+// once SRS deleted its name).
+type due struct {
+	path string
+	ino  uint64
+	at   time.Time
+}
+
+// schedule has the watcher look at a file again at a time. It reports false when no watcher runs.
+func (r *Reconciler) schedule(p string, ino uint64, at time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.watching {
+		return false
+	}
+	if r.due == nil {
+		r.due = map[string]due{}
+	}
+	r.due[p] = due{path: p, ino: ino, at: at}
+	return true
+}
+
+// takeDue removes and returns the files due at now.
+func (r *Reconciler) takeDue(now time.Time) []due {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []due
+	for p, d := range r.due {
+		if !now.Before(d.at) {
+			out = append(out, d)
+			delete(r.due, p)
+		}
+	}
+	return out
+}
+
+// considerDue is consider for one file outside a scan: under SRS's name, or in the spool when
+// SRS deleted its name meanwhile (hls_cleanup).
+func (r *Reconciler) considerDue(ctx context.Context, d due) (result, error) {
+	c := candidate{orig: d.path, disk: d.path}
+	fi, err := os.Lstat(d.path)
+	if err != nil || inode(fi) != d.ino {
+		sp, ok := "", false
+		if r.Spool != nil {
+			sp, ok = r.Spool.Path(d.path, d.ino)
+		}
+		if !ok {
+			return resultNone, nil
+		}
+		if fi, err = os.Lstat(sp); err != nil {
+			return resultNone, nil // uploaded and purged, or never held
+		}
+		c.disk = sp
+	}
+	if !fi.Mode().IsRegular() {
 		return resultNone, nil
 	}
-	return r.consider(ctx, candidate{orig: p, disk: p, fi: fi}, time.Now(), nil)
+	c.fi = fi
+	return r.consider(ctx, c, time.Now(), nil)
+}
+
+func inode(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
 }

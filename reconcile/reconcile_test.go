@@ -643,17 +643,10 @@ func pollFor(d time.Duration, cond func() bool) bool {
 }
 
 // SRS's hls_cleanup deletes a segment after the watcher spooled it and before MinAge: the watcher
-// still enqueues it once it is MinAge old, from the spool, without waiting for a full scan.
-//
-// KNOWN BUG (reconcile/watch.go:84-92 and considerPath, reconcile.go:435-439): the watcher only
-// looks at SRS's name at MinAge; the name is gone, so considerPath's Lstat fails, it returns
-// resultNone, and the file is dropped from the schedule (delete(due, p)). It is enqueued only by the next full scan (reconcile.interval,
-// 5 min by default; never here, Interval 0). Runs with SRS_OFFLOAD_KNOWN_BUGS=1.
+// still enqueues it once it is MinAge old, from the spool, without waiting for a full scan
+// (Interval 0: there is none).
 func TestRunWatchSpooledThenDeleted(t *testing.T) {
 	t.Parallel()
-	if os.Getenv("SRS_OFFLOAD_KNOWN_BUGS") == "" {
-		t.Skip("KNOWN BUG reconcile/watch.go: a watched file deleted by SRS before min_age waits for the next full scan; set SRS_OFFLOAD_KNOWN_BUGS=1 to run")
-	}
 	const minAge = time.Second
 	e := newEnv(t, minAge)
 	e.rec.Watch = true
@@ -689,18 +682,10 @@ func TestRunWatchSpooledThenDeleted(t *testing.T) {
 }
 
 // A file already on disk when Run starts, too young for the first scan (its hook was lost while
-// srs-offload restarted), is enqueued once it is MinAge old, also with the watcher on.
-//
-// KNOWN BUG (reconcile/reconcile.go:155, since "rescan for young files only without the
-// watcher"): with Watch on, a scan that found young files no longer comes back after MinAge, and
-// the watcher schedules only files it sees created (an existing file has no event). The file
-// waits for the next full scan (reconcile.interval, 5 min by default; never here, Interval 0).
-// Runs with SRS_OFFLOAD_KNOWN_BUGS=1.
+// srs-offload restarted), is enqueued once it is MinAge old, also with the watcher on (an
+// existing file has no event: the scan hands it to the watcher's schedule).
 func TestRunWatchYoungAtStart(t *testing.T) {
 	t.Parallel()
-	if os.Getenv("SRS_OFFLOAD_KNOWN_BUGS") == "" {
-		t.Skip("KNOWN BUG reconcile/reconcile.go:155: with the watcher on, a file young at a scan waits for the next full scan; set SRS_OFFLOAD_KNOWN_BUGS=1 to run")
-	}
 	const minAge = time.Second
 	e := newEnv(t, minAge)
 	e.rec.Watch = true

@@ -29,7 +29,9 @@ func (r *Reconciler) watch(ctx context.Context) {
 		dirs += r.addTree(w, root)
 	}
 	watchedDirs.Set(float64(dirs))
-	due := map[string]time.Time{}
+	r.mu.Lock()
+	r.watching = true
+	r.mu.Unlock()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -56,14 +58,14 @@ func (r *Reconciler) watch(ctx context.Context) {
 				// Files created before the watch was in place have no event.
 				_ = filepath.WalkDir(ev.Name, func(p string, d fs.DirEntry, err error) error {
 					if err == nil && d.Type().IsRegular() && isMedia(p) {
-						r.spot(p, due)
+						r.spot(p)
 					}
 					return nil
 				})
 				continue
 			}
 			if fi.Mode().IsRegular() && isMedia(ev.Name) {
-				r.spot(ev.Name, due)
+				r.spot(ev.Name)
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -77,19 +79,13 @@ func (r *Reconciler) watch(ctx context.Context) {
 			}
 			r.Log.Warn("reconcile: watcher error", "err", err)
 		case now := <-tick.C:
-			for p, at := range due {
-				if now.Before(at) {
-					continue
-				}
-				res, err := r.considerPath(ctx, p)
+			for _, d := range r.takeDue(now) {
+				res, err := r.considerDue(ctx, d)
 				switch {
 				case err != nil:
 					r.Kick() // Redis is down: the scan retries until it is back
-					delete(due, p)
 				case res == resultYoung:
-					due[p] = now.Add(time.Second)
-				default:
-					delete(due, p)
+					r.schedule(d.path, d.ino, now.Add(time.Second))
 				}
 			}
 		}
@@ -97,7 +93,7 @@ func (r *Reconciler) watch(ctx context.Context) {
 }
 
 // spot takes a new file into the spool and schedules its check.
-func (r *Reconciler) spot(p string, due map[string]time.Time) {
+func (r *Reconciler) spot(p string) {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return
@@ -109,7 +105,7 @@ func (r *Reconciler) spot(p string, due map[string]time.Time) {
 			r.take(candidate{orig: p, disk: p, fi: fi})
 		}
 	}
-	due[p] = time.Now().Add(r.MinAge)
+	r.schedule(p, inode(fi), time.Now().Add(r.MinAge))
 }
 
 // addTree watches dir and every folder below it (not the spool), and returns how many it added.
