@@ -180,9 +180,25 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return 0, nil, err
 	}
 	if dup {
+		in.followup(ctx, p)
 		return Duplicate, &p, nil
 	}
 	return Enqueued, &p, nil
+}
+
+// followup enqueues a second task for a hooked segment whose file already had a task: that task
+// may be the reconciler's (the hook came after min_age), which knows nothing of the playlist this
+// hook just announced the segment to. The follow-up finds the file stored (the same TaskID is its
+// origin in storage) and completes the segment in the ledger; for a plain repeated hook it is a
+// no-op. Its failure is only logged: the file's own task exists.
+func (in *Intake) followup(ctx context.Context, p queue.Offload) {
+	if in.Playlists == nil || p.PlaylistKey == "" {
+		return
+	}
+	p.Followup = true
+	if _, err := in.Queue.Enqueue(ctx, p); err != nil && in.Log != nil {
+		in.Log.Warn("hook: could not enqueue the playlist follow-up of a repeated hook", "path", p.Path, "err", err)
+	}
 }
 
 func (in *Intake) unrecorded() {

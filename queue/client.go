@@ -49,7 +49,7 @@ func (c *Client) Enqueue(ctx context.Context, p Offload) (dup bool, err error) {
 		return false, err
 	}
 	_, err = c.c.EnqueueContext(ctx, asynq.NewTask(TypeOffload, b),
-		asynq.TaskID(p.TaskID()),
+		asynq.TaskID(p.QueueID()),
 		asynq.Queue(Name(p.Kind, c.opts.Node)),
 		asynq.MaxRetry(c.opts.MaxRetry),
 		asynq.Timeout(c.opts.Timeout),

@@ -63,6 +63,10 @@ type Offload struct {
 
 	// Hooked is when the hook arrived, for end-to-end latency.
 	Hooked time.Time `json:"hooked"`
+	// Followup marks a second task for a file whose hook found a task already in the queue (the
+	// reconciler's, made without the hook's playlist fields, or an earlier delivery). It has its
+	// own queue id, the same TaskID: it finds the file stored by the first and tells the playlists.
+	Followup bool `json:"followup,omitempty"`
 }
 
 // FileID identifies one file's content on one host: the same file hooked twice has the same
@@ -89,6 +93,14 @@ func (p Offload) TaskID() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%d\x00%d", p.Kind, p.Path, p.File.Dev, p.File.Ino, p.File.Size, p.File.MtimeNs)
 	return p.Kind + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// QueueID is the asynq task id: TaskID, or a follow-up's own id.
+func (p Offload) QueueID() string {
+	if p.Followup {
+		return p.TaskID() + "-f"
+	}
+	return p.TaskID()
 }
 
 // Encode is the task payload.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 )
 
 // Redis down: a hook cannot be recorded, so it gets a 503 that says the file is kept; the file is
@@ -136,4 +138,67 @@ func testRedisDown(t *testing.T, watch bool) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
+}
+
+// A hook that comes after the reconciler enqueued its file (SRS's hook queue stalled past
+// min_age) still puts the segment in the live playlist, in its place: the reconciler's task knows
+// nothing of playlists, so the hook's follow-up task tells the ledger once the file is stored.
+// Without it the segment stays "in flight" in the ledger: the live playlist stalls on it.
+func TestE2ELateHookAfterReconcile(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStack(t, root)
+	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("reconcile: {min_age: 1s, interval: 1h}\nplaylist: {stall: 1h}\n")
+	f.Close()
+	s.start("hooks")
+	wk := s.start("worker")
+	url := "http://" + s.listen + "/api/v1/hls"
+	b := s3Bucket{s.store}
+	m3u8 := filepath.Join(root, "live/cam1.m3u8")
+	os.MkdirAll(filepath.Dir(m3u8), 0o755)
+	os.WriteFile(m3u8, []byte("#EXTM3U\n"), 0o644)
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: s.redis.Addr})
+	defer insp.Close()
+
+	write := func(seq int64) string {
+		rel := fmt.Sprintf("live/cam1-%d.ts", seq)
+		p := filepath.Join(root, rel)
+		if err := os.WriteFile(p+".tmp", randomBytes(32<<10, uint64(seq)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Rename(p+".tmp", p)
+		return rel
+	}
+	hook := func(rel string, seq int64) {
+		post(t, url, srsHook("c1", "cam1", root, "./"+rel, rel, m3u8, seq, 2))
+	}
+	rel1 := write(1)
+	hook(rel1, 1)
+	waitLive(t, b, "live/cam1.m3u8", []seg{{rel1, 2}}, 20*time.Second)
+
+	wk.stop(t)
+	rel2 := write(2)
+	// No hook yet: the reconciler enqueues segment 2 after min_age.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		pending, _ := insp.ListPendingTasks("hls@e2e")
+		if len(pending) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reconciler did not enqueue segment 2 (pending: %d)", len(pending))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	hook(rel2, 2) // late: its file already has a task
+	rel3 := write(3)
+	hook(rel3, 3)
+	s.start("worker")
+	waitLive(t, b, "live/cam1.m3u8", []seg{{rel1, 2}, {rel2, 2}, {rel3, 2}}, 20*time.Second)
 }
