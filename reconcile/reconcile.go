@@ -119,14 +119,21 @@ func (r *Reconciler) Run(ctx context.Context) {
 	}
 	retry := time.Second
 	next := time.Duration(0)
+	failing := false
 	for {
 		t := time.NewTimer(next)
+		// After a failed scan (Redis down) only the backoff brings the next one: every hook that
+		// fails meanwhile kicks, and must not turn into a scan each.
+		kick := r.kick
+		if failing {
+			kick = nil
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
-		case <-r.kick:
+		case <-kick:
 			t.Stop()
 		}
 		st, err := r.Scan(ctx)
@@ -137,9 +144,10 @@ func (r *Reconciler) Run(ctx context.Context) {
 			r.Log.Warn("reconcile: scan failed; trying again", "in", retry, "err", err)
 			next = retry
 			retry = min(retry*2, 30*time.Second)
+			failing = true
 			continue
 		}
-		retry = time.Second
+		retry, failing = time.Second, false
 		if st.Enqueued > 0 || st.Unmatch > 0 {
 			r.Log.Info("reconcile: scanned", "files", st.Files, "enqueued", st.Enqueued, "known", st.Known,
 				"unmatched", st.Unmatch, "pending", st.Pending, "pending_bytes", st.Bytes, "took", st.Took)
