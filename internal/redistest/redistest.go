@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +26,11 @@ type Server struct {
 	dir  string
 	port int
 	cmd  *exec.Cmd
+	// exited is closed when cmd has exited (and been waited for).
+	exited chan struct{}
+	// persistent: an append-only file in dir keeps the data across Stop and Start.
+	persistent bool
+	mu         sync.Mutex // guards cmd for Stop and Start from other goroutines
 }
 
 // Binary finds redis-server, or fails the test with how to install it.
@@ -47,21 +53,61 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartPersistent starts a redis-server on a free loopback port that keeps its data in an
+// append-only file (appendonly yes, appendfsync everysec) in its own temporary folder, as
+// production Redis for srs-offload runs: Stop and then Start on the same port keep the data.
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir(), port: loopback.FreePort(t), persistent: true}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
 func (s *Server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(Binary(s.t),
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
-		"--maxmemory-policy", "noeviction", "--loglevel", "warning")
-	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	if err := s.launch(); err != nil {
 		s.t.Fatal(err)
 	}
-	defer logf.Close()
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start redis-server: %v", err)
+}
+
+// launch starts the process and waits until it answers PING (a persistent server has loaded its
+// append-only file by then).
+func (s *Server) launch() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		select {
+		case <-s.exited: // it died by itself
+			s.cmd = nil
+		default:
+			return fmt.Errorf("redis-server on %s is already running", s.Addr)
+		}
 	}
+	persist := []string{"--save", "", "--appendonly", "no"}
+	if s.persistent {
+		persist = []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}
+	}
+	args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir}, persist...)
+	args = append(args, "--daemonize", "no", "--protected-mode", "yes",
+		"--maxmemory-policy", "noeviction", "--loglevel", "warning")
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return fmt.Errorf("redis-server not found: run `make test` (it installs Debian's redis-server), or apt-get install redis-server")
+	}
+	cmd := exec.Command(bin, args...)
+	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
@@ -70,24 +116,41 @@ func (s *Server) start() {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return
+			s.cmd, s.exited = cmd, exited
+			return nil
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			return fmt.Errorf("redis-server on %s exited at start:\n%s", s.Addr, b)
+		default:
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("redis-server on %s did not answer PING: %v", s.Addr, err)
+			cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server on %s did not answer PING: %v", s.Addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Stop kills the server. It may be called more than once.
+// Stop kills the server (SIGKILL, as a crash would). It may be called more than once, and from
+// any goroutine. A persistent server keeps what it had written to its append-only file.
 func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	s.cmd.Process.Kill()
-	s.cmd.Wait()
+	<-s.exited
 	s.cmd = nil
 }
+
+// Start starts a stopped server again on the same port and folder: a persistent server
+// (StartPersistent) comes back with its data. It returns an error instead of failing the test,
+// so it may be called from any goroutine.
+func (s *Server) Start() error { return s.launch() }
 
 // Restart stops the server and starts it again on the same port (with an empty dataset).
 func (s *Server) Restart() {

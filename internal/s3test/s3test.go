@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,46 +103,108 @@ func VersityBinary(t testing.TB) string {
 // Versity starts a versitygw gateway (posix backend) in a temporary folder and creates a bucket.
 func Versity(t testing.TB) *Server {
 	t.Helper()
+	return VersityGateway(t).Server
+}
+
+// Gateway is a versitygw process that can be stopped and started again on the same port and data
+// folder, to test storage outages.
+type Gateway struct {
+	*Server
+	bin, addr, dir, data, meta string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has exited and been waited for
+}
+
+// VersityGateway is Versity, for a test that also stops and restarts the gateway. It is killed
+// when the test ends.
+func VersityGateway(t testing.TB) *Gateway {
+	t.Helper()
 	dir := t.TempDir()
-	data, meta := filepath.Join(dir, "data"), filepath.Join(dir, "meta")
-	os.MkdirAll(data, 0o755)
-	os.MkdirAll(meta, 0o755)
-	addr := "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
-	s := &Server{Name: "versitygw", Endpoint: "http://" + addr, Bucket: "test", AccessKey: "testaccess", SecretKey: "testsecret1234"}
-	cmd := exec.Command(VersityBinary(t), "--access", s.AccessKey, "--secret", s.SecretKey,
-		"--port", addr, "posix", "--sidecar", meta, data)
-	logf, _ := os.Create(filepath.Join(dir, "versitygw.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
+	g := &Gateway{bin: VersityBinary(t), dir: dir, data: filepath.Join(dir, "data"), meta: filepath.Join(dir, "meta")}
+	os.MkdirAll(g.data, 0o755)
+	os.MkdirAll(g.meta, 0o755)
+	g.addr = "127.0.0.1:" + strconv.Itoa(loopback.FreePort(t))
+	g.Server = &Server{Name: "versitygw", Endpoint: "http://" + g.addr, Bucket: "test", AccessKey: "testaccess", SecretKey: "testsecret1234"}
+	t.Cleanup(g.Stop)
+	if err := g.Start(); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("versitygw did not listen on %s: %v\n%s", addr, err, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c := s.Config()
+	c := g.Config()
 	u, err := uploader.New(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
+	if _, err := u.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(g.Bucket)}); err != nil {
 		t.Fatalf("versitygw create bucket: %v", err)
 	}
-	return s
+	return g
+}
+
+// Start starts the stopped gateway again, on the same port and data folder (the bucket and its
+// objects are still there), and returns once it listens. It returns an error instead of failing
+// the test, so it may be called from any goroutine.
+func (g *Gateway) Start() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cmd != nil {
+		select {
+		case <-g.exited: // it died by itself
+			g.cmd = nil
+		default:
+			return fmt.Errorf("versitygw on %s is already running", g.addr)
+		}
+	}
+	cmd := exec.Command(g.bin, "--access", g.AccessKey, "--secret", g.SecretKey,
+		"--port", g.addr, "posix", "--sidecar", g.meta, g.data)
+	logPath := filepath.Join(g.dir, "versitygw.log")
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start versitygw: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", g.addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			g.cmd, g.exited = cmd, exited
+			return nil
+		}
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(logPath)
+			return fmt.Errorf("versitygw on %s exited at start:\n%s", g.addr, b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited
+			b, _ := os.ReadFile(logPath)
+			return fmt.Errorf("versitygw did not listen on %s: %v\n%s", g.addr, err, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop kills the gateway (SIGKILL: requests in flight are cut off). It may be called more than
+// once, and from any goroutine.
+func (g *Gateway) Stop() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cmd == nil {
+		return
+	}
+	g.cmd.Process.Kill()
+	<-g.exited
+	g.cmd = nil
 }
 
 // Both returns one of each server, for tests that must pass on both.
