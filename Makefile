@@ -1,11 +1,12 @@
 # srs-offload. `make run` needs nothing installed; `make test` installs what the tests use
-# (Debian's redis-server, ffmpeg and nginx, versitygw built into the tool cache outside the repository).
+# (Debian's redis-server, ffmpeg and nginx, versitygw built into the tool cache outside the repository);
+# `make bench` installs what the benchmarks use (redis-server, versitygw, Debian's rclone and awscli).
 
 GO    ?= go
 TOOLS ?= $(or $(SRS_OFFLOAD_TOOLS),$(HOME)/.cache/srs-offload/bin)
 export SRS_OFFLOAD_TOOLS := $(TOOLS)
 
-.PHONY: build run test tools lint chaos
+.PHONY: build run test tools lint chaos bench
 
 build:
 	$(GO) build -o bin/srs-offload ./cmd/srs-offload
@@ -28,3 +29,11 @@ test: tools lint
 # the worker is SIGKILLed, storage and Redis stopped, hooks lost and duplicated; prints the counts.
 chaos: tools
 	$(GO) test -count=1 -v -timeout 15m -run '^TestChaos$$' ./cmd/srs-offload/
+
+# The benchmarks (B1-B4, see README): builds srs-offload, starts its own redis-server and versitygw,
+# runs each benchmark against its baselines and writes docs/BENCHMARKS.md (7-10 minutes).
+# BENCH_FLAGS=-quick scales everything down to check the harness in about a minute;
+# BENCH_FLAGS="-profiles DIR" also saves CPU profiles of srs-offload.
+bench:
+	@bash scripts/tools.sh bench
+	$(GO) run ./internal/bench -out docs/BENCHMARKS.md $(BENCH_FLAGS)

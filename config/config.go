@@ -32,6 +32,7 @@ type Config struct {
 	Playlist  Playlist  `yaml:"playlist"`
 	Warm      Warm      `yaml:"warm"`
 	Worker    Worker    `yaml:"worker"`
+	Debug     Debug     `yaml:"debug"`
 }
 
 type Log struct {
@@ -160,6 +161,12 @@ type Worker struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
+// Debug holds switches for looking inside a running process.
+type Debug struct {
+	// PProf serves net/http/pprof under /debug/pprof/ on listen.
+	PProf bool `yaml:"pprof"`
+}
+
 // Default returns the config with every default filled in.
 func Default() Config {
 	t := true
@@ -189,6 +196,7 @@ func Default() Config {
 			Timeout: 2 * time.Hour, ShutdownTimeout: 30 * time.Second, Dedup: 10 * time.Minute,
 			PollInterval: 20 * time.Millisecond,
 		},
+		Debug: Debug{PProf: false},
 	}
 }
 

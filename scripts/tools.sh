@@ -1,13 +1,28 @@
 #!/usr/bin/env bash
-# Installs what the tests need and prints nothing else on success:
+# Installs what the tests (`scripts/tools.sh`) or the benchmarks (`scripts/tools.sh bench`) need,
+# and prints nothing else on success. The tests:
 #   redis-server  from Debian's packages, when it is missing;
 #   ffmpeg        (ffmpeg and ffprobe, for the real-media tests) from Debian's packages, when missing;
 #   nginx         (the CDN edge of the warming tests) from Debian's packages, when missing, with
 #                 service starts denied during the install (the tests never use a system nginx);
 #   versitygw     (a real S3 gateway) built with `go install` into the tool cache,
 #                 outside the repository.
+# The benchmarks (make bench) need redis-server and versitygw too, and their baselines:
+#   rclone        (`rclone copy --transfers 16`) from Debian's packages, when missing;
+#   awscli        (`aws s3 cp`, multipart) from Debian's packages, when /usr/bin/aws is missing
+#                 (an `aws` elsewhere on PATH, e.g. a pyenv shim of aws-cli v1, is not Debian's
+#                 and is not used).
 # The tool cache is $SRS_OFFLOAD_TOOLS (default ~/.cache/srs-offload/bin).
 set -euo pipefail
+
+mode="${1:-test}"
+case "$mode" in
+test | bench) ;;
+*)
+  echo "usage: scripts/tools.sh [test|bench]" >&2
+  exit 2
+  ;;
+esac
 
 tools="${SRS_OFFLOAD_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/srs-offload/bin}"
 mkdir -p "$tools"
@@ -49,16 +64,29 @@ if ! command -v redis-server >/dev/null 2>&1; then
   # Debian's package starts a system Redis on 6379; the tests never use it.
 fi
 
-if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
-  echo "tools: installing ffmpeg (Debian)" >&2
-  apt_install ffmpeg
+if [ "$mode" = test ]; then
+  if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+    echo "tools: installing ffmpeg (Debian)" >&2
+    apt_install ffmpeg
+  fi
+
+  # Debian's `nginx` is the binary with the standard http modules (proxy, proxy_cache); nginx-light
+  # and nginx-core only add modules. It lives in /usr/sbin, which a user's PATH may lack.
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "tools: installing nginx (Debian)" >&2
+    apt_install_nostart nginx
+  fi
 fi
 
-# Debian's `nginx` is the binary with the standard http modules (proxy, proxy_cache); nginx-light
-# and nginx-core only add modules. It lives in /usr/sbin, which a user's PATH may lack.
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-  echo "tools: installing nginx (Debian)" >&2
-  apt_install_nostart nginx
+if [ "$mode" = bench ]; then
+  if [ ! -x /usr/bin/rclone ]; then
+    echo "tools: installing rclone (Debian)" >&2
+    apt_install rclone
+  fi
+  if [ ! -x /usr/bin/aws ]; then
+    echo "tools: installing awscli (Debian)" >&2
+    apt_install awscli
+  fi
 fi
 
 VERSITYGW_VERSION=v1.8.0

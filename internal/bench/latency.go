@@ -1,0 +1,377 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sys/unix"
+)
+
+// B4: latency under a steady load: segments appear at a fixed rate, each followed by its on_hls;
+// per segment the harness measures hook → object visible in storage → local file gone.
+
+const visibleEvery = 10 // every 10th segment is watched in storage with HEAD requests
+
+func (e *env) benchLatency() section {
+	n := e.sc.latRate * int(e.sc.latDur/time.Second)
+	s := section{id: "b4", title: "B4 latency under load",
+		what: fmt.Sprintf("%d segments/s for %v (%s segments of %s, %d streams) against srs-offload `serve`: for every segment the time from its on_hls "+
+			"to the object being visible in storage and to the local file being gone (stored, verified, purged).", e.sc.latRate, e.sc.latDur, thousands(n), mib(e.opt.latSize), e.sc.latStreams)}
+	s.err = e.latency(&s, n)
+	return s
+}
+
+type segTimes struct {
+	t0      time.Time
+	hook    time.Duration
+	visible time.Duration // 0: not watched or not seen
+	gone    time.Duration // 0: not seen
+	md5     string
+}
+
+func (e *env) latency(s *section, n int) error {
+	root, err := e.newRoot("b4")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	streams := e.sc.latStreams
+	rels := make([]string, n)
+	paths := make([]string, n)
+	index := make(map[string]int, n)
+	var dirs []string
+	for st := range streams {
+		name := fmt.Sprintf("cam%02d", st)
+		dir := filepath.Join(root, "live", name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		dirs = append(dirs, dir)
+		if err := writePlaylist(root, "live", name, nil); err != nil {
+			return err
+		}
+	}
+	for i := range n {
+		rels[i] = fmt.Sprintf("live/cam%02d/%d-%d.ts", i%streams, 1795474211734+int64(i)*2000, i/streams)
+		paths[i] = filepath.Join(root, rels[i])
+		index[paths[i]] = i
+	}
+	payload := make([]byte, e.opt.latSize)
+	r := rand.New(rand.NewPCG(4, 4))
+	for i := range payload {
+		payload[i] = byte(r.Uint32())
+	}
+
+	bucket := e.name("b4-ours")
+	if err := e.s3.createBucket(bucket); err != nil {
+		return err
+	}
+	o, err := e.startOffload("serve", e.name("b4-serve"), root, bucket)
+	if err != nil {
+		return err
+	}
+	defer o.kill()
+	waitIdle(o.pid(), 5*time.Second)
+
+	segs := make([]segTimes, n)
+	var mu sync.Mutex
+	var goneCount atomic.Int64
+	watch, err := watchRemovals(func(p string, at time.Time) {
+		i, ok := index[p]
+		if !ok {
+			return
+		}
+		mu.Lock()
+		if !segs[i].t0.IsZero() && segs[i].gone == 0 {
+			segs[i].gone = at.Sub(segs[i].t0)
+			goneCount.Add(1)
+		}
+		mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	defer watch.stop()
+	for _, d := range dirs {
+		if err := watch.add(d); err != nil {
+			return err
+		}
+	}
+
+	e.logf("B4: %d segments/s for %v", e.sc.latRate, e.sc.latDur)
+	wait := e.profile(o, "b4-latency", int(e.sc.latDur.Seconds())+3)
+	url := "http://" + o.listen + "/api/v1/hls"
+	c := hookClient()
+	var errOnce sync.Once
+	var firstErr error
+	var races atomic.Int64
+	fail := func(err error) { errOnce.Do(func() { firstErr = err }) }
+	one := func(i int) {
+		data := slices.Clone(payload)
+		binary.BigEndian.PutUint64(data, uint64(i)) // every segment its own bytes
+		sum := md5.Sum(data)
+		tmp := paths[i] + ".tmp" // SRS writes <name>.tmp and renames it when the segment is done
+		write := func() error {
+			if err := watch.add(filepath.Dir(tmp)); err != nil {
+				return err
+			}
+			return os.WriteFile(tmp, data, 0o644)
+		}
+		if err := placeFile(filepath.Dir(tmp), write, &races); err != nil {
+			fail(err)
+			return
+		}
+		if err := os.Rename(tmp, paths[i]); err != nil {
+			fail(err)
+			return
+		}
+		b := e.hlsBody(root, "live", streamOf(rels[i]), rels[i], i/streams)
+		t0 := time.Now()
+		mu.Lock()
+		segs[i].t0, segs[i].md5 = t0, hex.EncodeToString(sum[:])
+		mu.Unlock()
+		err := postHook(c, url, b)
+		hook := time.Since(t0)
+		mu.Lock()
+		segs[i].hook = hook
+		mu.Unlock()
+		if err != nil {
+			fail(fmt.Errorf("hook %d: %w", i, err))
+			return
+		}
+		if i%visibleEvery == 0 {
+			if at, err := e.waitVisible(bucket, rels[i], t0, 5*time.Minute); err != nil {
+				fail(err)
+			} else {
+				mu.Lock()
+				segs[i].visible = at.Sub(t0)
+				mu.Unlock()
+			}
+		}
+	}
+	interval := time.Second / time.Duration(e.sc.latRate)
+	var wg sync.WaitGroup
+	var u usage
+	m := e.meter(o.pid())
+	start := time.Now()
+	waitTrace := func() {}
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		if i == n/2 {
+			// Half way: where srs-offload's goroutines wait, and a few seconds of execution trace.
+			e.goroutines(o, "b4-latency")
+			waitTrace = e.trace(o, "b4-latency", 3)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); one(i) }()
+	}
+	sent := time.Since(start)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	left := waitGone(paths, 10*time.Millisecond, 3*time.Minute)
+	u.elapsed = time.Since(start)
+	m.stop(&u)
+	time.Sleep(100 * time.Millisecond) // the last inotify events
+	u.metrics = o.ownMetrics("hls")
+	wait()
+	waitTrace()
+	watch.stop()
+	if len(left) > 0 {
+		return fmt.Errorf("%d of %d segments not purged 3 minutes after the last hook, e.g. %s", len(left), n, left[0])
+	}
+	if err := o.finish(); err != nil {
+		return err
+	}
+	if err := e.redis.flush(); err != nil {
+		return err
+	}
+	e.takeReqs(&u, bucket)
+	objs, err := e.s3.list(bucket)
+	if err != nil {
+		return err
+	}
+	files := make([]dataFile, n)
+	for i := range files {
+		files[i] = dataFile{rel: rels[i], size: e.opt.latSize, md5: segs[i].md5}
+	}
+	if err := checkStored(objs, files, "", true); err != nil {
+		return fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	if err := e.s3.dropBucket(bucket); err != nil {
+		return err
+	}
+
+	var hooks, vis, gone []time.Duration
+	type ev struct {
+		at time.Time
+		d  int
+	}
+	var evs []ev
+	for _, sg := range segs {
+		hooks = append(hooks, sg.hook)
+		if sg.visible > 0 {
+			vis = append(vis, sg.visible)
+		}
+		if sg.gone > 0 {
+			gone = append(gone, sg.gone)
+			evs = append(evs, ev{sg.t0, 1}, ev{sg.t0.Add(sg.gone), -1})
+		}
+	}
+	slices.SortFunc(evs, func(a, b ev) int { return a.at.Compare(b.at) })
+	inFlight, maxInFlight := 0, 0
+	for _, x := range evs {
+		inFlight += x.d
+		maxInFlight = max(maxInFlight, inFlight)
+	}
+	sortDur(hooks)
+	sortDur(vis)
+	sortDur(gone)
+	if len(gone) < n {
+		note := fmt.Sprintf("%d of %d removals were not seen by inotify", n-len(gone), n)
+		if watch.overflow.Load() {
+			note += " (its queue overflowed)"
+		}
+		s.notes = append(s.notes, note+"; they are left out of the percentiles.")
+	}
+	p99 := pct(gone, .99)
+	if n := races.Load(); n > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("%d times a stream folder the harness had just created was removed by srs-offload (it removes folders its purges leave empty) before the segment's .tmp file was created in it; the harness created it again. SRS can meet the same race.", n))
+	}
+	s.tables = append(s.tables, table{
+		header: []string{"", "p50", "p99", "max", "samples", "target", "met?"},
+		rows: [][]string{
+			{"hook answered", ms(pct(hooks, .5)), ms(pct(hooks, .99)), ms(pct(hooks, 1)), thousands(len(hooks)), "", ""},
+			{fmt.Sprintf("hook → object visible (HEAD, every %dth segment)", visibleEvery), ms(pct(vis, .5)), ms(pct(vis, .99)), ms(pct(vis, 1)), thousands(len(vis)), "", ""},
+			{"hook → local file gone (stored, verified, purged)", ms(pct(gone, .5)), ms(p99), ms(pct(gone, 1)), thousands(len(gone)), "p99 ≤ 100 ms", yesNo(p99 <= 100*time.Millisecond)},
+		},
+	})
+	s.summary = append(s.summary, []string{"B4 hook → file gone p99", "≤ 100 ms",
+		fmt.Sprintf("%s (p50 %s) at %.0f segments/s", ms(p99), ms(pct(gone, .5)), float64(n)/sent.Seconds()), yesNo(p99 <= 100*time.Millisecond)})
+	s.notes = append(s.notes,
+		fmt.Sprintf("The generator is open-loop: segment i is due at i/%d s; it is written as <name>.tmp and renamed (as SRS does), then its on_hls is sent on a new connection, each from its own goroutine. Achieved rate: %.1f segments/s; at most %d segments were between hook and purge at once.", e.sc.latRate, float64(n)/sent.Seconds(), maxInFlight),
+		fmt.Sprintf("From the first hook until the last file was gone: %s; CPU time over it: srs-offload %.1f s, versitygw %.1f s, Redis %.1f s (%.2f cores of %d).",
+			secs(u.elapsed), u.own.Seconds(), u.s3.Seconds(), u.redis.Seconds(), (u.own+u.s3+u.redis).Seconds()/u.elapsed.Seconds(), runtime.NumCPU()),
+		"\"Local file gone\" is the time inotify (IN_DELETE/IN_MOVED_FROM on the stream folders) reports the removal of SRS's name, which srs-offload does only after the object is verified. \"Visible\" polls HEAD for a sample only, every 5 ms for the first 50 ms, then every 10% of the time waited so far (so up to 10% late in a backlog), to keep the extra load on the S3 server small; it is bounded above by \"gone\".",
+		"srs-offload's own metrics over the run: "+u.metrics+".",
+		fmt.Sprintf("S3 requests per segment, counted by versitygw, the harness's HEADs left out: %s.", perFile(u.reqs, map[string]int64{"HeadObject": e.headsFound.Load(), "HeadObject 404": e.headsMissed.Load()}, n)),
+		"Default config (worker.concurrency 16, spool, reconciler with watcher, playlists), poll_interval 20ms; every object is checked (size and ETag = MD5) after the run.")
+	return nil
+}
+
+// waitVisible polls HEAD until key exists and returns when it was first seen.
+func (e *env) waitVisible(bucket, key string, start time.Time, timeout time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := e.s3.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		cancel()
+		now := time.Now()
+		if err == nil {
+			e.headsFound.Add(1)
+			return now, nil
+		}
+		var nf *s3types.NotFound
+		if !errors.As(err, &nf) {
+			return now, fmt.Errorf("head %s: %w", key, err)
+		}
+		e.headsMissed.Add(1)
+		if now.After(deadline) {
+			return now, fmt.Errorf("%s not in storage %v after its hook", key, timeout)
+		}
+		// Every 5 ms at first, then less often (at most 10% of the time waited so far), so that a
+		// backlog does not turn into a flood of HEADs.
+		time.Sleep(min(max(5*time.Millisecond, time.Since(start)/10), time.Second))
+	}
+}
+
+// removals reports every name removed from (or moved out of) the folders it watches, with the
+// time the event was read. srs-offload removes the folders its purges leave empty, so the harness
+// adds the folder of every segment again right before the segment is created in it (add is cheap,
+// and a folder created anew gets a new watch).
+type removals struct {
+	f        *os.File
+	fd       int
+	mu       sync.Mutex
+	wds      map[int32]string
+	overflow atomic.Bool
+	done     chan struct{}
+	once     sync.Once
+}
+
+func watchRemovals(gone func(path string, at time.Time)) (*removals, error) {
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("inotify: %w", err)
+	}
+	w := &removals{fd: fd, wds: map[int32]string{}, done: make(chan struct{})}
+	w.f = os.NewFile(uintptr(fd), "inotify") // non-blocking: Read waits in the poller, Close ends it
+	go func() {
+		defer close(w.done)
+		buf := make([]byte, 256<<10)
+		for {
+			n, err := w.f.Read(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				wd := int32(binary.NativeEndian.Uint32(buf[off:]))
+				mask := binary.NativeEndian.Uint32(buf[off+4:])
+				l := int(binary.NativeEndian.Uint32(buf[off+12:]))
+				name := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+l]
+				for len(name) > 0 && name[len(name)-1] == 0 {
+					name = name[:len(name)-1]
+				}
+				if mask&unix.IN_Q_OVERFLOW != 0 {
+					w.overflow.Store(true)
+				}
+				w.mu.Lock()
+				dir, ok := w.wds[wd]
+				w.mu.Unlock()
+				if ok && len(name) > 0 && mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0 {
+					gone(filepath.Join(dir, string(name)), at)
+				}
+				off += unix.SizeofInotifyEvent + l
+			}
+		}
+	}()
+	return w, nil
+}
+
+// add watches dir (again).
+func (w *removals) add(dir string) error {
+	wd, err := unix.InotifyAddWatch(w.fd, dir, unix.IN_DELETE|unix.IN_MOVED_FROM)
+	if err != nil {
+		return fmt.Errorf("inotify %s: %w", dir, err)
+	}
+	w.mu.Lock()
+	w.wds[int32(wd)] = dir
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *removals) stop() {
+	w.once.Do(func() {
+		w.f.Close()
+		<-w.done
+	})
+}

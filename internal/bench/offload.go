@@ -1,0 +1,382 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// B2: many segment files, hook → stored and verified → purged, against raw concurrent PutObject
+// of the same files (the ceiling) and rclone copy --transfers 16.
+
+// dataset is a folder of generated segments laid out as SRS writes them:
+// live/camNN/<timestamp>-<seq>.ts, NN = seq mod streams.
+type dataset struct {
+	name    string
+	dir     string
+	files   []dataFile
+	bytes   int64
+	streams int
+}
+
+func (e *env) genSegments(name string, n int, size int64, streams int) (*dataset, error) {
+	d := &dataset{name: name, dir: filepath.Join(e.tmp, "data", name), streams: streams}
+	for i := range n {
+		rel := fmt.Sprintf("live/cam%02d/%d-%d.ts", i%streams, 1795474211734+int64(i)*2000, i)
+		sum, err := genFile(filepath.Join(d.dir, rel), size, uint64(i+1)*7919+uint64(size))
+		if err != nil {
+			return nil, err
+		}
+		d.files = append(d.files, dataFile{rel: rel, size: size, md5: sum})
+		d.bytes += size
+	}
+	return d, nil
+}
+
+// streamOf is the stream (camNN) of a segment's path.
+func streamOf(rel string) string { return strings.Split(rel, "/")[1] }
+
+func (e *env) benchOffload() section {
+	s := section{id: "b2", title: "B2 offload: segment files",
+		what: fmt.Sprintf("%s × %s and %s × %s segment files (random bytes, in %d streams): srs-offload `serve` from the first hook until every file is stored, "+
+			"verified and purged, against raw concurrent PutObject of the same files (the ceiling) and `rclone copy --transfers 16`.",
+			thousands(e.sc.bigN), mib(e.sc.bigSize), thousands(e.sc.smallN), mib(e.sc.smallSize), e.sc.offloadConns)}
+	tbl := table{header: []string{"files", "srs-offload", "raw PutObject ×16 (ceiling)", "rclone --transfers 16",
+		"srs-offload / raw PUT", "target", "srs-offload / rclone", "target", "met?"}}
+	cpu := table{header: []string{"CPU time", "srs-offload + versitygw + Redis", "raw PUT (harness) + versitygw", "rclone + versitygw"}}
+	reqs := table{header: []string{"S3 requests per file", "srs-offload", "raw PUT", "rclone"}}
+	for _, c := range []struct {
+		n    int
+		size int64
+	}{{e.sc.bigN, e.sc.bigSize}, {e.sc.smallN, e.sc.smallSize}} {
+		if err := e.offloadCase(&s, &tbl, &cpu, &reqs, c.n, c.size); err != nil {
+			s.err = err
+			break
+		}
+	}
+	s.tables = append(s.tables, tbl, cpu, reqs)
+	s.notes = append(s.notes,
+		"Throughput is the data set's bytes over the wall time: for srs-offload from the first hook until the last file is gone from the root (the harness stats the files in hook order every 5 ms), for raw PUT from the first open until the last answer, for rclone the process's run time.",
+		fmt.Sprintf("srs-offload: each file appears in the root (a hard link of the generated file, as SRS renames a finished segment) and its on_hls is sent right after, %d streams sending in parallel, each in order (SRS sends on_hls serially per stream), one connection per hook. Its config is the default one (worker.concurrency 16, spool, reconciler with watcher, playlists) with poll_interval 20ms.", e.sc.offloadConns),
+		"Raw PUT: 16 goroutines, aws-sdk-go-v2 set up as srs-offload's uploader (path-style, checksums only when required), each file read once for its MD5 and sent with Content-MD5 and Content-Type, its ETag compared: what srs-offload's single PUT does, without the queue, spool, conditional write, purge and playlists.",
+		"rclone: Debian's rclone with an S3 remote (provider Other, path style) from RCLONE_CONFIG_* variables, defaults otherwise (it also sends Content-MD5 for single-part uploads).",
+		"CPU time: of the process doing the work (srs-offload; the harness for raw PUT, which also runs nothing else then; rclone), of versitygw and, for srs-offload, of Redis, over the run; cores = their sum over the wall time, of the "+fmt.Sprint(runtime.NumCPU())+" there are.",
+		"S3 requests per file: counted by versitygw (its StatsD counters, per bucket and action; a failed request shows its status), all of the run's requests (playlists included) over the files, the harness's own CreateBucket left out.",
+		"After every run the harness lists the bucket and checks every object's size and ETag (= MD5); for srs-offload also that the spool is empty. Each run gets a new bucket and root, and a new srs-offload process with an empty Redis; the bucket is deleted and the disk synced before the next run.")
+	return s
+}
+
+func (e *env) offloadCase(s *section, tbl, cpu, reqs *table, n int, size int64) error {
+	label := fmt.Sprintf("%s × %s", thousands(n), mib(size))
+	key := fmt.Sprintf("b2-%s", strings.ReplaceAll(mib(size), " ", ""))
+	e.logf("B2 %s: generating the files", label)
+	d, err := e.genSegments(key, n, size, e.sc.offloadConns)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(d.dir)
+	settle()
+
+	var raws, rclones, ourss []usage
+	var vsRaw, vsRclone []float64
+	for rep := range e.opt.reps {
+		var raw, rcl, ours usage
+		steps := []struct {
+			name string
+			run  func() error
+		}{
+			{"raw PutObject", func() (err error) { raw, err = e.rawPut(d); return }},
+			{"rclone", func() (err error) { rcl, err = e.rclone(d); return }},
+			{"srs-offload", func() (err error) { ours, err = e.offloadOurs(d, key, rep, raw.elapsed); return }},
+		}
+		if rep%2 == 1 {
+			steps[0], steps[2] = steps[2], steps[0]
+		}
+		for _, st := range steps {
+			e.logf("B2 %s rep %d: %s", label, rep+1, st.name)
+			if err := st.run(); err != nil {
+				return fmt.Errorf("%s, %s: %w", label, st.name, err)
+			}
+			settle()
+		}
+		raws, rclones, ourss = append(raws, raw), append(rclones, rcl), append(ourss, ours)
+		vsRaw = append(vsRaw, raw.elapsed.Seconds()/ours.elapsed.Seconds())
+		vsRclone = append(vsRclone, rcl.elapsed.Seconds()/ours.elapsed.Seconds())
+		s.notes = append(s.notes, fmt.Sprintf("%s rep %d: srs-offload %s, raw PUT %s, rclone %s: %s of raw, %s of rclone; srs-offload had every hook answered after %s (hook p99 %s); its metrics: %s",
+			label, rep+1, secs(ours.elapsed), secs(raw.elapsed), secs(rcl.elapsed), ratio(vsRaw[rep]), ratio(vsRclone[rep]), secs(ours.hooks), ms(ours.hookP99), ours.metrics))
+	}
+	wall := func(us []usage) time.Duration { return medianOf(us, func(u usage) time.Duration { return u.elapsed }) }
+	cell := func(us []usage) string {
+		m := wall(us)
+		return fmt.Sprintf("%.0f MiB/s, %s files/s (%s)", mibps(d.bytes, m), thousands(int(float64(n)/m.Seconds())), secs(m))
+	}
+	r1, r2 := mean(vsRaw), mean(vsRclone)
+	met := r1 >= 0.9 && r2 >= 1.3
+	tbl.rows = append(tbl.rows, []string{label, cell(ourss), cell(raws), cell(rclones), ratio(r1), "≥ 0.90×", ratio(r2), "≥ 1.30×", yesNo(met)})
+	cpu.rows = append(cpu.rows, []string{label, cpuCell(ourss, true), cpuCell(raws, false), cpuCell(rclones, false)})
+	files := n * len(ourss)
+	reqs.rows = append(reqs.rows, []string{label, perFile(sumReqs(ourss), nil, files), perFile(sumReqs(raws), nil, files), perFile(sumReqs(rclones), nil, files)})
+	s.summary = append(s.summary,
+		[]string{"B2 " + label + " vs raw PUT", "≥ 0.90×", fmt.Sprintf("%s (%.0f vs %.0f MiB/s)", ratio(r1), mibps(d.bytes, wall(ourss)), mibps(d.bytes, wall(raws))), yesNo(r1 >= 0.9)},
+		[]string{"B2 " + label + " vs rclone", "≥ 1.30×", fmt.Sprintf("%s (%.0f vs %.0f MiB/s)", ratio(r2), mibps(d.bytes, wall(ourss)), mibps(d.bytes, wall(rclones))), yesNo(r2 >= 1.3)})
+	races := 0
+	for _, u := range ourss {
+		races += u.races
+	}
+	if races > 0 {
+		s.notes = append(s.notes, fmt.Sprintf("%s: %d times a stream folder the harness had just created was removed by srs-offload (it removes folders its purges leave empty) before the segment was linked into it; the harness created it again. SRS can meet the same race.", label, races))
+	}
+	return nil
+}
+
+// medianOf is the median of one duration of each usage.
+func medianOf(us []usage, f func(usage) time.Duration) time.Duration {
+	ds := make([]time.Duration, len(us))
+	for i, u := range us {
+		ds[i] = f(u)
+	}
+	return medianDur(ds)
+}
+
+// cpuCell shows the CPU seconds of the worker process, versitygw (and Redis) and how many cores
+// that is over the wall time (medians of the repetitions).
+func cpuCell(us []usage, withRedis bool) string {
+	own := medianOf(us, func(u usage) time.Duration { return u.own })
+	s3 := medianOf(us, func(u usage) time.Duration { return u.s3 })
+	wall := medianOf(us, func(u usage) time.Duration { return u.elapsed })
+	total := own + s3
+	out := fmt.Sprintf("%.2f + %.2f", own.Seconds(), s3.Seconds())
+	if withRedis {
+		r := medianOf(us, func(u usage) time.Duration { return u.redis })
+		total += r
+		out += fmt.Sprintf(" + %.2f", r.Seconds())
+	}
+	return fmt.Sprintf("%s s (%.2f cores)", out, total.Seconds()/wall.Seconds())
+}
+
+// rawPut uploads every file with 16 goroutines and returns the wall time.
+func (e *env) rawPut(d *dataset) (usage, error) {
+	var u usage
+	bucket := e.name("b2-raw")
+	if err := e.s3.createBucket(bucket); err != nil {
+		return u, err
+	}
+	m := e.meter(0)
+	ctx := context.Background()
+	var next atomic.Int64
+	var errOnce sync.Once
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(d.files) {
+					return
+				}
+				if err := e.putOne(ctx, bucket, d.dir, d.files[i]); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	u.elapsed = time.Since(start)
+	m.stop(&u)
+	if firstErr != nil {
+		return u, firstErr
+	}
+	e.takeReqs(&u, bucket)
+	return u, e.checkAndDrop(bucket, d.files, "")
+}
+
+func (e *env) putOne(ctx context.Context, bucket, dir string, f dataFile) error {
+	file, err := os.Open(filepath.Join(dir, f.rel))
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	h := md5.New()
+	if _, err := io.Copy(h, file); err != nil {
+		return err
+	}
+	sum := h.Sum(nil)
+	out, err := e.s3.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(bucket),
+		Key:           aws.String(f.rel),
+		Body:          io.NewSectionReader(file, 0, f.size),
+		ContentLength: aws.Int64(f.size),
+		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum)),
+		ContentType:   aws.String("video/mp2t"),
+	})
+	if err != nil {
+		return fmt.Errorf("put %s: %w", f.rel, err)
+	}
+	if got := strings.Trim(aws.ToString(out.ETag), `"`); got != hex.EncodeToString(sum) {
+		return fmt.Errorf("put %s: ETag %s, MD5 %x", f.rel, got, sum)
+	}
+	return nil
+}
+
+// rcloneEnv configures rclone's remote "bench" for versitygw through environment variables.
+func (e *env) rcloneEnv() []string {
+	return append(baseEnv(),
+		"RCLONE_CONFIG="+filepath.Join(e.tmp, "rclone.conf"), // empty: nothing from the user's config
+		"RCLONE_CONFIG_BENCH_TYPE=s3",
+		"RCLONE_CONFIG_BENCH_PROVIDER=Other",
+		"RCLONE_CONFIG_BENCH_ENV_AUTH=false",
+		"RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="+e.s3.accessKey,
+		"RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="+e.s3.secretKey,
+		"RCLONE_CONFIG_BENCH_ENDPOINT="+e.s3.endpoint,
+		"RCLONE_CONFIG_BENCH_REGION=us-east-1",
+		"RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true",
+	)
+}
+
+func (e *env) rclone(d *dataset) (usage, error) {
+	bucket := e.name("b2-rclone")
+	if err := e.s3.createBucket(bucket); err != nil {
+		return usage{}, err
+	}
+	os.WriteFile(filepath.Join(e.tmp, "rclone.conf"), nil, 0o600)
+	u, err := e.runTool("rclone", filepath.Join(e.tmp, bucket+".log"), e.rcloneEnv(), "/usr/bin/rclone",
+		"copy", d.dir, "bench:"+bucket, "--transfers", "16")
+	if err != nil {
+		return u, err
+	}
+	e.takeReqs(&u, bucket)
+	return u, e.checkAndDrop(bucket, d.files, "")
+}
+
+// offloadOurs runs srs-offload serve on a new root: each file appears there and its hook follows.
+func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration) (usage, error) {
+	var res usage
+	root, err := e.newRoot(key)
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(root)
+	byStream := map[string][]int{}
+	for i, f := range d.files {
+		byStream[streamOf(f.rel)] = append(byStream[streamOf(f.rel)], i)
+	}
+	for st, idx := range byStream {
+		var names []string
+		for _, i := range idx[max(0, len(idx)-10):] {
+			names = append(names, filepath.Base(d.files[i].rel))
+		}
+		// SRS's playlist, which the worker reads for EXT-X-KEY.
+		if err := writePlaylist(root, "live", st, names); err != nil {
+			return res, err
+		}
+		if err := os.MkdirAll(filepath.Join(root, "live", st), 0o755); err != nil {
+			return res, err
+		}
+	}
+	bodies := make([][]byte, len(d.files))
+	paths := make([]string, len(d.files))
+	for i, f := range d.files {
+		bodies[i] = e.hlsBody(root, "live", streamOf(f.rel), f.rel, i/d.streams)
+		paths[i] = filepath.Join(root, f.rel)
+	}
+	bucket := e.name("b2-ours")
+	if err := e.s3.createBucket(bucket); err != nil {
+		return res, err
+	}
+	o, err := e.startOffload("serve", e.name(key+"-serve"), root, bucket)
+	if err != nil {
+		return res, err
+	}
+	defer o.kill()
+	waitIdle(o.pid(), 5*time.Second)
+	guess := max(raw, 2*time.Second) * 3 / 2
+	wait := e.profile(o, fmt.Sprintf("%s-rep%d", key, rep+1), e.profileSeconds(key, guess))
+
+	url := "http://" + o.listen + "/api/v1/hls"
+	c := hookClient()
+	lat := make([]time.Duration, len(d.files))
+	var errOnce sync.Once
+	var firstErr error
+	var wg sync.WaitGroup
+	var races atomic.Int64
+	m := e.meter(o.pid())
+	start := time.Now()
+	for _, idx := range byStream {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, i := range idx {
+				link := func() error { return os.Link(filepath.Join(d.dir, d.files[i].rel), paths[i]) }
+				if err := placeFile(filepath.Dir(paths[i]), link, &races); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+				t0 := time.Now()
+				err := postHook(c, url, bodies[i])
+				lat[i] = time.Since(t0)
+				if err != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("hook %d: %w", i, err) })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	res.hooks = time.Since(start)
+	e.goroutines(o, fmt.Sprintf("%s-rep%d", key, rep+1)) // the backlog is being worked off now
+	if firstErr != nil {
+		return res, firstErr
+	}
+	left := waitGone(paths, 5*time.Millisecond, 5*time.Minute)
+	res.elapsed = time.Since(start)
+	m.stop(&res)
+	e.ranOurs(key, res.elapsed)
+	if len(left) > 0 {
+		return res, fmt.Errorf("%d files not purged after 5 minutes, e.g. %s\n%s", len(left), left[0], o.logTail())
+	}
+	res.metrics = o.ownMetrics("hls")
+	wait()
+	sortDur(lat)
+	res.hookP99 = pct(lat, .99)
+	res.races = int(races.Load())
+	if spooled := filesUnder(filepath.Join(root, ".srs-offload")); len(spooled) > 0 {
+		return res, fmt.Errorf("%d files left in the spool, e.g. %s", len(spooled), spooled[0])
+	}
+	if err := o.finish(); err != nil {
+		return res, err
+	}
+	if err := e.redis.flush(); err != nil {
+		return res, err
+	}
+	e.takeReqs(&res, bucket)
+	return res, e.checkAndDrop(bucket, d.files, "")
+}
+
+// checkAndDrop checks that the bucket holds every file, then deletes it.
+func (e *env) checkAndDrop(bucket string, files []dataFile, prefix string) error {
+	objs, err := e.s3.list(bucket)
+	if err != nil {
+		return err
+	}
+	if err := checkStored(objs, files, prefix, true); err != nil {
+		return fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	return e.s3.dropBucket(bucket)
+}
