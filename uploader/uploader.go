@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -135,6 +136,7 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		m.Concurrency = c.PartConcurrency
 		m.LeavePartsOnError = false // abort a failed multipart upload
 		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		m.ClientOptions = append(m.ClientOptions, unsignedPayload)
 	})
 	return &Uploader{
 		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
@@ -288,7 +290,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		CacheControl: aws.String(t.CacheControl),
 		Metadata:     map[string]string{metaOrigin: origin, metaETag: want},
 		IfNoneMatch:  ifNoneMatch,
-	})
+	}, unsignedPayload)
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
 	}
@@ -431,24 +433,42 @@ func md5Of(src io.ReaderAt, off, n int64) ([]byte, error) {
 }
 
 // multipartETag returns the ETag S3 gives a multipart object (the hex MD5 of the concatenated
-// binary MD5s of the parts, then "-" and the part count) and the MD5 of the whole file, both from
-// one read of the file.
+// binary MD5s of the parts, then "-" and the part count) and the MD5 of the whole file. MD5 is
+// sequential and, on these machines, the slowest step of a big upload, so the two are computed
+// side by side on two cores (each reads the file, from the page cache the second time).
 func multipartETag(src io.ReaderAt, size, partSize int64) (etag, whole string, parts int, err error) {
-	all, file := md5.New(), md5.New()
-	part := md5.New()
-	w := io.MultiWriter(part, file)
+	var file []byte
+	var ferr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		file, ferr = md5Of(src, 0, size)
+	}()
+	all, part := md5.New(), md5.New()
 	for off := int64(0); off < size; off += partSize {
 		n := min(partSize, size-off)
 		part.Reset()
-		got, err := io.Copy(w, io.NewSectionReader(src, off, n))
-		if err != nil {
-			return "", "", 0, fmt.Errorf("read local file: %w", err)
+		got, err := io.Copy(part, io.NewSectionReader(src, off, n))
+		if err == nil && got != n {
+			err = fmt.Errorf("got %d bytes at %d, want %d (file shrank)", got, off, n)
 		}
-		if got != n {
-			return "", "", 0, fmt.Errorf("read local file: got %d bytes at %d, want %d (file shrank)", got, off, n)
+		if err != nil {
+			<-done
+			return "", "", 0, fmt.Errorf("read local file: %w", err)
 		}
 		all.Write(part.Sum(nil))
 		parts++
 	}
-	return fmt.Sprintf("%s-%d", hex.EncodeToString(all.Sum(nil)), parts), hex.EncodeToString(file.Sum(nil)), parts, nil
+	<-done
+	if ferr != nil {
+		return "", "", 0, ferr
+	}
+	return fmt.Sprintf("%s-%d", hex.EncodeToString(all.Sum(nil)), parts), hex.EncodeToString(file), parts, nil
 }
+
+// unsignedPayload signs a request without hashing its body (x-amz-content-sha256:
+// UNSIGNED-PAYLOAD). Over plain http the SDK would otherwise read every byte a second time for a
+// SHA-256 that proves nothing more: a single PUT carries Content-MD5 (storage refuses a body that
+// does not match) and every upload's ETag is checked against the local MD5s before anything is
+// deleted.
+var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
