@@ -129,6 +129,9 @@ type WarmTarget struct {
 
 // Playlist shapes the HLS playlists srs-offload writes to storage (see package playlist).
 type Playlist struct {
+	// Enabled: when false, srs-offload writes no playlists and keeps no ledger: it only archives
+	// segments (for operators who serve HLS from SRS itself).
+	Enabled bool `yaml:"enabled"`
 	// Window is how much media the live playlist holds, like SRS's hls_window.
 	Window time.Duration `yaml:"window"`
 	// Stall is how long the live playlist waits for a segment still uploading before it leaves it
@@ -188,7 +191,7 @@ func Default() Config {
 		},
 		Warm: Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
 		Playlist: Playlist{
-			Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
+			Enabled: true, Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
 		},
 		Worker: Worker{

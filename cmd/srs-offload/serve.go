@@ -255,7 +255,10 @@ func newPlaylists(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 // newHooks builds the hook receiver, with on_hls_notify warming when rendezvous is set.
 func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Manager,
 	rendezvous *warm.Rendezvous, sp *spool.Spool, rec *reconcile.Reconciler, log *slog.Logger) (*hook.Handler, error) {
-	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Playlists: playlists, Log: log}
+	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Log: log}
+	if cfg.Playlist.Enabled {
+		in.Playlists = playlists
+	}
 	if sp != nil {
 		in.Spool = sp
 	}
@@ -290,13 +293,15 @@ func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, sp *spoo
 		return nil, err
 	}
 	playlists.Store = up
-	off := &worker.Offloader{Roots: rs, Store: up, Playlists: playlists, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
+	off := &worker.Offloader{Roots: rs, Store: up, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
+	if cfg.Playlist.Enabled {
+		off.Playlists = playlists
+	}
 	var lastAbort time.Time
 	opts := worker.Options{
 		Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
 		RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
-		Ender: playlists,
 		Sweep: func(ctx context.Context) error {
 			// Multipart uploads older than the longest attempt belong to killed workers.
 			if time.Since(lastAbort) > time.Minute {
@@ -307,9 +312,15 @@ func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, sp *spoo
 					log.Info("aborted multipart uploads left by killed workers", "uploads", n)
 				}
 			}
+			if !cfg.Playlist.Enabled {
+				return nil
+			}
 			return playlists.Sweep(ctx, cfg.Playlist.Idle, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
 		},
 		SweepEvery: min(max(cfg.Playlist.Idle/4, time.Second), 5*time.Second),
+	}
+	if cfg.Playlist.Enabled {
+		opts.Ender = playlists
 	}
 	if rendezvous != nil {
 		targets := make([]warm.Target, len(cfg.Warm.Targets))
