@@ -156,7 +156,7 @@ func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration) (u u
 	if err := e.s3.createBucket(bucket); err != nil {
 		return u, 0, 0, err
 	}
-	o, err := e.startOffload("serve", e.name("b3-serve"), root, bucket)
+	o, err := e.startOffload("serve", e.name("b3-serve"), root, bucket, defaultMode)
 	if err != nil {
 		return u, 0, 0, err
 	}

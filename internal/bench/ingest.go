@@ -154,7 +154,7 @@ func (e *env) ingestData(content []byte) (string, [][]byte, error) {
 func (e *env) ingestOurs(rep int, root string, warm, bodies [][]byte) (loadResult, usage, error) {
 	var u usage
 	bucket := e.name("b1") // not used by `hooks`, which never reaches storage
-	o, err := e.startOffload("hooks", e.name("b1-hooks"), root, bucket)
+	o, err := e.startOffload("hooks", e.name("b1-hooks"), root, bucket, defaultMode)
 	if err != nil {
 		return loadResult{}, u, err
 	}

@@ -583,9 +583,31 @@ func buildOffload(moduleDir, dir string) (string, error) {
 	return bin, nil
 }
 
+// mode is how srs-offload runs in a benchmark: with its playlists (the default, the whole
+// product) or archive only (playlist.enabled false: segments are uploaded, verified and purged,
+// and no playlist or ledger is written, which is what raw PutObject and rclone do too).
+type mode struct {
+	key       string // in bucket, root and profile names
+	label     string // a row of the report
+	short     string // in the summary and the notes
+	playlists bool
+}
+
+var (
+	archiveMode   = mode{key: "archive", label: "srs-offload (archive only: playlist.enabled false)", short: "archive only", playlists: false}
+	playlistsMode = mode{key: "playlists", label: "srs-offload (live + VoD playlists, default)", short: "with playlists", playlists: true}
+	// defaultMode is the config srs-offload ships with (B1 and B3 run it).
+	defaultMode = playlistsMode
+)
+
 // offloadConfig is the YAML the harness gives srs-offload: every default, except the servers,
-// the root, a short shutdown and the profiler.
-func (e *env) offloadConfig(listen, root, bucket string) string {
+// the root, a short shutdown and the profiler, and, for the archive-only mode, playlist.enabled
+// false.
+func (e *env) offloadConfig(listen, root, bucket string, m mode) string {
+	playlist := ""
+	if !m.playlists {
+		playlist = "playlist: {enabled: false}\n"
+	}
 	return fmt.Sprintf(`# written by internal/bench
 listen: %s
 node: bench
@@ -599,12 +621,13 @@ storage:
   access_key: %s
   secret_key: %s
 worker: {poll_interval: 20ms, shutdown_timeout: 5s}
-debug: {pprof: true}
-`, listen, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey)
+%sdebug: {pprof: true}
+`, listen, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
 }
 
-// startOffload runs `srs-offload <sub>` on root and bucket and waits until /metrics answers.
-func (e *env) startOffload(sub, name, root, bucket string) (*offloadProc, error) {
+// startOffload runs `srs-offload <sub>` in mode m on root and bucket and waits until /metrics
+// answers.
+func (e *env) startOffload(sub, name, root, bucket string, m mode) (*offloadProc, error) {
 	dir := filepath.Join(e.tmp, "runs", name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -615,7 +638,7 @@ func (e *env) startOffload(sub, name, root, bucket string) (*offloadProc, error)
 	}
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	config := filepath.Join(dir, "srs-offload.yaml")
-	if err := os.WriteFile(config, []byte(e.offloadConfig(listen, root, bucket)), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(e.offloadConfig(listen, root, bucket, m)), 0o600); err != nil {
 		return nil, err
 	}
 	p, err := startProc("srs-offload "+sub, filepath.Join(dir, "srs-offload.log"), os.Environ(), e.bin, sub, "-c", config)
