@@ -31,7 +31,7 @@ chaos: tools
 	$(GO) test -count=1 -v -timeout 15m -run '^TestChaos$$' ./cmd/srs-offload/
 
 # The benchmarks (B1-B4, see README): builds srs-offload, starts its own redis-server and versitygw,
-# runs each benchmark against its baselines and writes docs/BENCHMARKS.md (7-10 minutes).
+# runs each benchmark against its baselines and writes docs/BENCHMARKS.md (about 10 minutes).
 # BENCH_FLAGS=-quick scales everything down to check the harness in about a minute;
 # BENCH_FLAGS="-profiles DIR" also saves CPU profiles of srs-offload.
 bench:
