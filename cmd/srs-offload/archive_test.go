@@ -16,17 +16,7 @@ import (
 // playlist.enabled false: segments are stored, verified and purged as always, but no playlist is
 // written and no ledger kept; on_unpublish is answered and does nothing.
 func TestE2EArchiveOnly(t *testing.T) {
-	root, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStack(t, root)
-	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString("playlist: {enabled: false}\n")
-	f.Close()
+	s, root := newStackWith(t, "playlist: {enabled: false}\n")
 	s.start("serve")
 	url := "http://" + s.listen + "/api/v1/hls"
 	b := s3Bucket{s.store}

@@ -26,7 +26,9 @@ func TestE2ERedisDownNothingLost(t *testing.T) {
 	t.Run("watch", func(t *testing.T) { testRedisDown(t, true) })
 }
 
-func testRedisDown(t *testing.T, watch bool) {
+// newStackWith is a stack on a new root, with extra YAML appended to its config.
+func newStackWith(t *testing.T, extra string) (*stack, string) {
+	t.Helper()
 	root, err := filepath.EvalSymlinks(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -36,9 +38,16 @@ func testRedisDown(t *testing.T, watch bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
+	if _, err := f.WriteString(extra); err != nil {
+		t.Fatal(err)
+	}
+	return s, root
+}
+
+func testRedisDown(t *testing.T, watch bool) {
 	// A long interval: catching up must come from the failed hook's kick, not the timer.
-	fmt.Fprintf(f, "reconcile: {min_age: 1s, interval: 1h, watch: %v}\n", watch)
-	f.Close()
+	s, root := newStackWith(t, fmt.Sprintf("reconcile: {min_age: 1s, interval: 1h, watch: %v}\n", watch))
 	s.start("serve")
 	url := "http://" + s.listen + "/api/v1/hls"
 	b := s3Bucket{s.store}
@@ -145,17 +154,7 @@ func testRedisDown(t *testing.T, watch bool) {
 // nothing of playlists, so the hook's follow-up task tells the ledger once the file is stored.
 // Without it the segment stays "in flight" in the ledger: the live playlist stalls on it.
 func TestE2ELateHookAfterReconcile(t *testing.T) {
-	root, err := filepath.EvalSymlinks(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStack(t, root)
-	f, err := os.OpenFile(s.config, os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteString("reconcile: {min_age: 1s, interval: 1h}\nplaylist: {stall: 1h}\n")
-	f.Close()
+	s, root := newStackWith(t, "reconcile: {min_age: 1s, interval: 1h}\nplaylist: {stall: 1h}\n")
 	s.start("hooks")
 	wk := s.start("worker")
 	url := "http://" + s.listen + "/api/v1/hls"
