@@ -25,6 +25,8 @@ var (
 	ErrNotRegular = errors.New("not a regular file")
 	// ErrNotExist means the file does not exist. It wraps fs.ErrNotExist.
 	ErrNotExist = fmt.Errorf("no such file: %w", fs.ErrNotExist)
+	// ErrReplaced means Remove found another file under the name (SRS reused it).
+	ErrReplaced = errors.New("the file was replaced after it was uploaded; keeping the new one")
 )
 
 // root is one configured folder: as written (cleaned) and with symlinks resolved.
@@ -179,7 +181,7 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 		return fmt.Errorf("remove %q: a %s: %w", path, modeName(fi.Mode()), ErrNotRegular)
 	}
 	if !os.SameFile(fi, want) {
-		return fmt.Errorf("remove %q: the file was replaced after it was uploaded; keeping the new one", path)
+		return fmt.Errorf("remove %q: %w", path, ErrReplaced)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %q: %w", path, err)

@@ -125,8 +125,14 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 
 	// An fMP4 init segment is rewritten in place by SRS and needed by every segment SRS itself
 	// serves; it is tiny, so it stays.
-	if o.Purge && typ.Kind != media.Init {
-		o.purge(p, f, fi)
+	// Nothing local goes, neither SRS's name nor the spooled link, unless the file is still what
+	// was verified: a file written to during the upload is the same inode, but the bytes added
+	// since were never stored.
+	if now, err := f.Stat(); err != nil || queue.FileIDOf(now) != p.File {
+		purgeFailures.Inc()
+		o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
+	} else if o.Purge && typ.Kind != media.Init {
+		o.purge(p, fi)
 	} else {
 		if err := queue.Mark(f, p.TaskID()); err != nil {
 			o.Log.Debug("offload: could not mark the kept file as stored; the reconciler will check it in storage", "path", p.Path, "err", err)
@@ -151,18 +157,11 @@ func (o *Offloader) open(p queue.Offload) (*os.File, fs.FileInfo, error) {
 }
 
 // purge deletes the verified file: SRS's name if it still names this file, and the spooled link.
-func (o *Offloader) purge(p queue.Offload, f *os.File, fi fs.FileInfo) {
-	// Remove only checks the inode: a file written to during the upload is still the same
-	// file, but the bytes added since were never verified in storage.
-	if now, err := f.Stat(); err != nil || queue.FileIDOf(now) != p.File {
-		purgeFailures.Inc()
-		o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
-		return
-	}
-	if cur, err := os.Lstat(p.Path); err == nil && !os.SameFile(cur, fi) {
+func (o *Offloader) purge(p queue.Offload, fi fs.FileInfo) {
+	if err := o.Roots.Remove(p.Path, fi); errors.Is(err, roots.ErrReplaced) {
 		// SRS deleted its name and reused it for a new file; only the spooled link is ours.
 		o.Log.Debug("offload: SRS reused the name of a spooled file; leaving the new file", "path", p.Path)
-	} else if err := o.Roots.Remove(p.Path, fi); err != nil {
+	} else if err != nil {
 		purgeFailures.Inc()
 		o.Log.Error("offload: stored and verified, but the local file could not be purged", "path", p.Path, "err", err)
 		return

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"errors"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
@@ -182,5 +184,40 @@ func TestSpoolPurgeDisabled(t *testing.T) {
 	}
 	if left := r.spooled(); len(left) != 0 {
 		t.Fatalf("spool still holds %v", left)
+	}
+}
+
+// With purge off, the spooled link is the hold on a file SRS may delete; a file written to during
+// its upload was not stored whole, so the link stays (and the file is not marked as stored).
+func TestSpoolKeptWhenModifiedDuringUpload(t *testing.T) {
+	t.Parallel()
+	const rel = "live/cam1/cam1-1.ts"
+	var root string
+	appendOnPut := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, "/"+rel) {
+				if f, err := os.OpenFile(filepath.Join(root, rel), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+					f.Write([]byte("written while the upload ran"))
+					f.Close()
+				}
+			}
+			next.ServeHTTP(w, req)
+		})
+	}
+	r := newRig(t, rigConfig{s3: s3test.Fake(t, appendOnPut), noPurge: true})
+	root = r.root
+	sp := r.withSpool()
+	want := r.writeRandom(rel, 50<<10)
+	p := r.payload(queue.KindHLS, rel, rel)
+	link := r.take(sp, p.Path)
+	r.start(0)
+	r.enqueue(p)
+	r.wait(p, asynq.TaskStateCompleted, 10*time.Second)
+	r.stored(rel, want)
+	if _, err := os.Lstat(link); err != nil {
+		t.Errorf("spooled link of a file changed during its upload was released: %v", err)
+	}
+	if queue.Marked(p.Path, p.TaskID()) {
+		t.Errorf("a file changed during its upload is marked as stored")
 	}
 }
