@@ -234,6 +234,27 @@ func post(t testing.TB, url string, body []byte) {
 	}
 }
 
+// writeSegment writes a finished file as SRS does (<name>.tmp, then a rename), making its folder.
+// srs-offload prunes a folder its purge leaves empty; SRS always has its next .tmp open in it, a
+// test writing one file at a time does not, so the folder is made again when it vanished between
+// the mkdir and the write.
+func writeSegment(t testing.TB, p string, data []byte) {
+	t.Helper()
+	var err error
+	for range 10 {
+		if err = os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			continue
+		}
+		if err = os.WriteFile(p+".tmp", data, 0o644); err != nil {
+			continue
+		}
+		if err = os.Rename(p+".tmp", p); err == nil {
+			return
+		}
+	}
+	t.Fatalf("write %s: %v", p, err)
+}
+
 // want is a file that must end up in storage, byte for byte, and be purged locally.
 type want struct {
 	key, local string
@@ -304,10 +325,7 @@ func (s *stack) replay(fixtures []fixture, rewrite func(string) string, cwd stri
 				key = fmt.Sprintf("%s/%s/%s", body["app"], body["stream"], filepath.Base(local))
 			}
 			data := randomBytes(size, uint64(i))
-			os.MkdirAll(filepath.Dir(local), 0o755)
-			if err := os.WriteFile(local, data, 0o644); err != nil {
-				s.t.Fatal(err)
-			}
+			writeSegment(s.t, local, data)
 			out.files = append(out.files, want{key: key, local: local, data: data})
 			if action == "on_hls" {
 				body["m3u8"] = rewrite(body["m3u8"].(string))

@@ -56,13 +56,7 @@ func testRedisDown(t *testing.T, watch bool) {
 		rel = "live/cam1-" + name + ".ts"
 		path = filepath.Join(root, rel)
 		data = randomBytes(64<<10+int(seed)*1000, seed)
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".tmp", path); err != nil { // as SRS does
-			t.Fatal(err)
-		}
+		writeSegment(t, path, data)
 		return rel, path, data
 	}
 	hook := func(rel, path string, seq int64) (int, string) {

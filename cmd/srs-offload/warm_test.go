@@ -53,8 +53,7 @@ warm:
 	segment := func(name string) (string, []byte) {
 		data := randomBytes(200_000, uint64(seq)+7)
 		p := filepath.Join(d.root, "live", "cam", name)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, data, 0o644)
+		writeSegment(t, p, data)
 		return p, data
 	}
 	onHLS := func(p, name string) {
