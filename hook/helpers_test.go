@@ -419,13 +419,13 @@ type fixtureLine struct {
 	Body      json.RawMessage `json:"body"`
 }
 
-// fixtureDir is the folder of PROTOCOL.md's captures: $SRS_FIXTURES, or the shared folder beside
-// this checkout (/work/shared/srs/fixtures for /work/main).
+// fixtureDir is the folder of the SRS 7.0.18 captures: $SRS_FIXTURES, or the repository's
+// testdata/srs.
 func fixtureDir(tb testing.TB) string {
 	tb.Helper()
 	dir := os.Getenv("SRS_FIXTURES")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "srs", "fixtures")
+		dir = filepath.Join("..", "testdata", "srs")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "srs-7.0.18-abs-paths.jsonl")); err != nil {
 		tb.Fatalf("SRS captures not found (%v): set SRS_FIXTURES to the folder holding srs-7.0.18-*.jsonl", err)

@@ -59,11 +59,11 @@ func has(got []string, parts ...string) bool {
 // The two configs SRS 7.0.18 ran with for the captured fixtures are clean against roots that are
 // their hls_path and dvr folders.
 func TestFixtureConfigsAreClean(t *testing.T) {
-	abs, err := os.ReadFile("../../shared/srs/fixtures/srs-abs-paths.conf")
+	abs, err := os.ReadFile("../testdata/srs/srs-abs-paths.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel, err := os.ReadFile("../../shared/srs/fixtures/srs-rel-paths.conf")
+	rel, err := os.ReadFile("../testdata/srs/srs-rel-paths.conf")
 	if err != nil {
 		t.Fatal(err)
 	}

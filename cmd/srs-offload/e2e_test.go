@@ -35,7 +35,7 @@ import (
 )
 
 // The end-to-end tests run the built binary against a real redis-server and a real S3 gateway
-// (versitygw), and replay the requests SRS 7.0.18 sent in ../../../shared/srs/fixtures.
+// (versitygw), and replay the requests SRS 7.0.18 sent (testdata/srs).
 
 var (
 	buildOnce sync.Once
@@ -194,7 +194,7 @@ type fixture struct {
 
 func readFixtures(t *testing.T, name string) []fixture {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "..", "shared", "srs", "fixtures", name))
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "srs", name))
 	if err != nil {
 		t.Fatalf("fixtures: %v", err)
 	}

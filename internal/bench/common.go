@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-// fixture holds the on_hls and on_dvr bodies SRS 7.0.18 sent (shared/srs/fixtures), which every
+// fixture holds the on_hls and on_dvr bodies SRS 7.0.18 sent (testdata/srs), which every
 // hook of the benchmarks is made from: only the paths, names and numbers change.
 type fixture struct {
 	hls, dvr map[string]any
@@ -32,7 +32,7 @@ func loadFixture(path string) (fixture, error) {
 	var fx fixture
 	f, err := os.Open(path)
 	if err != nil {
-		return fx, fmt.Errorf("fixture: %w (the SRS captures live in shared/srs/fixtures beside the repository)", err)
+		return fx, fmt.Errorf("fixture: %w (the SRS captures live in testdata/srs in the repository)", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)

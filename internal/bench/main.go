@@ -168,7 +168,7 @@ func main() {
 	flag.StringVar(&opt.profiles, "profiles", "", "folder for CPU profiles of srs-offload (B1-B4) and their top functions; none when empty")
 	flag.IntVar(&opt.reps, "reps", 2, "repetitions of each srs-offload/baseline pair, in alternating order (-quick: 1)")
 	flag.StringVar(&only, "only", "b1,b2,b3,b4", "benchmarks to run")
-	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the on_hls/on_dvr bodies (default: ../shared/srs/fixtures/srs-7.0.18-abs-paths.jsonl beside the module)")
+	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the on_hls/on_dvr bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl in the module)")
 	var latSize string
 	flag.StringVar(&latSize, "b4-size", "64KiB", "segment size in B4")
 	flag.Parse()
@@ -222,7 +222,7 @@ func (e *env) run() error {
 	}
 	e.module = filepath.Dir(strings.TrimSpace(string(out)))
 	if e.opt.fixture == "" {
-		e.opt.fixture = filepath.Join(e.module, "..", "shared", "srs", "fixtures", "srs-7.0.18-abs-paths.jsonl")
+		e.opt.fixture = filepath.Join(e.module, "testdata", "srs", "srs-7.0.18-abs-paths.jsonl")
 	}
 	if e.fx, err = loadFixture(e.opt.fixture); err != nil {
 		return err
