@@ -12,8 +12,10 @@ build:
 	$(GO) build -o bin/srs-offload ./cmd/srs-offload
 
 # The embedded default: hooks on 127.0.0.1:8085, an in-process Redis and S3 (objects in ./data/s3).
+# The dev command and its embedded servers (miniredis, gofakes3) are built only with -tags dev,
+# so the binary of `make build` does not carry them.
 run:
-	$(GO) run ./cmd/srs-offload dev
+	$(GO) run -tags dev ./cmd/srs-offload dev
 
 tools:
 	@bash scripts/tools.sh
@@ -21,6 +23,7 @@ tools:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags dev ./cmd/srs-offload
 
 test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
