@@ -3,10 +3,13 @@ package uploader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/srs-offload/srs-offload/storage"
 )
 
 // Unavailable reports whether err means storage could not be reached or asked us to come back
@@ -14,6 +17,9 @@ import (
 // the file, so retrying it must not use up a task's retries: an outage is waited out however long
 // it lasts. A verification failure, a refusal (403) or a bad request is not "unavailable".
 func Unavailable(err error) bool {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return true
+	}
 	if err == nil || errors.Is(err, ErrVerify) || errors.Is(err, ErrConflict) || errors.Is(err, context.Canceled) {
 		return false
 	}
@@ -35,4 +41,13 @@ func Unavailable(err error) bool {
 		}
 	}
 	return false
+}
+
+// classify marks an error that means storage is unavailable with storage.ErrUnavailable, so that
+// callers outside this package tell an outage from a failure without knowing the SDK's errors.
+func classify(err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) || !Unavailable(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }

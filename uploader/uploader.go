@@ -31,6 +31,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/storage"
 )
 
 // Config is what the uploader needs to reach a bucket.
@@ -66,7 +67,7 @@ type Uploader struct {
 }
 
 // ErrVerify means storage holds bytes other than the local file's. The local file must stay.
-var ErrVerify = errors.New("stored object does not match the local file")
+var ErrVerify = storage.ErrVerify
 
 // New builds the client. It makes no request; call CheckBucket for that.
 func New(ctx context.Context, c Config) (*Uploader, error) {
@@ -154,24 +155,19 @@ func (u *Uploader) Key(key string) string { return u.prefix + key }
 func (u *Uploader) CheckBucket(ctx context.Context) error {
 	_, err := u.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(u.bucket)})
 	if err != nil {
-		return fmt.Errorf("storage.bucket %q is not reachable (provider %s): %w", u.bucket, u.provider.name, err)
+		return classify(fmt.Errorf("storage.bucket %q is not reachable (provider %s): %w", u.bucket, u.provider.name, err))
 	}
 	return nil
 }
 
-// Object is what storage holds under a key.
-type Object struct {
-	Key  string
-	Size int64
-	ETag string
-	// Parts is the number of multipart parts, or 0 for a single PUT.
-	Parts int
-}
+// Object and Source are the domain's (package storage).
+type (
+	Object = storage.Object
+	Source = storage.Source
+)
 
-// Source is a local file: os.File satisfies it.
-type Source interface {
-	io.ReaderAt
-}
+// The Uploader is srs-offload's object storage.
+var _ storage.Store = (*Uploader)(nil)
 
 // Object metadata written with every upload, so that a later attempt can prove an earlier one
 // stored exactly this file (see Holds).
@@ -187,11 +183,12 @@ const (
 // the stored size equals the local size. origin names the local file (ASCII, e.g. a task id); it
 // is stored with the object for Holds.
 func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (Object, error) {
-	return u.put(ctx, u.Key(key), src, size, t, origin, false)
+	obj, err := u.put(ctx, u.Key(key), src, size, t, origin, false)
+	return obj, classify(err)
 }
 
 // ErrConflict means the key holds an object another file stored.
-var ErrConflict = errors.New("the key holds another file's object")
+var ErrConflict = storage.ErrConflict
 
 // PutNew is Put for media, which must never replace another file's object: SRS reuses names
 // (init.mp4 is rewritten within a session; [stream]-[seq].ts restarts at 0 when a source is
@@ -201,11 +198,11 @@ var ErrConflict = errors.New("the key holds another file's object")
 func (u *Uploader) PutNew(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (string, Object, error) {
 	obj, err := u.putNew(ctx, key, src, size, t, origin)
 	if !errors.Is(err, ErrConflict) {
-		return key, obj, err
+		return key, obj, classify(err)
 	}
 	alt := alternateKey(key, origin)
 	obj, err = u.putNew(ctx, alt, src, size, t, origin)
-	return alt, obj, err
+	return alt, obj, classify(err)
 }
 
 func (u *Uploader) putNew(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (Object, error) {
@@ -382,7 +379,7 @@ func (u *Uploader) Find(ctx context.Context, key, origin string) (string, bool, 
 	for _, k := range []string{key, alternateKey(key, origin)} {
 		held, err := u.Holds(ctx, k, origin)
 		if err != nil || held {
-			return k, held, err
+			return k, held, classify(err)
 		}
 	}
 	return key, false, nil

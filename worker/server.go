@@ -11,7 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/srs-offload/srs-offload/queue"
-	"github.com/srs-offload/srs-offload/uploader"
+	"github.com/srs-offload/srs-offload/storage"
 )
 
 // Options configure the asynq server.
@@ -129,7 +129,7 @@ func (s *Server) Shutdown() {
 }
 
 func isFailure(err error) bool {
-	return !errors.Is(err, queue.ErrNotYet) && !uploader.Unavailable(err)
+	return !errors.Is(err, queue.ErrNotYet) && !storage.Unavailable(err)
 }
 
 // Backoff is a capped exponential retry delay with jitter: base·2ⁿ⁻¹, at most max, then a random
