@@ -22,7 +22,7 @@ type endHandler struct{ ender Ender }
 func (h endHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	e, err := queue.DecodeEnd(t.Payload())
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	return h.ender.End(ctx, e)
 }
@@ -38,7 +38,7 @@ type warmHandler struct{ warmer Warmer }
 func (h warmHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var w queue.Warm
 	if err := json.Unmarshal(t.Payload(), &w); err != nil || w.Key == "" {
-		return fmt.Errorf("warm payload %q: %v: %w", t.Payload(), err, asynq.SkipRetry)
+		return fmt.Errorf("warm payload %q: %w: %w", t.Payload(), err, asynq.SkipRetry)
 	}
 	h.warmer.Warm(ctx, w.Key)
 	return nil

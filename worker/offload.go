@@ -64,7 +64,7 @@ type Offloader struct {
 func (o *Offloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	p, err := queue.DecodeOffload(t.Payload())
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	err = o.Offload(ctx, p)
 	outcome := "ok"
@@ -92,14 +92,14 @@ func (o *Offloader) ProcessTask(ctx context.Context, t *asynq.Task) error {
 func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	typ, err := typeOf(p)
 	if err != nil {
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	f, fi, err := o.open(p)
 	switch {
 	case errors.Is(err, roots.ErrNotExist):
 		return o.gone(ctx, p)
 	case errors.Is(err, roots.ErrOutside), errors.Is(err, roots.ErrNotRegular), errors.Is(err, roots.ErrBadPath):
-		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	case err != nil:
 		return err
 	}
