@@ -900,6 +900,12 @@ func TestPermanentErrors(t *testing.T) {
 	r.writeRandom("live/cam1/rec.flv", 10)
 	wrongHook := r.payload(queue.KindHLS, "live/cam1/rec.flv", "live/cam1/rec.flv") // DVR file through on_hls
 
+	// The refusal names its cause and says not to retry, both matchable with errors.Is.
+	err := r.off.Offload(context.Background(), out)
+	if !errors.Is(err, roots.ErrOutside) || !errors.Is(err, asynq.SkipRetry) {
+		t.Errorf("file outside the roots: %v: want roots.ErrOutside and asynq.SkipRetry", err)
+	}
+
 	r.enqueue(out, badExt, wrongHook)
 	// A payload that is not an offload at all.
 	ac := asynq.NewClient(r.redisOpt)
