@@ -397,7 +397,7 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 	if r.marked(c, id) {
 		if c.disk != c.orig {
 			// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
-			if err := r.Roots.Remove(c.disk, c.fi); err != nil {
+			if err := r.Spool.Release(c.disk, c.fi); err != nil {
 				r.Log.Warn("reconcile: could not release a spooled file already stored", "path", c.disk, "err", err)
 			}
 		}

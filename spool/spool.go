@@ -136,6 +136,15 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	return dst, nil
 }
 
+// Release removes the spooled link at spooled if it is still the file fi, and the spool's folders
+// this leaves empty, never the spool folder itself. It follows no symlink (see roots.Set.Remove).
+func (s *Spool) Release(spooled string, fi fs.FileInfo) error {
+	if !s.Contains(spooled) {
+		return fmt.Errorf("release %s: not in a spool folder (%s)", spooled, s.Dir)
+	}
+	return s.Roots.Remove(spooled, fi)
+}
+
 // ErrCrossDevice means the spool folder and the file are on different filesystems, so the file
 // cannot be hard-linked (a mount below a root).
 var ErrCrossDevice = errors.New("spool folder is on another filesystem")

@@ -199,7 +199,7 @@ func (o *Offloader) release(p queue.Offload, fi fs.FileInfo) bool {
 	if !ok {
 		return true
 	}
-	if err := o.Roots.Remove(sp, fi); err != nil {
+	if err := o.Spool.Release(sp, fi); err != nil {
 		purgeFailures.Inc()
 		o.Log.Error("offload: stored and verified, but the spooled link could not be removed", "path", sp, "err", err)
 		return false
