@@ -160,13 +160,17 @@ func TestLinkAndMkdirFollowNoSymlink(t *testing.T) {
 	tr := newTree(t)
 	s := newSet(t, tr.root)
 	a := tr.in("live", "a.ts")
+	fa, err := os.Lstat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(tr.outside, "spool")
 	mkdir(t, out)
 	symlink(t, out, tr.in(".spool"))
 	symlink(t, "live", tr.in(".inside"))
 
 	for _, dir := range []string{tr.in(".spool"), tr.in(".inside")} {
-		err := s.Link(a, filepath.Join(dir, "live", "1-a.ts"))
+		err := s.Link(a, filepath.Join(dir, "live", "1-a.ts"), fa)
 		if !errors.Is(err, roots.ErrSymlink) {
 			t.Errorf("Link into %s = %v, want ErrSymlink", dir, err)
 		}
@@ -184,18 +188,30 @@ func TestLinkAndMkdirFollowNoSymlink(t *testing.T) {
 		t.Fatal("created through the symlink inside the root")
 	}
 	// The source's folder is not followed either.
-	if err := s.Link(tr.in("live", "out-dir", "x.ts"), tr.in("new", "x.ts")); !errors.Is(err, roots.ErrSymlink) {
+	if err := s.Link(tr.in("live", "out-dir", "x.ts"), tr.in("new", "x.ts"), fa); !errors.Is(err, roots.ErrSymlink) {
 		t.Errorf("Link from a symlinked folder = %v, want ErrSymlink", err)
 	}
 	// Without symlinks, Link makes the folders and the link.
 	dst := tr.in("new", "deep", "1-a.ts")
-	if err := s.Link(a, dst); err != nil {
+	if err := s.Link(a, dst, fa); err != nil {
 		t.Fatal(err)
 	}
-	fa, _ := os.Lstat(a)
 	fd, _ := os.Lstat(dst)
 	if !os.SameFile(fa, fd) {
 		t.Fatal("Link made another file")
+	}
+	// Again: the name is already the file.
+	if err := s.Link(a, dst, fa); err != nil {
+		t.Fatalf("second Link: %v", err)
+	}
+	// want is another file (the source was replaced since): the link made is removed again.
+	fb, _ := os.Lstat(tr.in("live", "b.ts"))
+	other := tr.in("new", "2-a.ts")
+	if err := s.Link(a, other, fb); !errors.Is(err, roots.ErrReplaced) {
+		t.Fatalf("Link of a replaced file = %v, want ErrReplaced", err)
+	}
+	if exists(other) {
+		t.Fatal("the link to the replacing file was left")
 	}
 }
 

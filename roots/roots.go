@@ -111,7 +111,7 @@ func open(d string) (root, error) {
 	return root{clean: clean, real: real, dir: dir, fd: fd}, nil
 }
 
-// Close releases the roots' descriptors. The Set must not be used afterwards.
+// Close releases the roots' descriptors. No operation may run then, nor after.
 func (s *Set) Close() error {
 	for _, r := range s.roots {
 		r.dir.Close()
@@ -177,15 +177,11 @@ func (s *Set) Resolve(cwd, file string) (string, fs.FileInfo, error) {
 		return "", nil, err
 	}
 	r, rel, _ := s.find(p)
-	real, err := r.resolve(rel)
+	real, fi, err := r.resolve(rel)
 	if err != nil {
 		return "", nil, fmt.Errorf("file %q: %w", p, err)
 	}
 	abs := filepath.Join(r.real, real)
-	fi, err := r.dir.Lstat(real)
-	if err != nil {
-		return "", nil, fmt.Errorf("file %q: %w", abs, lookupErr(err))
-	}
 	if !fi.Mode().IsRegular() {
 		return "", nil, fmt.Errorf("file %q is a %s: %w", abs, modeName(fi.Mode()), ErrNotRegular)
 	}
@@ -204,7 +200,7 @@ func (s *Set) Open(path string) (*os.File, fs.FileInfo, error) {
 	if rel == "." {
 		return nil, nil, fmt.Errorf("file %q is a directory: %w", p, ErrNotRegular)
 	}
-	dir, err := r.resolve(filepath.Dir(rel))
+	dir, _, err := r.resolve(filepath.Dir(rel))
 	if err != nil {
 		return nil, nil, fmt.Errorf("file %q: %w", p, err)
 	}
@@ -325,7 +321,7 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("remove %q: a %s: %w", p, modeName(unixMode(mode)), ErrNotRegular)
 	}
-	if ws, ok := want.Sys().(*syscall.Stat_t); !ok || uint64(ws.Dev) != uint64(st.Dev) || ws.Ino != st.Ino {
+	if !sameFile(&st, want) {
 		return fmt.Errorf("remove %q: %w", p, ErrReplaced)
 	}
 	if err := unix.Unlinkat(dirfd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -346,8 +342,11 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 }
 
 // Link makes newpath a hard link to the file at oldpath, both in the same root, creating the
-// folders of newpath. No symlink is followed, neither in a folder nor in either name.
-func (s *Set) Link(oldpath, newpath string) error {
+// folders of newpath, and checks that newpath then names the file want. An existing newpath that
+// is want is not an error. When newpath names another file (SRS replaced oldpath after want was
+// taken), a link Link made is removed again and the error is ErrReplaced. No symlink is followed,
+// neither in a folder nor in either name.
+func (s *Set) Link(oldpath, newpath string, want fs.FileInfo) error {
 	ro, oldRel, ok1 := s.find(filepath.Clean(oldpath))
 	rn, newRel, ok2 := s.find(filepath.Clean(newpath))
 	if !ok1 || !ok2 || !filepath.IsAbs(oldpath) || !filepath.IsAbs(newpath) {
@@ -369,10 +368,29 @@ func (s *Set) Link(oldpath, newpath string) error {
 		return &os.LinkError{Op: "link", Old: oldpath, New: newpath, Err: err}
 	}
 	defer closeAll(to)
-	if err := unix.Linkat(from[len(from)-1], filepath.Base(oldRel), to[len(to)-1], filepath.Base(newRel), 0); err != nil {
+	dirfd, name := to[len(to)-1], filepath.Base(newRel)
+	err = unix.Linkat(from[len(from)-1], filepath.Base(oldRel), dirfd, name, 0)
+	made := err == nil
+	if err != nil && !errors.Is(err, unix.EEXIST) {
 		return &os.LinkError{Op: "link", Old: oldpath, New: newpath, Err: err}
 	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.LinkError{Op: "link", Old: oldpath, New: newpath, Err: err}
+	}
+	if !sameFile(&st, want) {
+		if made {
+			_ = unix.Unlinkat(dirfd, name, 0)
+		}
+		return &os.LinkError{Op: "link", Old: oldpath, New: newpath, Err: ErrReplaced}
+	}
 	return nil
+}
+
+// sameFile reports whether st is the file want (device and inode).
+func sameFile(st *unix.Stat_t, want fs.FileInfo) bool {
+	ws, ok := want.Sys().(*syscall.Stat_t)
+	return ok && uint64(ws.Dev) == uint64(st.Dev) && uint64(ws.Ino) == uint64(st.Ino)
 }
 
 // MkdirAll creates the folder dir inside a root and the folders above it. An existing folder on
@@ -486,9 +504,11 @@ func (s *Set) isRoot(dir string) bool {
 }
 
 // resolve turns rel (clean, relative, inside the root) into the same place with every symlink
-// resolved, looking names up only beneath the root. A symlink that leads out is ErrOutside.
-func (r *root) resolve(rel string) (string, error) {
+// resolved, looking names up only beneath the root, and returns its Lstat. A symlink that leads
+// out is ErrOutside.
+func (r *root) resolve(rel string) (string, fs.FileInfo, error) {
 	var done []string
+	var last fs.FileInfo // Lstat of the last name resolved
 	todo := splitRel(rel)
 	links := 0
 	for len(todo) > 0 {
@@ -499,26 +519,26 @@ func (r *root) resolve(rel string) (string, error) {
 			continue
 		case "..":
 			if len(done) == 0 {
-				return "", fmt.Errorf("a symlink leads out of root %s: %w", r.real, ErrOutside)
+				return "", nil, fmt.Errorf("a symlink leads out of root %s: %w", r.real, ErrOutside)
 			}
-			done = done[:len(done)-1]
+			done, last = done[:len(done)-1], nil
 			continue
 		}
 		cur := filepath.Join(append(done, c)...)
 		fi, err := r.dir.Lstat(cur)
 		if err != nil {
-			return "", lookupErr(err)
+			return "", nil, lookupErr(err)
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
-			done = append(done, c)
+			done, last = append(done, c), fi
 			continue
 		}
 		if links++; links > maxLinks {
-			return "", fmt.Errorf("%s: too many symlinks: %w", cur, unix.ELOOP)
+			return "", nil, fmt.Errorf("%s: too many symlinks: %w", cur, unix.ELOOP)
 		}
 		target, err := r.dir.Readlink(cur)
 		if err != nil {
-			return "", lookupErr(err)
+			return "", nil, lookupErr(err)
 		}
 		if filepath.IsAbs(target) {
 			t := filepath.Clean(target)
@@ -529,29 +549,34 @@ func (r *root) resolve(rel string) (string, error) {
 			case within(t, r.clean):
 				in, _ = filepath.Rel(r.clean, t)
 			default:
-				return "", fmt.Errorf("%s is a symlink to %s: %w", cur, target, ErrOutside)
+				return "", nil, fmt.Errorf("%s is a symlink to %s: %w", cur, target, ErrOutside)
 			}
-			done = nil
+			done, last = nil, nil
 			target = in
 		}
 		todo = append(splitRel(target), todo...)
+		last = nil
 	}
-	if len(done) == 0 {
-		return ".", nil
+	out := "."
+	if len(done) > 0 {
+		out = filepath.Join(done...)
 	}
-	return filepath.Join(done...), nil
+	if last == nil {
+		fi, err := r.dir.Lstat(out)
+		if err != nil {
+			return "", nil, lookupErr(err)
+		}
+		last = fi
+	}
+	return out, last, nil
 }
 
 // openDirs opens the folder rel (clean, relative; "." is the root) and every folder above it,
 // from the root down, each with O_NOFOLLOW relative to the one above; with create, missing
-// folders are made. It returns the descriptors, the root's duplicate first; closeAll them.
+// folders are made. It returns the descriptors, the root's own first; closeAll closes the others.
 func (r *root) openDirs(rel string, create bool) ([]int, error) {
-	top, err := unix.Dup(r.fd)
-	if err != nil {
-		return nil, err
-	}
-	unix.CloseOnExec(top)
-	fds := []int{top}
+	fds := make([]int, 1, 8)
+	fds[0] = r.fd
 	for _, c := range splitRel(rel) {
 		parent := fds[len(fds)-1]
 		const flags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
@@ -585,8 +610,9 @@ func openat(dirfd int, name string, flags int, perm uint32) (int, error) {
 	}
 }
 
+// closeAll closes what openDirs opened: every descriptor but the first, the root's own.
 func closeAll(fds []int) {
-	for _, fd := range fds {
+	for _, fd := range fds[1:] {
 		unix.Close(fd)
 	}
 }

@@ -85,7 +85,8 @@ func (s *Spool) inSpool(rel string) bool {
 }
 
 // Take hard-links the file at orig (whose Lstat is fi) into the spool. Taking a file twice is not
-// an error. It fails when the file is gone or was replaced since fi, with ErrCrossDevice when the
+// an error (the spooled name is the same file). It fails when the file is gone or was replaced
+// since fi, with ErrCrossDevice when the
 // spool is on another filesystem than the file, and with roots.ErrSymlink when the spool folder
 // (or a folder in it, or a folder of orig) is not a real folder: no symlink is ever followed, so
 // nothing is created or linked outside the root, nor anywhere else a symlink points.
@@ -102,7 +103,7 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	// the folder's creation and the link; that is retried.
 	var err error
 	for range 3 {
-		if err = s.Roots.Link(orig, dst); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if err = s.Roots.Link(orig, dst, fi); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
 		if _, serr := s.Roots.Lstat(orig); serr != nil {
@@ -111,8 +112,11 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	}
 	switch {
 	case err == nil:
-	case errors.Is(err, fs.ErrExist):
-		// Taken before (a repeated hook, or the watcher first): fine if it is the same file.
+		return dst, nil
+	case errors.Is(err, roots.ErrReplaced):
+		// Linked after SRS replaced the file: the new file is not ours to hold (Link removed
+		// the link it made).
+		return "", fmt.Errorf("spool %s: the file was replaced while it was being taken", orig)
 	case errors.Is(err, syscall.EXDEV):
 		return "", fmt.Errorf("spool %s: %w", orig, ErrCrossDevice)
 	case errors.Is(err, roots.ErrSymlink):
@@ -122,18 +126,6 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	default:
 		return "", fmt.Errorf("spool %s: %w", orig, err)
 	}
-	got, err := s.Roots.Lstat(dst)
-	if err != nil {
-		return "", fmt.Errorf("spool %s: %w", orig, err)
-	}
-	if !os.SameFile(got, fi) {
-		// Linked after SRS replaced the file: the new file is not ours to hold under this name.
-		if gst, ok := got.Sys().(*syscall.Stat_t); ok && gst.Ino != st.Ino {
-			_ = s.Roots.Remove(dst, got)
-		}
-		return "", fmt.Errorf("spool %s: the file was replaced while it was being taken", orig)
-	}
-	return dst, nil
 }
 
 // Release removes the spooled link at spooled if it is still the file fi, and the spool's folders
