@@ -73,3 +73,28 @@ func TestSpoolFolderSymlinkedOut(t *testing.T) {
 		t.Fatalf("the symlink was changed: %v", err)
 	}
 }
+
+// A spool folder that is a symlink to a folder inside the root is not scanned as the spool: the
+// files there would otherwise pass for spooled links of files SRS never wrote.
+func TestScanSkipsSymlinkedSpoolInside(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, time.Minute)
+	spoolDir := filepath.Join(e.root, ".srs-offload")
+	if err := os.Remove(spoolDir); err != nil {
+		t.Fatal(err)
+	}
+	fake := e.write("other/live/999-cam9-1.ts", time.Hour, "not a spooled file")
+	if err := os.Symlink("other", spoolDir); err != nil {
+		t.Fatal(err)
+	}
+	st := e.scan()
+	for _, p := range e.tasks() {
+		t.Errorf("enqueued %s (from %s)", p.Path, fake)
+	}
+	if st.Enqueued != 0 {
+		t.Errorf("scan: %s", counts(st))
+	}
+	if !e.logs.has("the spool folder is not a real folder") {
+		t.Error("no warning about the spool folder")
+	}
+}

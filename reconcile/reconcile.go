@@ -256,6 +256,14 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 	if err != nil || sp == "" {
 		return err
 	}
+	// The spool folder must be a real folder: a symlink there (even one that stays inside the
+	// root) would make other files look spooled.
+	if fi, err := r.Roots.Lstat(sp); err != nil || !fi.IsDir() {
+		if err == nil {
+			r.Log.Warn("reconcile: the spool folder is not a real folder (a symlink?); not scanning it", "path", sp)
+		}
+		return nil
+	}
 	err = r.Roots.WalkDir(sp, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
