@@ -19,9 +19,11 @@ func Mark(f *os.File, id string) error {
 	return unix.Fsetxattr(int(f.Fd()), markAttr, []byte(id), 0)
 }
 
-// Marked reports whether the file at path carries the mark of task id.
-func Marked(path, id string) bool {
+// Marked reports whether the open file f carries the mark of task id. It reads the mark from the
+// descriptor, so it judges exactly the file that was opened (open it through package roots, which
+// never leaves a root), never whatever a path names by the time it is read.
+func Marked(f *os.File, id string) bool {
 	buf := make([]byte, 64)
-	n, err := unix.Lgetxattr(path, markAttr, buf)
+	n, err := unix.Fgetxattr(int(f.Fd()), markAttr, buf)
 	return err == nil && string(buf[:n]) == id
 }

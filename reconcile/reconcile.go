@@ -223,7 +223,7 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 	if r.Spool != nil {
 		sp = r.Spool.Root(root)
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	err := r.Roots.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // SRS deleted it while we walked
@@ -256,7 +256,15 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 	if err != nil || sp == "" {
 		return err
 	}
-	err = filepath.WalkDir(sp, func(p string, d fs.DirEntry, err error) error {
+	// The spool folder must be a real folder: a symlink there (even one that stays inside the
+	// root) would make other files look spooled.
+	if fi, err := r.Roots.Lstat(sp); err != nil || !fi.IsDir() {
+		if err == nil {
+			r.Log.Warn("reconcile: the spool folder is not a real folder (a symlink?); not scanning it", "path", sp)
+		}
+		return nil
+	}
+	err = r.Roots.WalkDir(sp, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return nil
 		}
@@ -394,10 +402,10 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 		return resultYoung, nil
 	}
 	id := p.TaskID()
-	if queue.Marked(c.disk, id) {
+	if r.marked(c, id) {
 		if c.disk != c.orig {
 			// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
-			if err := r.Roots.Remove(c.disk, c.fi); err != nil {
+			if err := r.Spool.Release(c.disk, c.fi); err != nil {
 				r.Log.Warn("reconcile: could not release a spooled file already stored", "path", c.disk, "err", err)
 			}
 		}
@@ -442,6 +450,17 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 	reconciled.WithLabelValues(p.Kind, "enqueued").Inc()
 	r.Log.Info("reconcile: enqueued a file whose hook never came", "path", c.orig, "key", p.Key)
 	return resultEnqueued, nil
+}
+
+// marked reports whether the file c found carries the stored mark of task id. The file is opened
+// through the roots (never following a symlink out of them) and must still be the file found.
+func (r *Reconciler) marked(c candidate, id string) bool {
+	f, fi, err := r.Roots.Open(c.disk)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return os.SameFile(fi, c.fi) && queue.Marked(f, id)
 }
 
 // take holds a file in the spool while it waits, unless it is an fMP4 init (never purged).
@@ -494,7 +513,7 @@ func (r *Reconciler) takeDue(now time.Time) []due {
 // SRS deleted its name meanwhile (hls_cleanup).
 func (r *Reconciler) considerDue(ctx context.Context, d due) (result, error) {
 	c := candidate{orig: d.path, disk: d.path}
-	fi, err := os.Lstat(d.path)
+	fi, err := r.Roots.Lstat(d.path)
 	if err != nil || inode(fi) != d.ino {
 		sp, ok := "", false
 		if r.Spool != nil {
@@ -503,7 +522,7 @@ func (r *Reconciler) considerDue(ctx context.Context, d due) (result, error) {
 		if !ok {
 			return resultNone, nil
 		}
-		if fi, err = os.Lstat(sp); err != nil {
+		if fi, err = r.Roots.Lstat(sp); err != nil {
 			return resultNone, nil // uploaded and purged, or never held
 		}
 		c.disk = sp

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -45,7 +43,7 @@ func (r *Reconciler) watch(ctx context.Context) {
 			if !ev.Has(fsnotify.Create) {
 				continue
 			}
-			fi, err := os.Lstat(ev.Name)
+			fi, err := r.Roots.Lstat(ev.Name)
 			if err != nil {
 				continue
 			}
@@ -56,7 +54,7 @@ func (r *Reconciler) watch(ctx context.Context) {
 				dirs += r.addTree(w, ev.Name)
 				watchedDirs.Set(float64(dirs))
 				// Files created before the watch was in place have no event.
-				_ = filepath.WalkDir(ev.Name, func(p string, d fs.DirEntry, err error) error {
+				_ = r.Roots.WalkDir(ev.Name, func(p string, d fs.DirEntry, err error) error {
 					if err == nil && d.Type().IsRegular() && isMedia(p) {
 						r.spot(p)
 					}
@@ -94,7 +92,7 @@ func (r *Reconciler) watch(ctx context.Context) {
 
 // spot takes a new file into the spool and schedules its check.
 func (r *Reconciler) spot(p string) {
-	fi, err := os.Lstat(p)
+	fi, err := r.Roots.Lstat(p)
 	if err != nil {
 		return
 	}
@@ -111,7 +109,7 @@ func (r *Reconciler) spot(p string) {
 // addTree watches dir and every folder below it (not the spool), and returns how many it added.
 func (r *Reconciler) addTree(w *fsnotify.Watcher, dir string) int {
 	n := 0
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	_ = r.Roots.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
 		}

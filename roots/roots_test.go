@@ -311,7 +311,8 @@ func TestOpen(t *testing.T) {
 		{"outside", filepath.Join(tr.outside, "secret.ts"), roots.ErrOutside},
 		{"sibling", filepath.Join(tr.evil, "a.ts"), roots.ErrOutside},
 		{"dot-dot", tr.root + "/../outside/secret.ts", roots.ErrOutside},
-		{"symlink out", tr.in("live", "out-file.ts"), roots.ErrOutside},
+		// The last component is never followed, so where a symlink points is not looked at.
+		{"symlink out", tr.in("live", "out-file.ts"), roots.ErrNotRegular},
 		{"directory", tr.in("live", "sub"), roots.ErrNotRegular},
 		{"root", tr.root, roots.ErrNotRegular},
 		{"FIFO", tr.in("live", "fifo"), roots.ErrNotRegular},

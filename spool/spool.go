@@ -29,10 +29,14 @@ type Spool struct {
 	Dir string
 }
 
-// New checks the folder name.
+// New checks the folder name. With rs, the folder is kept: removing the last spooled file never
+// removes it.
 func New(rs *roots.Set, dir string) (*Spool, error) {
 	if dir == "" || dir == "." || dir == ".." || strings.ContainsAny(dir, "/\x00") {
 		return nil, fmt.Errorf("spool folder %q: must be a plain folder name", dir)
+	}
+	if rs != nil {
+		rs.Keep(dir) // the spool folder outlives its last file
 	}
 	return &Spool{Roots: rs, Dir: dir}, nil
 }
@@ -81,8 +85,11 @@ func (s *Spool) inSpool(rel string) bool {
 }
 
 // Take hard-links the file at orig (whose Lstat is fi) into the spool. Taking a file twice is not
-// an error. It fails when the file is gone or was replaced since fi, and with ErrCrossDevice when
-// the spool is on another filesystem than the file.
+// an error (the spooled name is the same file). It fails when the file is gone or was replaced
+// since fi, with ErrCrossDevice when the
+// spool is on another filesystem than the file, and with roots.ErrSymlink when the spool folder
+// (or a folder in it, or a folder of orig) is not a real folder: no symlink is ever followed, so
+// nothing is created or linked outside the root, nor anywhere else a symlink points.
 func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
@@ -93,42 +100,41 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 		return "", fmt.Errorf("spool %s: %w", orig, roots.ErrOutside)
 	}
 	// A worker pruning the empty folder of the previous spooled file can remove it between
-	// MkdirAll and Link; that is retried.
+	// the folder's creation and the link; that is retried.
 	var err error
 	for range 3 {
-		if err = os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			continue
-		}
-		if err = os.Link(orig, dst); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if err = s.Roots.Link(orig, dst, fi); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			break
 		}
-		if _, serr := os.Lstat(orig); serr != nil {
+		if _, serr := s.Roots.Lstat(orig); serr != nil {
 			break // the file itself is gone
 		}
 	}
 	switch {
 	case err == nil:
-	case errors.Is(err, fs.ErrExist):
-		// Taken before (a repeated hook, or the watcher first): fine if it is the same file.
+		return dst, nil
+	case errors.Is(err, roots.ErrReplaced):
+		// Linked after SRS replaced the file: the new file is not ours to hold (Link removed
+		// the link it made).
+		return "", fmt.Errorf("spool %s: the file was replaced while it was being taken", orig)
 	case errors.Is(err, syscall.EXDEV):
 		return "", fmt.Errorf("spool %s: %w", orig, ErrCrossDevice)
+	case errors.Is(err, roots.ErrSymlink):
+		return "", fmt.Errorf("spool %s: nothing linked; make %s a real folder: %w", orig, s.Dir, err)
 	case errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("spool %s: %w", orig, roots.ErrNotExist)
 	default:
 		return "", fmt.Errorf("spool %s: %w", orig, err)
 	}
-	got, err := os.Lstat(dst)
-	if err != nil {
-		return "", fmt.Errorf("spool %s: %w", orig, err)
+}
+
+// Release removes the spooled link at spooled if it is still the file fi, and the spool's folders
+// this leaves empty, never the spool folder itself. It follows no symlink (see roots.Set.Remove).
+func (s *Spool) Release(spooled string, fi fs.FileInfo) error {
+	if !s.Contains(spooled) {
+		return fmt.Errorf("release %s: not in a spool folder (%s)", spooled, s.Dir)
 	}
-	if !os.SameFile(got, fi) {
-		// Linked after SRS replaced the file: the new file is not ours to hold under this name.
-		if gst, ok := got.Sys().(*syscall.Stat_t); ok && gst.Ino != st.Ino {
-			_ = os.Remove(dst)
-		}
-		return "", fmt.Errorf("spool %s: the file was replaced while it was being taken", orig)
-	}
-	return dst, nil
+	return s.Roots.Remove(spooled, fi)
 }
 
 // ErrCrossDevice means the spool folder and the file are on different filesystems, so the file
@@ -136,25 +142,20 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 var ErrCrossDevice = errors.New("spool folder is on another filesystem")
 
 // Probe creates the spool folder of every root and checks that a file can be hard-linked there.
-// A folder that cannot be created is an error; a filesystem without hard links is reported with
-// ErrNoLinks (the spool then protects nothing, but offloading still works).
+// A folder that cannot be created, or a spool folder that is not a real folder (a symlink, a
+// file), is an error; a filesystem without hard links is reported with ErrNoLinks (the spool then
+// protects nothing, but offloading still works). The spool folder stays: pruning never removes it.
 func (s *Spool) Probe() error {
 	for _, root := range s.Roots.Dirs() {
 		dir := s.Root(root)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("spool folder: %w", err)
-		}
-		f, err := os.CreateTemp(dir, ".probe-*")
-		if err != nil {
+		if err := s.Roots.MkdirAll(dir); err != nil {
 			return fmt.Errorf("spool folder %s: %w", dir, err)
 		}
-		f.Close()
-		link := f.Name() + ".link"
-		lerr := os.Link(f.Name(), link)
-		os.Remove(link)
-		os.Remove(f.Name())
-		if lerr != nil {
-			return fmt.Errorf("spool folder %s: %w: %v", dir, ErrNoLinks, lerr)
+		var lerr *os.LinkError
+		if err := s.Roots.CheckLinks(dir); errors.As(err, &lerr) {
+			return fmt.Errorf("spool folder %s: %w: %v", dir, ErrNoLinks, err)
+		} else if err != nil {
+			return fmt.Errorf("spool folder %s: %w", dir, err)
 		}
 	}
 	return nil

@@ -98,7 +98,8 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	switch {
 	case errors.Is(err, roots.ErrNotExist):
 		return o.gone(ctx, p)
-	case errors.Is(err, roots.ErrOutside), errors.Is(err, roots.ErrNotRegular), errors.Is(err, roots.ErrBadPath):
+	case errors.Is(err, roots.ErrOutside), errors.Is(err, roots.ErrNotRegular), errors.Is(err, roots.ErrBadPath),
+		errors.Is(err, roots.ErrSymlink):
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	case err != nil:
 		return err
@@ -143,20 +144,37 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	return o.stored(ctx, p, key)
 }
 
-// open opens the file of a task: its spooled link when there is one, else SRS's name.
+// open opens the file of a task: its spooled link when there is one, else SRS's name. Both are
+// opened through the roots, so nothing outside them is read whatever was swapped for a symlink.
 func (o *Offloader) open(p queue.Offload) (*os.File, fs.FileInfo, error) {
 	if o.Spool != nil {
 		if sp, ok := o.Spool.Path(p.Path, p.File.Ino); ok {
 			f, fi, err := o.Roots.Open(sp)
-			if !errors.Is(err, roots.ErrNotExist) {
+			if !refused(err) {
 				return f, fi, err
 			}
+			// Not spooled, or the spool folder was tampered with: SRS's name may still hold
+			// the file, and only its own refusal is final.
+			o.Log.Debug("offload: no usable spooled link; opening SRS's name", "path", p.Path, "spooled", sp, "err", err)
+			f, fi, nerr := o.Roots.Open(p.Path)
+			if errors.Is(nerr, roots.ErrNotExist) && !errors.Is(err, roots.ErrNotExist) {
+				return nil, nil, err
+			}
+			return f, fi, nerr
 		}
 	}
 	return o.Roots.Open(p.Path)
 }
 
+// refused reports whether opening a file failed for good: missing, or refused by the roots.
+func refused(err error) bool {
+	return errors.Is(err, roots.ErrNotExist) || errors.Is(err, roots.ErrOutside) ||
+		errors.Is(err, roots.ErrSymlink) || errors.Is(err, roots.ErrNotRegular)
+}
+
 // purge deletes the verified file: SRS's name if it still names this file, and the spooled link.
+// Both go through roots.Set.Remove, which follows no symlink and prunes emptied folders up to the
+// root, never the spool folder itself.
 func (o *Offloader) purge(p queue.Offload, fi fs.FileInfo) {
 	if err := o.Roots.Remove(p.Path, fi); errors.Is(err, roots.ErrReplaced) {
 		// SRS deleted its name and reused it for a new file; only the spooled link is ours.
@@ -181,7 +199,7 @@ func (o *Offloader) release(p queue.Offload, fi fs.FileInfo) bool {
 	if !ok {
 		return true
 	}
-	if err := o.Roots.Remove(sp, fi); err != nil {
+	if err := o.Spool.Release(sp, fi); err != nil {
 		purgeFailures.Inc()
 		o.Log.Error("offload: stored and verified, but the spooled link could not be removed", "path", sp, "err", err)
 		return false

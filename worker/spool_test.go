@@ -175,7 +175,7 @@ func TestSpoolPurgeDisabled(t *testing.T) {
 	r.wait(p, asynq.TaskStateCompleted, 10*time.Second)
 	r.stored(p.Key, want)
 	hasContent(t, p.Path, want)
-	if !queue.Marked(p.Path, p.TaskID()) {
+	if !marked(t, p.Path, p.TaskID()) {
 		t.Fatalf("%s does not carry the mark of %s", p.Path, p.TaskID())
 	}
 	gone(t, link)
@@ -217,7 +217,18 @@ func TestSpoolKeptWhenModifiedDuringUpload(t *testing.T) {
 	if _, err := os.Lstat(link); err != nil {
 		t.Errorf("spooled link of a file changed during its upload was released: %v", err)
 	}
-	if queue.Marked(p.Path, p.TaskID()) {
+	if marked(t, p.Path, p.TaskID()) {
 		t.Errorf("a file changed during its upload is marked as stored")
 	}
+}
+
+// marked reports whether the file at path carries the stored mark of task id.
+func marked(t *testing.T, path, id string) bool {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return queue.Marked(f, id)
 }
