@@ -153,7 +153,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	if p.Key, err = tmpl.Expand(vars); err != nil {
 		return 0, nil, bad(http.StatusBadRequest, err, "object key: %v", err)
 	}
-	if err := in.take(real, fi); err != nil {
+	if err := in.take(kind, real, fi); err != nil {
 		return 0, nil, err
 	}
 	if in.Timeout > 0 {
@@ -209,11 +209,17 @@ func (in *Intake) unrecorded() {
 
 // take spools a hooked file. Only a file that vanished is refused: a spool that cannot link
 // (another filesystem, permissions) loses the protection against SRS's cleanup, not the upload.
-func (in *Intake) take(real string, fi fs.FileInfo) error {
+func (in *Intake) take(kind, real string, fi fs.FileInfo) error {
 	if in.Spool == nil {
 		return nil
 	}
-	if t, _ := media.ForHLS(real); t.Kind == media.Init {
+	// The worker decides by the resolved path too (worker.typeOf): a DVR .mp4 recording is
+	// spooled, an init segment (whichever hook named it) is not.
+	typ, _ := media.ForHLS(real)
+	if kind == queue.KindDVR {
+		typ, _ = media.ForDVR(real)
+	}
+	if typ.Kind == media.Init {
 		return nil // rewritten in place by SRS and never purged: nothing to hold
 	}
 	_, err := in.Spool.Take(real, fi)
