@@ -137,6 +137,9 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	tmpl := in.Keys.DVR
 	if kind == queue.KindHLS {
 		tmpl = in.Keys.HLS
+		if err := checkDuration(r); err != nil {
+			return 0, nil, err
+		}
 		p.SeqNo, p.Duration = r.SeqNo, r.Duration
 		if r.M3U8 != "" {
 			if p.Playlist, err = in.Roots.Join(r.Cwd, r.M3U8); err != nil {
@@ -259,6 +262,24 @@ func clientID(raw json.RawMessage) string {
 		return s
 	}
 	return strings.TrimSpace(string(raw))
+}
+
+// MaxDuration is the longest segment duration on_hls may report. SRS's hls_fragment is seconds
+// long; anything near an hour is a broken or forged hook, and one such value would otherwise set
+// the live playlist's EXT-X-TARGETDURATION.
+const MaxDuration = 3600
+
+// checkDuration refuses an on_hls duration outside (0, MaxDuration] s. An fMP4 init segment is
+// reported with duration 0 (it has no media), so 0 is allowed for it.
+func checkDuration(r Request) error {
+	d := r.Duration
+	if t, _ := media.ForHLS(r.File); t.Kind == media.Init && d == 0 {
+		return nil
+	}
+	if !(d > 0 && d <= MaxDuration) {
+		return bad(http.StatusBadRequest, nil, "on_hls: duration %v s: want more than 0 and at most %d", d, MaxDuration)
+	}
+	return nil
 }
 
 func pathError(err error) *InputError {
