@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/uploader"
@@ -31,6 +32,9 @@ type Pattern struct {
 // ParsePattern checks a pattern.
 func ParsePattern(s string) (Pattern, error) {
 	p := Pattern{text: s}
+	if !utf8.ValidString(s) {
+		return p, fmt.Errorf("notify path %q: not valid UTF-8", s)
+	}
 	if !strings.HasPrefix(s, "/") || !strings.HasSuffix(s, "/{ts_url}") {
 		return p, fmt.Errorf("notify path %q: must start with / and end with /{ts_url}", s)
 	}
