@@ -84,3 +84,14 @@ func TestTemplatesNotUTF8(t *testing.T) {
 		t.Errorf("from the environment: %v", probs)
 	}
 }
+
+// A storage endpoint with credentials in it is named without them.
+func TestEndpointProblemRedacted(t *testing.T) {
+	cfg := valid(t)
+	cfg.Storage.Endpoint = "ftp://AKIAUSER:s3cr3tpass@s3.example"
+	err := cfg.Validate()
+	probs, ok := config.AsErrors(err)
+	if !ok || !probs.Has("storage.endpoint") || strings.Contains(err.Error(), "s3cr3tpass") || strings.Contains(err.Error(), "AKIAUSER") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
+	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/uploader"
@@ -65,7 +66,7 @@ func (c *Config) Validate() error {
 	if c.Storage.Endpoint != "" {
 		u, err := url.Parse(c.Storage.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("storage.endpoint", "want an http:// or https:// URL, got %q", c.Storage.Endpoint)
+			add("storage.endpoint", "want an http:// or https:// URL, got %q", redact.URL(c.Storage.Endpoint))
 		}
 	}
 	if c.Storage.Region == "" {

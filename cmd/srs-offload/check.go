@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/config"
+	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/srsconf"
@@ -45,11 +46,11 @@ func runCheck(args []string) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := pingRedis(cfg); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, redact.Error(err))
 			bad = true
 		}
 		if _, err := openStorage(ctx, cfg); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, redact.Error(err))
 			bad = true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/srs-offload/srs-offload/config"
+	"github.com/srs-offload/srs-offload/redact"
 )
 
 // configFlag registers -c and --config on a subcommand's flag set.
@@ -49,11 +50,11 @@ func printProblems(w io.Writer, path string, err error) {
 	}
 	if probs, ok := config.AsErrors(err); ok {
 		for _, p := range probs {
-			fmt.Fprintf(w, "%s: %s\n", path, p)
+			fmt.Fprintf(w, "%s: %s\n", path, redact.Text(p.Error()))
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %v\n", path, err)
+	fmt.Fprintf(w, "%s: %v\n", path, redact.Error(err))
 }
 
 func newLogger(c config.Log) *slog.Logger {
