@@ -30,6 +30,9 @@ func runCheck(args []string) int {
 	if err != nil {
 		return 2
 	}
+	for _, w := range config.Warnings(cfg, *path) {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", redact.Text(w.Error()))
+	}
 	bad := false
 	if *srsConf != "" {
 		findings, err := auditSRS(cfg, *srsConf, *srsCwd)
