@@ -40,7 +40,7 @@ redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
 return ''`)
 
 // collect: KEYS[1] the meeting point. Returns the stored side's mark when it is there (and clears
-// the point), else ”; it never leaves a mark.
+// the point), else an empty string; it never leaves a mark.
 var collect = redis.NewScript(`
 local other = redis.call('GET', KEYS[1])
 if other and string.sub(other, 1, 2) == 's:' then
