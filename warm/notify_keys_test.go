@@ -9,8 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/internal/redistest"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // folderMap is the ledger's folder lookup, in memory.
@@ -32,8 +32,8 @@ func TestNotifyUnknownStreamLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fallback, _ := uploader.ParseKeyTemplate("{app}")
-	hlsKey, _ := uploader.ParseKeyTemplate("{url}")
+	fallback, _ := objkey.Parse("{app}")
+	hlsKey, _ := objkey.Parse("{url}")
 	var mu sync.Mutex
 	var warmed []string
 	r := NewRendezvous(rdb, time.Minute)

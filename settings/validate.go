@@ -1,4 +1,4 @@
-package config
+package settings
 
 import (
 	"fmt"
@@ -8,12 +8,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/uploader"
 	"github.com/srs-offload/srs-offload/warm"
 )
 
@@ -108,12 +108,12 @@ func (c *Config) Validate() error {
 		if badUTF8[k.key] {
 			continue
 		}
-		if _, err := uploader.ParseKeyTemplate(k.tmpl); err != nil {
+		if _, err := objkey.Parse(k.tmpl); err != nil {
 			add(k.key, "%v", err)
 		}
 	}
 	if c.Playlist.VODKey != "" && !badUTF8["playlist.vod_key"] {
-		if _, err := uploader.ParseKeyTemplate(c.Playlist.VODKey); err != nil {
+		if _, err := objkey.Parse(c.Playlist.VODKey); err != nil {
 			add("playlist.vod_key", "%v", err)
 		}
 	}
@@ -130,7 +130,7 @@ func (c *Config) Validate() error {
 		if _, err := warm.ParsePattern(c.Warm.NotifyPath); err != nil && !badUTF8["warm.notify_path"] {
 			add("warm.notify_path", "%v", err)
 		}
-		if _, err := uploader.ParseKeyTemplate(c.Warm.Folder); err != nil && !badUTF8["warm.folder"] {
+		if _, err := objkey.Parse(c.Warm.Folder); err != nil && !badUTF8["warm.folder"] {
 			add("warm.folder", "%v", err)
 		}
 		if c.Warm.Wait <= 0 {
