@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -117,15 +116,15 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) 
 }
 
 // tokenOK looks for token=<token> in the query. SRS appends the publisher's own query ([param],
-// starting with '?') to on_hls_notify URLs, so "?" separates pairs as well as "&".
+// starting with '?') to on_hls_notify URLs, so "?" separates pairs as well as "&". The value is
+// compared as SRS sends it, byte for byte and in constant time: SRS copies the hook URL of its
+// config verbatim, so the token the operator wrote there is the token in the config, '+' and '%'
+// included (unescaping would turn "a+b" into "a b" and never match).
 func tokenOK(rawQuery, token string) bool {
 	for _, kv := range strings.FieldsFunc(rawQuery, func(r rune) bool { return r == '&' || r == '?' }) {
 		k, v, _ := strings.Cut(kv, "=")
 		if k != "token" {
 			continue
-		}
-		if uv, err := url.QueryUnescape(v); err == nil {
-			v = uv
 		}
 		if subtle.ConstantTimeCompare([]byte(v), []byte(token)) == 1 {
 			return true

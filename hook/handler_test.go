@@ -729,7 +729,7 @@ func TestSymlinkedRoot(t *testing.T) {
 	e := newEnv(t, envConfig{roots: []string{link}})
 	assertOK(t, "via link", e.post(marshal(t, map[string]any{
 		"action": "on_hls", "vhost": "__defaultVhost__", "app": "live", "stream": "a", "cwd": "/usr/local/srs",
-		"file": link + "/live/a-1.ts", "url": "live/a-1.ts", "m3u8": link + "/live/a.m3u8", "m3u8_url": "live/a.m3u8", "seq_no": 1,
+		"file": link + "/live/a-1.ts", "url": "live/a-1.ts", "m3u8": link + "/live/a.m3u8", "m3u8_url": "live/a.m3u8", "seq_no": 1, "duration": 2.0,
 	})))
 	tk := e.tasks(hlsQueue)
 	if len(tk) != 1 || tk[0].p.Path != filepath.Join(realRoot, "live", "a-1.ts") || tk[0].p.Key != "live/a-1.ts" {

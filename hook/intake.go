@@ -137,6 +137,9 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	tmpl := in.Keys.DVR
 	if kind == queue.KindHLS {
 		tmpl = in.Keys.HLS
+		if err := checkDuration(r); err != nil {
+			return 0, nil, err
+		}
 		p.SeqNo, p.Duration = r.SeqNo, r.Duration
 		if r.M3U8 != "" {
 			if p.Playlist, err = in.Roots.Join(r.Cwd, r.M3U8); err != nil {
@@ -153,7 +156,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	if p.Key, err = tmpl.Expand(vars); err != nil {
 		return 0, nil, bad(http.StatusBadRequest, err, "object key: %v", err)
 	}
-	if err := in.take(real, fi); err != nil {
+	if err := in.take(kind, real, fi); err != nil {
 		return 0, nil, err
 	}
 	if in.Timeout > 0 {
@@ -209,11 +212,17 @@ func (in *Intake) unrecorded() {
 
 // take spools a hooked file. Only a file that vanished is refused: a spool that cannot link
 // (another filesystem, permissions) loses the protection against SRS's cleanup, not the upload.
-func (in *Intake) take(real string, fi fs.FileInfo) error {
+func (in *Intake) take(kind, real string, fi fs.FileInfo) error {
 	if in.Spool == nil {
 		return nil
 	}
-	if t, _ := media.ForHLS(real); t.Kind == media.Init {
+	// The worker decides by the resolved path too (worker.typeOf): a DVR .mp4 recording is
+	// spooled, an init segment (whichever hook named it) is not.
+	typ, _ := media.ForHLS(real)
+	if kind == queue.KindDVR {
+		typ, _ = media.ForDVR(real)
+	}
+	if typ.Kind == media.Init {
 		return nil // rewritten in place by SRS and never purged: nothing to hold
 	}
 	_, err := in.Spool.Take(real, fi)
@@ -253,6 +262,24 @@ func clientID(raw json.RawMessage) string {
 		return s
 	}
 	return strings.TrimSpace(string(raw))
+}
+
+// MaxDuration is the longest segment duration on_hls may report. SRS's hls_fragment is seconds
+// long; anything near an hour is a broken or forged hook, and one such value would otherwise set
+// the live playlist's EXT-X-TARGETDURATION.
+const MaxDuration = 3600
+
+// checkDuration refuses an on_hls duration outside (0, MaxDuration] s. An fMP4 init segment is
+// reported with duration 0 (it has no media), so 0 is allowed for it.
+func checkDuration(r Request) error {
+	d := r.Duration
+	if t, _ := media.ForHLS(r.File); t.Kind == media.Init && d == 0 {
+		return nil
+	}
+	if !(d > 0 && d <= MaxDuration) {
+		return bad(http.StatusBadRequest, nil, "on_hls: duration %v s: want more than 0 and at most %d", d, MaxDuration)
+	}
+	return nil
 }
 
 func pathError(err error) *InputError {

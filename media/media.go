@@ -83,9 +83,23 @@ func ForHLS(name string) (Type, bool) {
 }
 
 // ForDVR returns the type of a file reported by on_dvr, or false when SRS's DVR never writes one.
+// An fMP4 init segment's name (init.mp4, <stream>-init.mp4) is an init segment whichever hook
+// names it: SRS rewrites it in place and serves every segment with it, so it is never purged, not
+// even when on_dvr reports it (a dvr_path pointing into the HLS folder, or a forged hook).
 func ForDVR(name string) (Type, bool) {
+	if IsInit(name) {
+		return hls[".mp4"], true
+	}
 	t, ok := dvr[ext(name)]
 	return t, ok
+}
+
+// IsInit reports whether name is an fMP4 init segment's name: init.mp4 (SRS's hls_init_file
+// default [app]/[stream]/init.mp4) or ending in -init.mp4 ([app]/[stream]-init.mp4), in any case.
+// ForHLS takes every .mp4 as an init segment; ForDVR only these names.
+func IsInit(name string) bool {
+	b := strings.ToLower(path.Base(name))
+	return b == "init.mp4" || strings.HasSuffix(b, "-init.mp4")
 }
 
 // ForPlaylist reports whether name is an HLS playlist.

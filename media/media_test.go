@@ -170,3 +170,24 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+// An fMP4 init segment's name is an init segment whichever hook names it, so it is never purged;
+// other .mp4 files from on_dvr are recordings.
+func TestInitWhicheverHook(t *testing.T) {
+	for _, n := range []string{"live/cam1/init.mp4", "live/cam1-init.mp4", "INIT.MP4", "/data/live/s/Init.mp4"} {
+		if !media.IsInit(n) {
+			t.Errorf("IsInit(%q) = false", n)
+		}
+		if d, ok := media.ForDVR(n); !ok || d.Kind != media.Init {
+			t.Errorf("ForDVR(%q) = %+v, %v; want Init", n, d, ok)
+		}
+	}
+	for _, n := range []string{"live/cam1.1795474211735.mp4", "live/init.flv", "live/initial.mp4", "init.mp4/x.flv"} {
+		if media.IsInit(n) {
+			t.Errorf("IsInit(%q) = true", n)
+		}
+		if d, ok := media.ForDVR(n); ok && d.Kind == media.Init {
+			t.Errorf("ForDVR(%q) = %+v; want a recording", n, d)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // Vars are the values a key template may use.
@@ -125,11 +126,33 @@ func (t Template) Expand(v Vars) (string, error) {
 		}
 		b.WriteString(val)
 	}
-	key := b.String()
+	key := utf8Key(b.String())
 	if err := checkKey(key); err != nil {
 		return "", fmt.Errorf("%w: template %q gave %q: %v", ErrBadKey, t.text, key, err)
 	}
 	return key, nil
+}
+
+// utf8Key makes a key valid UTF-8, as S3 requires: each byte of a file name that is not part of
+// valid UTF-8 (SRS writes names as bytes) is written as %XX, upper-case hex ("a\xff.ts" becomes
+// "a%FF.ts"). A '%' already in a name is kept, so a file literally named "a%FF.ts" maps to the same
+// key; the uploader never replaces another file's object, so the second is stored as name~<id>.
+func utf8Key(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			fmt.Fprintf(&b, "%%%02X", s[i])
+			i++
+			continue
+		}
+		b.WriteString(s[i : i+n])
+		i += n
+	}
+	return b.String()
 }
 
 func checkKey(key string) error {

@@ -29,7 +29,7 @@ type entry struct {
 // live is a consistent snapshot of a stream's live playlist.
 type live struct {
 	Version  int64
-	Target   int64 // EXT-X-TARGETDURATION
+	Target   int64 // the ledger's largest duration ever (not used: the target comes from the window)
 	DiscSeq  int64
 	FMP4     bool
 	Ended    bool
@@ -74,23 +74,48 @@ func (s live) render() []byte {
 		version = 7
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:%d\n", version)
-	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", max(s.Target, targetOf(s.Entries), 1))
-	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", s.Entries[0].Index)
+	entries := playable(s.Entries)
+	// The target comes from the window alone, not from the ledger's never-shrinking maximum
+	// (s.Target): one outlier duration would otherwise pin it for the rest of the stream.
+	fmt.Fprintf(&b, "#EXT-X-TARGETDURATION:%d\n", max(targetOf(entries), 1))
+	seq := s.Entries[0].Index
+	if len(entries) > 0 {
+		seq = entries[0].Index
+	}
+	fmt.Fprintf(&b, "#EXT-X-MEDIA-SEQUENCE:%d\n", seq)
 	if s.DiscSeq > 0 {
 		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", s.DiscSeq)
 	}
-	writeSegments(&b, s.Playlist, s.Entries)
+	writeSegments(&b, s.Playlist, entries)
 	if s.Ended {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
 	return []byte(b.String())
 }
 
+// playable drops the entries without a positive duration (a hook from before the receiver refused
+// them): an EXTINF must be positive. A discontinuity before a dropped entry moves to the next one.
+func playable(entries []entry) []entry {
+	out := make([]entry, 0, len(entries))
+	disc := 0
+	for _, e := range entries {
+		if !(e.Duration > 0) || math.IsInf(e.Duration, 0) {
+			disc |= e.Disc
+			continue
+		}
+		e.Disc |= disc
+		disc = 0
+		out = append(out, e)
+	}
+	return out
+}
+
 // writeSegments writes each entry with the tags that change before it: a discontinuity, the
-// init segment (EXT-X-MAP), the key (EXT-X-KEY).
+// init segment (EXT-X-MAP), the key (EXT-X-KEY). Entries without a positive duration are left out
+// (see playable).
 func writeSegments(b *strings.Builder, from string, entries []entry) {
 	var curMap, curKey string
-	for _, e := range entries {
+	for _, e := range playable(entries) {
 		if e.Disc == 1 {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
@@ -136,7 +161,7 @@ func keyTagFor(from, tag string) string {
 // nearest integer, must not exceed it (RFC 8216 4.3.3.1). Rounding up is always enough.
 func targetOf(entries []entry) int64 {
 	var t int64
-	for _, e := range entries {
+	for _, e := range playable(entries) {
 		t = max(t, int64(math.Ceil(e.Duration-0.0005)))
 	}
 	return t

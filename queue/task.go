@@ -4,6 +4,7 @@ package queue
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Task types.
@@ -105,6 +107,55 @@ func (p Offload) QueueID() string {
 
 // Encode is the task payload.
 func (p Offload) Encode() ([]byte, error) { return json.Marshal(p) }
+
+// offloadFields is Offload without its JSON methods.
+type offloadFields Offload
+
+// offloadWire is the JSON form of an Offload. File names are bytes, but a JSON string holds only
+// UTF-8 (encoding/json turns every other byte into U+FFFD), so a Path or Playlist that is not
+// valid UTF-8 is carried exactly in path_b64 or playlist_b64 (standard base64), and path or
+// playlist then hold a readable form (U+FFFD for each bad byte) for people looking at the queue.
+// A valid UTF-8 path is encoded as before, so payloads and TaskIDs do not change.
+type offloadWire struct {
+	offloadFields
+	PathB64     string `json:"path_b64,omitempty"`
+	PlaylistB64 string `json:"playlist_b64,omitempty"`
+}
+
+// MarshalJSON writes the payload, carrying non-UTF-8 paths losslessly (see offloadWire).
+func (p Offload) MarshalJSON() ([]byte, error) {
+	w := offloadWire{offloadFields: offloadFields(p)}
+	if !utf8.ValidString(p.Path) {
+		w.PathB64, w.Path = base64.StdEncoding.EncodeToString([]byte(p.Path)), strings.ToValidUTF8(p.Path, "\uFFFD")
+	}
+	if !utf8.ValidString(p.Playlist) {
+		w.PlaylistB64, w.Playlist = base64.StdEncoding.EncodeToString([]byte(p.Playlist)), strings.ToValidUTF8(p.Playlist, "\uFFFD")
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (p *Offload) UnmarshalJSON(b []byte) error {
+	var w offloadWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = Offload(w.offloadFields)
+	for _, f := range []struct {
+		b64 string
+		dst *string
+	}{{w.PathB64, &p.Path}, {w.PlaylistB64, &p.Playlist}} {
+		if f.b64 == "" {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(f.b64)
+		if err != nil {
+			return fmt.Errorf("path_b64/playlist_b64: %w", err)
+		}
+		*f.dst = string(raw)
+	}
+	return nil
+}
 
 // DecodeOffload reads a payload.
 func DecodeOffload(b []byte) (Offload, error) {

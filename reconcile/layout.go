@@ -5,6 +5,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/srs-offload/srs-offload/objkey"
 )
@@ -60,6 +61,9 @@ func compile(t string) (pattern, error) {
 	if t == "" || strings.HasPrefix(t, "/") {
 		return pattern{}, fmt.Errorf("%q: must be a path relative to the root, like SRS's hls_ts_file", t)
 	}
+	if !utf8.ValidString(t) {
+		return pattern{}, fmt.Errorf("%q: not valid UTF-8 (write the template in UTF-8; a file name's other bytes are matched by the variables)", t)
+	}
 	body := strings.TrimSuffix(t, path.Ext(t))
 	var re strings.Builder
 	re.WriteString("^")
@@ -88,7 +92,11 @@ func compile(t string) (pattern, error) {
 		rest = rest[i+j+1:]
 	}
 	re.WriteString(`\.[A-Za-z0-9]+$`)
-	return pattern{text: t, re: regexp.MustCompile(re.String())}, nil
+	c, err := regexp.Compile(re.String())
+	if err != nil {
+		return pattern{}, fmt.Errorf("%q: %w", t, err)
+	}
+	return pattern{text: t, re: c}, nil
 }
 
 // Vars returns the key variables of a file at rel below its root, from the first template of its

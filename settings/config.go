@@ -283,8 +283,21 @@ func decode(n *yaml.Node, v reflect.Value, prefix string, out *Errors) {
 		return
 	}
 	if n.Kind != yaml.MappingNode || v.Kind() != reflect.Struct {
-		if err := expandEnv(n); err != nil {
-			*out = append(*out, Problem{strings.TrimSuffix(prefix, "."), err.Error()})
+		key := strings.TrimSuffix(prefix, ".")
+		var empty []emptyExpansion
+		if err := expandEnv(n, key, &empty); err != nil {
+			*out = append(*out, Problem{key, err.Error()})
+			return
+		}
+		bad := false
+		for _, e := range empty {
+			if isSecret(e.key) {
+				*out = append(*out, Problem{e.key, fmt.Sprintf("${%s} expanded to an empty value (%q), which would turn this secret off: set the variable, or write \"\" (or leave the key out) to mean none",
+					strings.Join(e.vars, "}, ${"), e.value)})
+				bad = true
+			}
+		}
+		if bad {
 			return
 		}
 		if err := n.Decode(v.Addr().Interface()); err != nil {
@@ -313,13 +326,33 @@ func decode(n *yaml.Node, v reflect.Value, prefix string, out *Errors) {
 
 var envVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
-// expandEnv replaces ${VAR} in every scalar under n (comments and keys are left alone).
-func expandEnv(n *yaml.Node) error {
-	if n.Kind == yaml.ScalarNode {
-		var missing []string
+// secretKeys are the keys whose empty value turns a protection off or changes which credentials
+// are used; warm.targets[N].headers.* are secrets too (Authorization and the like).
+var secretKeys = map[string]bool{
+	"hooks.token": true, "storage.access_key": true, "storage.secret_key": true, "redis.password": true,
+}
+
+var headerKey = regexp.MustCompile(`^warm\.targets\[\d+\]\.headers\.`)
+
+func isSecret(key string) bool { return secretKeys[key] || headerKey.MatchString(key) }
+
+// emptyExpansion is a scalar at key that held ${VAR} and came out empty, null or ~.
+type emptyExpansion struct {
+	key, value string
+	vars       []string
+}
+
+// expandEnv replaces ${VAR} in every scalar under n (comments and keys are left alone), n being
+// the value of key. Each scalar that referred to a variable and came out as nothing (empty,
+// YAML's null or ~) is added to empty: for a secret, that is an error rather than "none".
+func expandEnv(n *yaml.Node, key string, empty *[]emptyExpansion) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var missing, used []string
 		before := n.Value
 		n.Value = envVar.ReplaceAllStringFunc(n.Value, func(m string) string {
 			name := m[2 : len(m)-1]
+			used = append(used, name)
 			v, ok := os.LookupEnv(name)
 			if !ok {
 				missing = append(missing, name)
@@ -329,13 +362,26 @@ func expandEnv(n *yaml.Node) error {
 		if len(missing) > 0 {
 			return fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
 		}
+		if len(used) > 0 {
+			switch strings.TrimSpace(n.Value) {
+			case "", "~", "null", "Null", "NULL":
+				*empty = append(*empty, emptyExpansion{key: key, value: n.Value, vars: used})
+			}
+		}
 		if n.Value != before && n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) == 0 {
 			n.Tag = "" // a plain ${X} takes the type of what it expands to (db: ${DB} is an int)
 		}
 		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := expandEnv(n.Content[i+1], key+"."+n.Content[i].Value, empty); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	for _, c := range n.Content {
-		if err := expandEnv(c); err != nil {
+	for i, c := range n.Content {
+		if err := expandEnv(c, fmt.Sprintf("%s[%d]", key, i), empty); err != nil {
 			return err
 		}
 	}

@@ -6,10 +6,12 @@ import (
 	"net/url"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
+	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/warm"
@@ -64,7 +66,7 @@ func (c *Config) Validate() error {
 	if c.Storage.Endpoint != "" {
 		u, err := url.Parse(c.Storage.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("storage.endpoint", "want an http:// or https:// URL, got %q", c.Storage.Endpoint)
+			add("storage.endpoint", "want an http:// or https:// URL, got %q", redact.URL(c.Storage.Endpoint))
 		}
 	}
 	if c.Storage.Region == "" {
@@ -85,12 +87,32 @@ func (c *Config) Validate() error {
 	if c.Storage.PartConcurrency < 1 || c.Storage.PartConcurrency > 64 {
 		add("storage.part_concurrency", "want 1..64, got %d", c.Storage.PartConcurrency)
 	}
+	// Object keys must be UTF-8 for S3, and the templates become regular expressions and URL
+	// patterns: a template that is not UTF-8 is refused by name, whether or not its feature is on.
+	templates := []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR},
+		{"playlist.vod_key", c.Playlist.VODKey}, {"warm.folder", c.Warm.Folder}, {"warm.notify_path", c.Warm.NotifyPath}}
+	for i, t := range c.Reconcile.HLSTSFile {
+		templates = append(templates, struct{ key, tmpl string }{fmt.Sprintf("reconcile.hls_ts_file[%d]", i), t})
+	}
+	for i, t := range c.Reconcile.DVRPath {
+		templates = append(templates, struct{ key, tmpl string }{fmt.Sprintf("reconcile.dvr_path[%d]", i), t})
+	}
+	badUTF8 := map[string]bool{}
+	for _, t := range templates {
+		if !utf8.ValidString(t.tmpl) {
+			add(t.key, "%q is not valid UTF-8", t.tmpl)
+			badUTF8[t.key] = true
+		}
+	}
 	for _, k := range []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR}} {
+		if badUTF8[k.key] {
+			continue
+		}
 		if _, err := objkey.Parse(k.tmpl); err != nil {
 			add(k.key, "%v", err)
 		}
 	}
-	if c.Playlist.VODKey != "" {
+	if c.Playlist.VODKey != "" && !badUTF8["playlist.vod_key"] {
 		if _, err := objkey.Parse(c.Playlist.VODKey); err != nil {
 			add("playlist.vod_key", "%v", err)
 		}
@@ -105,10 +127,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	if len(c.Warm.Targets) > 0 {
-		if _, err := warm.ParsePattern(c.Warm.NotifyPath); err != nil {
+		if _, err := warm.ParsePattern(c.Warm.NotifyPath); err != nil && !badUTF8["warm.notify_path"] {
 			add("warm.notify_path", "%v", err)
 		}
-		if _, err := objkey.Parse(c.Warm.Folder); err != nil {
+		if _, err := objkey.Parse(c.Warm.Folder); err != nil && !badUTF8["warm.folder"] {
 			add("warm.folder", "%v", err)
 		}
 		if c.Warm.Wait <= 0 {
@@ -133,12 +155,12 @@ func (c *Config) Validate() error {
 			add("reconcile.min_age", "want at least 1s (SRS renames a segment, then sends its hook), got %s", c.Reconcile.MinAge)
 		}
 		for i, t := range c.Reconcile.HLSTSFile {
-			if err := reconcile.CheckTemplate(t); err != nil {
+			if err := reconcile.CheckTemplate(t); err != nil && utf8.ValidString(t) {
 				add(fmt.Sprintf("reconcile.hls_ts_file[%d]", i), "%v", err)
 			}
 		}
 		for i, t := range c.Reconcile.DVRPath {
-			if err := reconcile.CheckTemplate(t); err != nil {
+			if err := reconcile.CheckTemplate(t); err != nil && utf8.ValidString(t) {
 				add(fmt.Sprintf("reconcile.dvr_path[%d]", i), "%v", err)
 			}
 		}

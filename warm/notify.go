@@ -15,6 +15,7 @@ import (
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -31,6 +32,9 @@ type Pattern struct {
 // ParsePattern checks a pattern.
 func ParsePattern(s string) (Pattern, error) {
 	p := Pattern{text: s}
+	if !utf8.ValidString(s) {
+		return p, fmt.Errorf("notify path %q: not valid UTF-8", s)
+	}
 	if !strings.HasPrefix(s, "/") || !strings.HasSuffix(s, "/{ts_url}") {
 		return p, fmt.Errorf("notify path %q: must start with / and end with /{ts_url}", s)
 	}
@@ -138,7 +142,8 @@ type Intake struct {
 }
 
 // Accept handles one notify path. It returns ErrNoMatch for a path that is not a notify, and
-// ErrUnsafe for one that tries to leave its stream.
+// ErrUnsafe for one that tries to leave its stream. A notify for a stream Folders does not know
+// writes nothing to Redis: it warms its segment only if that is stored already.
 func (in *Intake) Accept(ctx context.Context, escapedPath string) error {
 	n, err := in.Pattern.Match(escapedPath)
 	if err != nil {
@@ -158,7 +163,14 @@ func (in *Intake) Accept(ctx context.Context, escapedPath string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnsafe, err)
 	}
-	actual, ready, err := in.Rendezvous.Notified(ctx, key)
+	// Only a stream the ledger knows (an on_hls was recorded for it) may leave a mark at the
+	// rendezvous: a notify naming anything else only meets a segment already stored, so notifies
+	// from whoever reaches the listener cannot fill Redis.
+	meet := in.Rendezvous.Notified
+	if !found {
+		meet = in.Rendezvous.Collect
+	}
+	actual, ready, err := meet(ctx, key)
 	if err != nil || !ready {
 		return err
 	}

@@ -39,12 +39,33 @@ end
 redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
 return ''`)
 
+// collect: KEYS[1] the meeting point. Returns the stored side's mark when it is there (and clears
+// the point), else an empty string; it never leaves a mark.
+var collect = redis.NewScript(`
+local other = redis.call('GET', KEYS[1])
+if other and string.sub(other, 1, 2) == 's:' then
+  redis.call('DEL', KEYS[1])
+  return other
+end
+return ''`)
+
 func (r *Rendezvous) point(expected string) string { return "so:warm:" + expected }
 
 // Notified records a notify for the segment with this expected key. ready is true when the
 // segment is already stored, under actual.
 func (r *Rendezvous) Notified(ctx context.Context, expected string) (actual string, ready bool, err error) {
 	other, err := meet.Run(ctx, r.rdb, []string{r.point(expected)}, "n", r.wait.Milliseconds()).Text()
+	if err != nil || other == "" {
+		return "", false, err
+	}
+	return strings.TrimPrefix(other, "s:"), true, nil
+}
+
+// Collect is Notified for a notify that may not leave a mark: it meets a segment already stored,
+// and otherwise writes nothing to Redis (a notify for a stream the ledger does not know may come
+// from anyone who can reach the hook listener).
+func (r *Rendezvous) Collect(ctx context.Context, expected string) (actual string, ready bool, err error) {
+	other, err := collect.Run(ctx, r.rdb, []string{r.point(expected)}).Text()
 	if err != nil || other == "" {
 		return "", false, err
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/srs-offload/srs-offload/redact"
 )
 
 var (
@@ -98,10 +100,10 @@ func NewWarmer(targets []Target, bucket, prefix string, log *slog.Logger) (*Warm
 func CheckTarget(t Target) error {
 	u, err := url.Parse(strings.ReplaceAll(strings.ReplaceAll(t.URL, "{key}", "k"), "{bucket}", "b"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Contains(u.Host, "{") {
-		return fmt.Errorf("url %q: want an http(s) URL with a fixed host, {key} in its path", t.URL)
+		return fmt.Errorf("url %q: want an http(s) URL with a fixed host, {key} in its path", redact.URL(t.URL))
 	}
 	if !strings.Contains(t.URL, "{key}") {
-		return fmt.Errorf("url %q: has no {key}", t.URL)
+		return fmt.Errorf("url %q: has no {key}", redact.URL(t.URL))
 	}
 	switch t.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodPost:
@@ -172,9 +174,9 @@ func (w *Warmer) warmOne(ctx context.Context, t *target, u, edge string) {
 	outcome := "ok"
 	if err != nil || status >= 400 {
 		outcome = "failed"
-		w.log.Warn("warm: edge not warmed", "target", t.Name, "url", u, "edge", edge, "status", status, "err", err, "attempts", t.Retries+1)
+		w.log.Warn("warm: edge not warmed", "target", t.Name, "url", redact.URL(u), "edge", edge, "status", status, "err", redact.Error(err), "attempts", t.Retries+1)
 	} else {
-		w.log.Debug("warm: edge warmed", "target", t.Name, "url", u, "edge", edge, "status", status, "took", time.Since(start))
+		w.log.Debug("warm: edge warmed", "target", t.Name, "url", redact.URL(u), "edge", edge, "status", status, "took", time.Since(start))
 	}
 	warmResults.WithLabelValues(t.Name, outcome).Inc()
 	warmSeconds.WithLabelValues(t.Name).Observe(time.Since(start).Seconds())

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/settings"
 	"github.com/srs-offload/srs-offload/spool"
@@ -29,6 +30,9 @@ func runCheck(args []string) int {
 	if err != nil {
 		return 2
 	}
+	for _, w := range settings.Warnings(cfg, *path) {
+		fmt.Fprintf(os.Stderr, "warning: %s\n", redact.Text(w.Error()))
+	}
 	bad := false
 	if *srsConf != "" {
 		findings, err := auditSRS(cfg, *srsConf, *srsCwd)
@@ -45,11 +49,11 @@ func runCheck(args []string) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if err := pingRedis(cfg); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, redact.Error(err))
 			bad = true
 		}
 		if _, err := openStorage(ctx, cfg); err != nil {
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, redact.Error(err))
 			bad = true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/settings"
 )
 
@@ -49,11 +50,11 @@ func printProblems(w io.Writer, path string, err error) {
 	}
 	if probs, ok := settings.AsErrors(err); ok {
 		for _, p := range probs {
-			fmt.Fprintf(w, "%s: %s\n", path, p)
+			fmt.Fprintf(w, "%s: %s\n", path, redact.Text(p.Error()))
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s: %v\n", path, err)
+	fmt.Fprintf(w, "%s: %v\n", path, redact.Error(err))
 }
 
 func newLogger(c settings.Log) *slog.Logger {

@@ -25,6 +25,7 @@ import (
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
+	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/settings"
 	"github.com/srs-offload/srs-offload/spool"
@@ -50,7 +51,7 @@ func runServe(name string, args []string, r roles) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, r, log, nil); err != nil {
-		fmt.Fprintf(os.Stderr, "srs-offload %s: %v\n", name, err)
+		fmt.Fprintf(os.Stderr, "srs-offload %s: %v\n", name, redact.Error(err))
 		return 1
 	}
 	return 0
