@@ -20,12 +20,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/srs-offload/srs-offload/config"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/settings"
 )
 
 // flakyQueue is the real queue client, failing on demand after the hook's announce succeeded,
@@ -62,7 +62,7 @@ func TestHooksRoleEnqueueFailsAfterAnnounce(t *testing.T) {
 		t.Fatal(err)
 	}
 	rds := redistest.Start(t)
-	cfg := config.Default()
+	cfg := settings.Default()
 	cfg.Roots, cfg.Node, cfg.Hooks.EnqueueTimeout = []string{root}, "roles", 2*time.Second
 	rs, err := roots.New(cfg.Roots)
 	if err != nil {
