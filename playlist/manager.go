@@ -26,7 +26,8 @@ const (
 // ErrNotYet means a session cannot end yet: some of its segments are still in flight.
 var ErrNotYet = queue.ErrNotYet
 
-// Manager is what the hook receiver and the worker use.
+// Manager is what the worker uses: it publishes the live and VoD playlists to Store, which must
+// be set. The hook receiver uses a Receiver, which has no storage.
 type Manager struct {
 	Ledger *Ledger
 	Store  Store
@@ -62,36 +63,17 @@ func (m *Manager) info(p queue.Offload) SessionInfo {
 	return SessionInfo{Vhost: p.Vhost, App: p.App, Stream: p.Stream, StreamID: p.StreamID, Client: p.Client, Node: m.Node}
 }
 
-// Announce records a hooked segment in hook order (the receiver calls it right after the enqueue).
+// Announce records a hooked segment in hook order (see Receiver).
 func (m *Manager) Announce(ctx context.Context, p queue.Offload) error {
-	it, ok := itemOf(p)
-	if !ok {
-		return nil
-	}
-	res, err := m.Ledger.Announce(ctx, p.PlaylistKey, it, m.info(p))
-	if err != nil || !res.NewSession {
-		return err
-	}
-	// A session starts: on_unpublish (which names only the stream) must find its playlist, and
-	// on_hls_notify (which names app and stream, no vhost) the folder its [ts_url] is relative to.
-	pipe := m.Ledger.rdb.Pipeline()
-	pipe.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey)
-	if p.M3U8URL != "" {
-		pipe.HSet(ctx, foldersKey, p.App+"/"+p.Stream, path.Dir(strings.TrimLeft(p.M3U8URL, "/")))
-	}
-	_, err = pipe.Exec(ctx)
-	return err
+	return m.receiver().Announce(ctx, p)
 }
 
-// Folder returns the folder of a stream's m3u8_url as its last on_hls reported it ("." for a
-// playlist at the top), or false when no on_hls of the stream was seen.
+// Folder returns the folder of a stream's m3u8_url (see Receiver).
 func (m *Manager) Folder(ctx context.Context, app, stream string) (string, bool, error) {
-	f, err := m.Ledger.rdb.HGet(ctx, foldersKey, app+"/"+stream).Result()
-	if err == redis.Nil {
-		return "", false, nil
-	}
-	return f, err == nil, err
+	return m.receiver().Folder(ctx, app, stream)
 }
+
+func (m *Manager) receiver() *Receiver { return &Receiver{Ledger: m.Ledger, Node: m.Node} }
 
 // Stored records a verified segment under the key it was stored at, and publishes the live
 // playlist if that moved it.

@@ -7,6 +7,12 @@
 // min_age, not marked as stored and with no task in the queue, is enqueued under the same task id
 // its hook would have had, so a late hook and the reconciler never upload one file twice. Its key
 // comes from SRS's own path templates (Layout).
+//
+// Take first, decide later: every such file is taken into the spool as soon as the reconciler
+// sees it (TakeAll at start, before Redis or storage are asked; each watcher event; each scan,
+// also one that fails because Redis is down), whatever its age. min_age delays only the enqueue,
+// so SRS's hls_cleanup cannot delete a file while it waits for its hook, or while srs-offload
+// was down.
 package reconcile
 
 import (
@@ -47,7 +53,9 @@ type Reconciler struct {
 	Layout *Layout
 	HLSKey objkey.Template
 	DVRKey objkey.Template
-	Queue  Enqueuer
+	// Queue records the tasks. Nil makes a holder: it takes files into the spool and never
+	// enqueues (a worker process, which keeps files safe while the hooks process is down).
+	Queue Enqueuer
 	// MinAge leaves a file younger than this to its hook.
 	MinAge time.Duration
 	// Interval is the time between full scans (0: only at start and when kicked).
@@ -84,6 +92,7 @@ type Stats struct {
 	Young    int           // left to their hook for now (younger than MinAge)
 	Stored   int           // kept on disk and marked as stored
 	Unmatch  int           // no layout gives their key variables
+	Held     int           // taken into the spool, not enqueued (a holder without a Queue)
 	Took     time.Duration
 
 	unscheduled int // young files the watcher does not look at again
@@ -182,6 +191,9 @@ func (r *Reconciler) Scan(ctx context.Context) (Stats, error) {
 	var firstErr error
 	visit := func(c candidate) {
 		if firstErr != nil {
+			// Redis failed: nothing more is enqueued in this scan, but every file is still
+			// taken, so SRS's cleanup cannot delete it before the scan is retried.
+			r.claim(c)
 			return
 		}
 		res, err := r.consider(ctx, c, start, found)
@@ -215,6 +227,30 @@ func (r *Reconciler) Scan(ctx context.Context) (Stats, error) {
 	st.Took = time.Since(start)
 	report(st)
 	return st, nil
+}
+
+// TakeAll takes every finished media file under the roots that is not yet held into the spool,
+// and returns how many files it holds. It asks neither Redis nor storage, so it runs first at
+// start-up: files written while srs-offload was down are safe from SRS's cleanup from then on,
+// whatever Redis does; the scans enqueue them (from the spool, should SRS delete its name).
+func (r *Reconciler) TakeAll(ctx context.Context) (int, error) {
+	if r.Spool == nil {
+		return 0, nil
+	}
+	r.scanMu.Lock()
+	defer r.scanMu.Unlock()
+	n := 0
+	for _, root := range r.Roots.Dirs() {
+		err := r.walk(ctx, root, func(c candidate) {
+			if _, res := r.claim(c); res == resultEnqueued && !isInit(c.orig) {
+				n++
+			}
+		})
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // walk visits the media files below root, then those in its spool.
@@ -274,9 +310,12 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		orig, _, ok := r.Spool.Orig(p)
+		orig, ino, ok := r.Spool.Orig(p)
 		if !ok || !isMedia(orig) {
 			return nil
+		}
+		if fi, err := os.Lstat(orig); err == nil && inode(fi) == ino {
+			return nil // visited under SRS's name
 		}
 		fi, err := d.Info()
 		if err != nil {
@@ -289,6 +328,11 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 		return nil
 	}
 	return err
+}
+
+func isInit(p string) bool {
+	t, ok := media.ForHLS(p)
+	return ok && t.Kind == media.Init
 }
 
 func isMedia(p string) bool {
@@ -309,6 +353,7 @@ const (
 	resultEnqueued                // a task was recorded now
 	resultUnmatched               // no layout gives its key
 	resultScheduled               // young, and the watcher looks at it again once old enough
+	resultHeld                    // taken into the spool by a holder (no Queue)
 )
 
 func (st *Stats) add(r result) {
@@ -328,6 +373,8 @@ func (st *Stats) add(r result) {
 		st.Enqueued++
 	case resultUnmatched:
 		st.Unmatch++
+	case resultHeld:
+		st.Held++
 	}
 	st.Files++
 }
@@ -371,8 +418,12 @@ func kindOf(kind, p string) bool {
 	return ok
 }
 
-// consider decides about one file and enqueues it when its hook never came.
-func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, found map[string]time.Time) (result, error) {
+// claim builds the task a hook would have made for a file and takes the file into the spool,
+// whatever its age and whether or not Redis answers. It returns resultEnqueued for a file still
+// to be enqueued (or known); resultNone, resultUnmatched or resultStored for one that is not:
+// a file no layout matches is not held (nobody would ever upload it), nor one marked as stored
+// (purge off: SRS's name keeps it; a spooled link of it is released here).
+func (r *Reconciler) claim(c candidate) (queue.Offload, result) {
 	p, res := r.offload(c)
 	if res == resultUnmatched {
 		r.mu.Lock()
@@ -387,10 +438,42 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 				"path", c.orig)
 		}
 		reconciled.WithLabelValues("", "unmatched").Inc()
-		return res, nil
+		return p, res
 	}
 	if res == resultNone {
+		return p, res
+	}
+	if r.marked(c, p.TaskID()) {
+		// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
+		link := c.disk
+		if link == c.orig && r.Spool != nil {
+			link, _ = r.Spool.Path(c.orig, inode(c.fi))
+		}
+		if link != "" && link != c.orig {
+			if err := r.Spool.Release(link, c.fi); err != nil {
+				r.Log.Warn("reconcile: could not release a spooled file already stored", "path", link, "err", err)
+			}
+		}
+		return p, resultStored
+	}
+	// Taken before any task exists. A worker purging the same file removes SRS's name before the
+	// spooled link, so a link made here either exists before that removal (and the worker
+	// removes it next) or fails because the file is gone. A link made just after a worker kept
+	// and marked the file (purge off) is released by the next scan (above).
+	if r.Spool != nil && c.disk == c.orig {
+		r.take(c)
+	}
+	return p, resultEnqueued
+}
+
+// consider decides about one file and enqueues it when its hook never came.
+func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, found map[string]time.Time) (result, error) {
+	p, res := r.claim(c)
+	if res != resultEnqueued {
 		return res, nil
+	}
+	if r.Queue == nil {
+		return resultHeld, nil
 	}
 	if now.Sub(c.fi.ModTime()) < r.MinAge {
 		if found != nil && !r.schedule(c.orig, inode(c.fi), c.fi.ModTime().Add(r.MinAge)) {
@@ -402,15 +485,6 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 		return resultYoung, nil
 	}
 	id := p.TaskID()
-	if r.marked(c, id) {
-		if c.disk != c.orig {
-			// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
-			if err := r.Spool.Release(c.disk, c.fi); err != nil {
-				r.Log.Warn("reconcile: could not release a spooled file already stored", "path", c.disk, "err", err)
-			}
-		}
-		return resultStored, nil
-	}
 	if found != nil {
 		if _, dup := found[id]; dup {
 			return resultNone, nil // the same file under its name and in the spool
@@ -442,11 +516,6 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 		reconciled.WithLabelValues(p.Kind, "known").Inc()
 		return resultKnown, nil
 	}
-	// Held only once its task exists: the worker removes SRS's name before the spooled link, so
-	// a link made now is either removed by that worker or fails because the file is gone.
-	if r.Spool != nil && c.disk == c.orig {
-		r.take(c)
-	}
 	reconciled.WithLabelValues(p.Kind, "enqueued").Inc()
 	r.Log.Info("reconcile: enqueued a file whose hook never came", "path", c.orig, "key", p.Key)
 	return resultEnqueued, nil
@@ -465,7 +534,7 @@ func (r *Reconciler) marked(c candidate, id string) bool {
 
 // take holds a file in the spool while it waits, unless it is an fMP4 init (never purged).
 func (r *Reconciler) take(c candidate) {
-	if t, ok := media.ForHLS(c.orig); ok && t.Kind == media.Init {
+	if isInit(c.orig) {
 		return
 	}
 	if _, err := r.Spool.Take(c.orig, c.fi); err != nil && !errors.Is(err, roots.ErrNotExist) {

@@ -255,9 +255,10 @@ func counts(st reconcile.Stats) string {
 }
 
 // A scan enqueues every finished media file older than MinAge whose hook never came, under the
-// key its hook would have given it and with SRS's path; it leaves young files to their hook,
-// ignores what SRS never hooks, and counts what no template matches. Files it enqueued are held
-// in the spool (not an fMP4 init). A second scan enqueues nothing new.
+// key its hook would have given it and with SRS's path; it leaves young files to their hook (but
+// holds them in the spool already), ignores what SRS never hooks, and counts what no template
+// matches. Every file it can enqueue is held in the spool (not an fMP4 init). A second scan
+// enqueues nothing new.
 func TestScanEnqueuesMissedFiles(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, time.Minute)
@@ -318,7 +319,15 @@ func TestScanEnqueuesMissedFiles(t *testing.T) {
 			t.Errorf("%s: held in the spool %v, want %v", f.rel, held, f.spooled)
 		}
 	}
-	for _, p := range append([]string{young, tmp, m3u8}, unmatched...) {
+	if !sameFile(t, e.spooled(young), young) {
+		t.Error("a young file was not held in the spool: SRS's cleanup could delete it while it waits for its hook")
+	}
+	for _, task := range tasks {
+		if task.Path == young {
+			t.Error("a young file was enqueued")
+		}
+	}
+	for _, p := range append([]string{tmp, m3u8}, unmatched...) {
 		if exists(e.spooled(p)) {
 			t.Errorf("%s was spooled", p)
 		}
@@ -546,14 +555,16 @@ func TestRunWatchSpoolsAtOnce(t *testing.T) {
 	}
 	e.run()
 
-	// The watcher is in place once a new file is spooled before MinAge (a scan never spools a
-	// young file).
+	// The watcher is in place once two new files in a row are spooled within 300 ms each (the
+	// first scan at start may take one too; it runs once).
 	deadline := time.Now().Add(10 * time.Second)
-	for i := 0; ; i++ {
+	for i, inRow := 0, 0; inRow < 2; i++ {
 		p := e.write(fmt.Sprintf("live/probe-%d.ts", i), 0, "probe")
 		link := e.spooled(p)
 		if pollFor(300*time.Millisecond, func() bool { return exists(link) }) {
-			break
+			inRow++
+		} else {
+			inRow = 0
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the watcher never spooled a new file")

@@ -96,12 +96,10 @@ func (r *Reconciler) spot(p string) {
 	if err != nil {
 		return
 	}
-	if r.Spool != nil {
-		if _, res := r.offload(candidate{orig: p, disk: p, fi: fi}); res == resultEnqueued {
-			// Only a file the reconciler can enqueue is held: the spool must not keep forever
-			// a file nobody will upload.
-			r.take(candidate{orig: p, disk: p, fi: fi})
-		}
+	// Only a file the reconciler can enqueue is held: the spool must not keep forever a file
+	// nobody will upload.
+	if _, res := r.claim(candidate{orig: p, disk: p, fi: fi}); res != resultEnqueued || r.Queue == nil {
+		return
 	}
 	r.schedule(p, inode(fi), time.Now().Add(r.MinAge))
 }

@@ -713,20 +713,21 @@ func TestE2EWorkerRestartMidQueue(t *testing.T) {
 	hooks.stop(t)
 }
 
-// At start, an unreachable bucket or Redis is an error that names its key, and the process exits.
+// At start, an unreachable bucket (serve) or Redis (a worker) is an error that names its key, and
+// the process exits. (A process with the receiver starts without Redis: TestE2EHooksStartWithRedisDown.)
 func TestE2EStartupNamesUnreachable(t *testing.T) {
 	root := t.TempDir()
 	s := newStack(t, root)
 	for _, tc := range []struct {
-		name, from, to, want string
+		name, sub, from, to, want string
 	}{
-		{"bucket", "bucket: " + s.s3.Bucket, "bucket: no-such-bucket", `storage.bucket "no-such-bucket" is not reachable`},
-		{"redis", "redis: {addr: " + s.redis.Addr + "}", "redis: {addr: 127.0.0.1:1}", "redis.addr 127.0.0.1:1: not reachable"},
+		{"bucket", "serve", "bucket: " + s.s3.Bucket, "bucket: no-such-bucket", `storage.bucket "no-such-bucket" is not reachable`},
+		{"redis", "worker", "redis: {addr: " + s.redis.Addr + "}", "redis: {addr: 127.0.0.1:1}", "redis.addr 127.0.0.1:1: not reachable"},
 	} {
 		b, _ := os.ReadFile(s.config)
 		cfg := filepath.Join(s.dir, tc.name+".yaml")
 		os.WriteFile(cfg, bytes.Replace(b, []byte(tc.from), []byte(tc.to), 1), 0o644)
-		cmd := exec.Command(binary(t), "serve", "-c", cfg)
+		cmd := exec.Command(binary(t), tc.sub, "-c", cfg)
 		done := make(chan struct{})
 		var out []byte
 		var err error
@@ -735,7 +736,7 @@ func TestE2EStartupNamesUnreachable(t *testing.T) {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			cmd.Process.Kill()
-			t.Fatalf("%s: serve did not exit", tc.name)
+			t.Fatalf("%s: %s did not exit", tc.name, tc.sub)
 		}
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%s: err %v, output lacks %q:\n%s", tc.name, err, tc.want, out)

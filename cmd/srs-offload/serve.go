@@ -99,7 +99,8 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 	if err != nil {
 		return err
 	}
-	if err := pingRedis(cfg); err != nil {
+	sp, err := openSpool(cfg, rs, log)
+	if err != nil {
 		return err
 	}
 	qc := queue.NewClient(redisOpt(cfg), queue.Options{
@@ -107,24 +108,38 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 		RedisTimeout: cfg.Hooks.EnqueueTimeout,
 	})
 	defer qc.Close()
+	rec, err := newReconciler(cfg, rs, sp, keys, qc, r, log)
+	if err != nil {
+		return err
+	}
+	// Take first: every file written while no srs-offload ran is held in the spool before Redis
+	// or storage are asked, so SRS's hls_cleanup cannot delete it while they are slow or down.
+	if rec != nil {
+		t0 := time.Now()
+		n, err := rec.TakeAll(ctx)
+		if err != nil {
+			log.Warn("spool: the take pass at start did not finish; the first scan takes the rest", "err", err)
+		}
+		log.Info("spool: files on disk held at start", "files", n, "took", time.Since(t0).Round(time.Millisecond))
+	}
+	if err := pingRedis(cfg); err != nil {
+		if !r.hooks {
+			return err
+		}
+		// The receiver starts anyway: hooks are answered 503 (the file is held in the spool),
+		// and the reconciler enqueues what is on disk once Redis answers.
+		log.Warn("redis not reachable at start; hooks get 503 and their files are held in the spool until it answers", "key", "redis.addr", "err", err)
+	}
 	// The playlist ledger and the warming rendezvous; bounded like the enqueue, since the hook
 	// waits for them too.
 	t := cfg.Hooks.EnqueueTimeout
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
 		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	playlists, err := newPlaylists(cfg, rdb, log)
-	if err != nil {
-		return err
-	}
+	ledger := playlist.New(rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain})
 	var rendezvous *warm.Rendezvous // CDN warming, when targets are configured
 	if len(cfg.Warm.Targets) > 0 {
 		rendezvous = warm.NewRendezvous(rdb, cfg.Warm.Wait)
-	}
-
-	sp, err := openSpool(cfg, rs, log)
-	if err != nil {
-		return err
 	}
 
 	// Every process serves its metrics on listen, the queues' too (size and latency: the backlog's
@@ -144,12 +159,8 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	var rec *reconcile.Reconciler
 	if r.hooks {
-		if rec, err = newReconciler(cfg, rs, sp, keys, qc, log); err != nil {
-			return err
-		}
-		h, err := newHooks(cfg, rs, keys, qc, playlists, rendezvous, sp, rec, log)
+		h, err := newHooks(cfg, rs, keys, qc, &playlist.Receiver{Ledger: ledger, Node: cfg.Node}, rendezvous, sp, rec, log)
 		if err != nil {
 			return err
 		}
@@ -157,7 +168,7 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 	}
 	var ws *worker.Server
 	if r.worker {
-		if ws, err = startWorker(ctx, cfg, rs, sp, qc, playlists, rendezvous, log); err != nil {
+		if ws, err = startWorker(ctx, cfg, rs, sp, qc, ledger, rendezvous, log); err != nil {
 			return err
 		}
 	}
@@ -223,25 +234,33 @@ func openSpool(cfg settings.Config, rs *roots.Set, log *slog.Logger) (*spool.Spo
 	return sp, nil
 }
 
-// newReconciler builds the scan and watch of the roots (nil when reconcile.enabled is off).
-func newReconciler(cfg settings.Config, rs *roots.Set, sp *spool.Spool, keys hook.Keys, qc *queue.Client, log *slog.Logger) (*reconcile.Reconciler, error) {
+// newReconciler builds the scan and watch of the roots (nil when reconcile.enabled is off). In a
+// process without the receiver (a worker) it only holds files in the spool (nil without a spool):
+// files written while the hooks process is down are then safe from SRS's cleanup, and that
+// process's reconciler enqueues them from the spool once it is back.
+func newReconciler(cfg settings.Config, rs *roots.Set, sp *spool.Spool, keys hook.Keys, qc *queue.Client, r roles, log *slog.Logger) (*reconcile.Reconciler, error) {
 	c := cfg.Reconcile
-	if !c.Enabled {
+	if !c.Enabled || (!r.hooks && sp == nil) {
 		return nil, nil
 	}
 	layout, err := reconcile.NewLayout(c.HLSTSFile, c.DVRPath)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile.%w", err)
 	}
-	return &reconcile.Reconciler{
-		Roots: rs, Spool: sp, Layout: layout, HLSKey: keys.HLS, DVRKey: keys.DVR, Queue: qc,
+	rec := &reconcile.Reconciler{
+		Roots: rs, Spool: sp, Layout: layout, HLSKey: keys.HLS, DVRKey: keys.DVR,
 		MinAge: c.MinAge, Interval: c.Interval, Recheck: max(c.Interval, 30*time.Minute), Watch: c.Watch, Log: log,
-	}, nil
+	}
+	if r.hooks {
+		rec.Queue = qc
+	}
+	return rec, nil
 }
 
-func newPlaylists(cfg settings.Config, rdb redis.UniversalClient, log *slog.Logger) (*playlist.Manager, error) {
+// newPlaylists builds the worker's playlist manager, which publishes to store.
+func newPlaylists(cfg settings.Config, ledger *playlist.Ledger, store playlist.Store, log *slog.Logger) (*playlist.Manager, error) {
 	m := &playlist.Manager{
-		Ledger:  playlist.New(rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain}),
+		Ledger: ledger, Store: store,
 		EndLive: cfg.Playlist.EndLive, VODWait: cfg.Playlist.VODWait, Node: cfg.Node, Log: log,
 	}
 	if cfg.Playlist.VODKey != "" {
@@ -255,7 +274,7 @@ func newPlaylists(cfg settings.Config, rdb redis.UniversalClient, log *slog.Logg
 }
 
 // newHooks builds the hook receiver, with on_hls_notify warming when rendezvous is set.
-func newHooks(cfg settings.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Manager,
+func newHooks(cfg settings.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Receiver,
 	rendezvous *warm.Rendezvous, sp *spool.Spool, rec *reconcile.Reconciler, log *slog.Logger) (*hook.Handler, error) {
 	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Log: log}
 	if cfg.Playlist.Enabled {
@@ -286,7 +305,7 @@ func newHooks(cfg settings.Config, rs *roots.Set, keys hook.Keys, qc *queue.Clie
 
 // startWorker reaches the bucket and starts the asynq server with the offload, session-end and
 // (with rendezvous) warm handlers, and the playlist sweep.
-func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *spool.Spool, qc *queue.Client, playlists *playlist.Manager,
+func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *spool.Spool, qc *queue.Client, ledger *playlist.Ledger,
 	rendezvous *warm.Rendezvous, log *slog.Logger) (*worker.Server, error) {
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	up, err := openStorage(startCtx, cfg)
@@ -294,7 +313,10 @@ func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *sp
 	if err != nil {
 		return nil, err
 	}
-	playlists.Store = up
+	playlists, err := newPlaylists(cfg, ledger, up, log)
+	if err != nil {
+		return nil, err
+	}
 	off := &worker.Offloader{Roots: rs, Store: up, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
 	if cfg.Playlist.Enabled {
 		off.Playlists = playlists
