@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The listener tests: restarts that refuse no hook (systemd socket activation, and the
+// hand-over between two processes without systemd), slow clients that cannot starve SRS's
+// hooks, and the shipped unit files.
+
+// listenExtra keeps the hooks process lean: these tests are about the listener.
+const listenExtra = "playlist: {enabled: false}\nreconcile: {enabled: false}\nspool: {enabled: false}\n"
+
+// hookFeed makes n segments under root and sends their on_hls hooks from workers senders, one
+// new connection per hook (as SRS does), recording every answer.
+type hookFeed struct {
+	url    string
+	bodies [][]byte
+	sent   atomic.Int64
+	mu     sync.Mutex
+	fails  []string
+	took   []time.Duration
+}
+
+func newHookFeed(t *testing.T, s *stack, root string, n int) *hookFeed {
+	t.Helper()
+	m3u8 := filepath.Join(root, "live/cam1.m3u8")
+	os.MkdirAll(filepath.Dir(m3u8), 0o755)
+	os.WriteFile(m3u8, []byte("#EXTM3U\n"), 0o644)
+	f := &hookFeed{url: "http://" + s.listen + "/api/v1/hls"}
+	for seq := range int64(n) {
+		rel := fmt.Sprintf("live/cam1-%d.ts", seq)
+		if err := os.WriteFile(filepath.Join(root, rel), randomBytes(1<<10, uint64(seq)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f.bodies = append(f.bodies, srsHook("c1", "cam1", root, "./"+rel, rel, m3u8, seq, 2))
+	}
+	return f
+}
+
+func (f *hookFeed) run(workers int) {
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}} // SRS: 30 s
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(f.bodies) {
+					return
+				}
+				start := time.Now()
+				resp, err := client.Post(f.url, "application/json", bytes.NewReader(f.bodies[i]))
+				var got []byte
+				if err == nil {
+					got, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+				}
+				took := time.Since(start)
+				f.mu.Lock()
+				switch {
+				case err != nil:
+					f.fails = append(f.fails, fmt.Sprintf("hook %d: %v", i, err))
+				case resp.StatusCode != 200 || string(got) != `{"code":0}`:
+					f.fails = append(f.fails, fmt.Sprintf("hook %d: %d %s", i, resp.StatusCode, got))
+				default:
+					f.took = append(f.took, took)
+				}
+				f.mu.Unlock()
+				f.sent.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (f *hookFeed) check(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.fails) > 0 {
+		t.Fatalf("%d of %d hooks not answered {\"code\":0}; first: %s", len(f.fails), len(f.bodies), strings.Join(f.fails[:min(5, len(f.fails))], "; "))
+	}
+	if len(f.took) != len(f.bodies) {
+		t.Fatalf("%d hooks answered, want %d", len(f.took), len(f.bodies))
+	}
+	slices.Sort(f.took)
+	t.Logf("%d hooks answered {\"code\":0}; latency p50 %s p99 %s max %s", len(f.took),
+		f.took[len(f.took)/2], f.took[len(f.took)*99/100], f.took[len(f.took)-1])
+}
+
+// waitSent waits until n hooks have been sent.
+func (f *hookFeed) waitSent(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for f.sent.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d hooks sent in 60 s", f.sent.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// startRaw runs `srs-offload <sub>` through sh with extra files and env, and waits until its
+// admin listener answers /healthz and its log holds want.
+func (s *stack) startRaw(sub, shellPrefix string, files []*os.File, want string) *proc {
+	s.t.Helper()
+	p := &proc{cmd: exec.Command("sh", "-c", shellPrefix+" exec "+binary(s.t)+" "+sub+" -c "+s.config),
+		done: make(chan error, 1), log: &bytes.Buffer{}}
+	lb := &syncBuffer{}
+	p.cmd.Stdout, p.cmd.Stderr = lb, lb
+	p.cmd.ExtraFiles = files
+	p.cmd.Env = os.Environ()
+	if err := p.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	go func() { err := p.cmd.Wait(); p.log.WriteString(lb.String()); p.done <- err }()
+	s.t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		err := <-p.done
+		p.done <- err
+		if s.t.Failed() {
+			s.t.Logf("srs-offload %s log:\n%s", sub, lb.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if strings.Contains(lb.String(), want) {
+			if resp, err := http.Get("http://" + s.admin + "/healthz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return p
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("srs-offload %s not ready (log has no %q):\n%s", sub, want, lb.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stopWait sends SIGTERM and waits for the exit.
+func (p *proc) stopWait(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30 s after SIGTERM")
+	}
+}
+
+// TestE2ESocketActivatedRestart: the test holds the hook socket as systemd does, and restarts
+// srs-offload on it (SIGTERM, then a new process) while 2,000 hooks are sent: none is refused.
+func TestE2ESocketActivatedRestart(t *testing.T) {
+	s, root := newStackWith(t, listenExtra)
+	ln, err := net.Listen("tcp", s.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// LISTEN_PID must be the child's own pid: sh sets it, then execs.
+	activated := "LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=hooks"
+	p := s.startRaw("hooks", activated, []*os.File{f}, `socket=systemd`)
+
+	feed := newHookFeed(t, s, root, 2000)
+	done := make(chan struct{})
+	go func() { feed.run(4); close(done) }()
+	feed.waitSent(t, 600)
+	p.stopWait(t)
+	restartAt := feed.sent.Load()
+	p2 := s.startRaw("hooks", activated, []*os.File{f}, `socket=systemd`)
+	<-done
+	t.Logf("restarted after %d hooks", restartAt)
+	if restartAt >= 2000 {
+		t.Fatal("the restart came after the last hook: the test proves nothing")
+	}
+	feed.check(t)
+	p2.stopWait(t)
+}
+
+// TestE2EHandOverRestart: a second process is started on the same addresses while the first
+// serves (it takes over the listening socket), then the first gets SIGTERM, while 2,000 hooks
+// are sent: none is refused or dropped.
+func TestE2EHandOverRestart(t *testing.T) {
+	s, root := newStackWith(t, listenExtra)
+	p1 := s.startRaw("hooks", "", nil, `listener=hooks`)
+	feed := newHookFeed(t, s, root, 2000)
+	done := make(chan struct{})
+	go func() { feed.run(4); close(done) }()
+	feed.waitSent(t, 400)
+	p2 := s.startRaw("hooks", "", nil, `listener=hooks addr=`+s.listen+` socket="handed over by pid `+strconv.Itoa(p1.cmd.Process.Pid)+`"`)
+	feed.waitSent(t, feed.sent.Load()+300)
+	p1.stopWait(t)
+	stopAt := feed.sent.Load()
+	<-done
+	t.Logf("second process up, first stopped after %d hooks", stopAt)
+	if stopAt >= 2000 {
+		t.Fatal("the first process stopped after the last hook: the test proves nothing")
+	}
+	feed.check(t)
+	p2.stopWait(t)
+}
+
+// TestUnitFilesVerify runs systemd-analyze verify on the shipped unit files, with ExecStart
+// pointing at the built binary (verify wants it to exist).
+func TestUnitFilesVerify(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze is not installed: cannot verify configs/*.service and *.socket")
+	}
+	bin := binary(t)
+	dir := t.TempDir()
+	units, _ := filepath.Glob(filepath.Join("..", "..", "configs", "srs-offload*.s*"))
+	var names []string
+	for _, u := range units {
+		if !strings.HasSuffix(u, ".service") && !strings.HasSuffix(u, ".socket") {
+			continue
+		}
+		b, err := os.ReadFile(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(u, ".service") && !bytes.Contains(b, []byte("ExecStart=/usr/local/bin/srs-offload ")) {
+			t.Errorf("%s: ExecStart is not /usr/local/bin/srs-offload", u)
+		}
+		b = bytes.ReplaceAll(b, []byte("/usr/local/bin/srs-offload"), []byte(bin))
+		os.WriteFile(filepath.Join(dir, filepath.Base(u)), b, 0o644)
+		names = append(names, "./"+filepath.Base(u))
+	}
+	for _, want := range []string{"./srs-offload.socket", "./srs-offload.service", "./srs-offload-worker.service"} {
+		if !slices.Contains(names, want) {
+			t.Fatalf("configs/ has no %s (found %v)", want, names)
+		}
+	}
+	cmd := exec.Command(analyze, append([]string{"verify"}, names...)...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	// verify warns about unknown keys without failing: any output is a problem.
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("systemd-analyze verify %v: %v\n%s", names, err, out)
+	}
+	// The socket names its listener, as serve expects.
+	sock, _ := os.ReadFile(filepath.Join(dir, "srs-offload.socket"))
+	if !bytes.Contains(sock, []byte("FileDescriptorName=hooks")) {
+		t.Error("srs-offload.socket does not name its socket hooks")
+	}
+}
