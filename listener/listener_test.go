@@ -392,3 +392,82 @@ func systemdChild() {
 	}
 	os.Exit(0)
 }
+
+// queued dials n connections and sends a request on each, without anyone accepting them.
+func queued(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var cs []net.Conn
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// answered counts the connections that got an HTTP answer with body want.
+func answered(cs []net.Conn, want string) (n int, first string) {
+	for _, c := range cs {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, err := io.ReadAll(c)
+		if err == nil && strings.HasPrefix(string(b), "HTTP/1.1 200") && strings.HasSuffix(string(b), want) {
+			n++
+		} else if first == "" {
+			first = fmt.Sprintf("%q, %v", b, err)
+		}
+	}
+	return n, first
+}
+
+// TestHandOverKeepsQueuedConnections: connections waiting in the accept queue when the old
+// process closes its socket are answered by the process it handed the socket to.
+func TestHandOverKeepsQueuedConnections(t *testing.T) {
+	ln1, err := ListenReusePort(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln1.Addr().String()
+	ho, err := ServeHandover(addr, ln1, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln2 net.Listener
+	waitFor(t, func() bool { ln2, _, _ = TakeOver(addr); return ln2 != nil }, "the hand-over")
+	cs := queued(t, addr, 32)
+	ho.Close()
+	ln1.Close() // the old process exits with connections in the queue
+	serve(t, ln2, Timeouts{Read: time.Second, Idle: time.Second}, answer("new"))
+	if n, first := answered(cs, "new"); n != len(cs) {
+		t.Fatalf("%d of %d queued connections answered after the old socket closed; first failure: %s", n, len(cs), first)
+	}
+}
+
+// TestSeparateReusePortSocketsLoseQueue shows what the hand-over avoids: with two SO_REUSEPORT
+// sockets, closing one resets the connections in its own queue (unless
+// net.ipv4.tcp_migrate_req=1, which moves them to the other socket).
+func TestSeparateReusePortSocketsLoseQueue(t *testing.T) {
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_migrate_req"); err != nil || strings.TrimSpace(string(b)) != "0" {
+		t.Skipf("net.ipv4.tcp_migrate_req is %q (%v): the kernel migrates queued connections", b, err)
+	}
+	ln1, err := ListenReusePort(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln1.Addr().String()
+	ln2, err := ListenReusePort(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := queued(t, addr, 32)
+	ln1.Close()
+	serve(t, ln2, Timeouts{Read: time.Second, Idle: time.Second}, answer("new"))
+	n, first := answered(cs, "new")
+	t.Logf("%d of %d queued connections answered after one of two SO_REUSEPORT sockets closed; a lost one: %s", n, len(cs), first)
+	if n == len(cs) {
+		t.Fatal("no connection lost: the kernel spread none to the closed socket, or migrated them")
+	}
+}

@@ -81,7 +81,9 @@ type stack struct {
 	dir    string
 	listen string
 	admin  string // admin.listen: /metrics, /healthz, /readyz
-	config string
+	// adminToken is admin.token, when a test sets one.
+	adminToken string
+	config     string
 }
 
 func newStack(t testing.TB, roots ...string) *stack {

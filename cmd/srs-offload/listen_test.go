@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -143,7 +144,7 @@ func (s *stack) startRaw(sub, shellPrefix string, files []*os.File, want string)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if strings.Contains(lb.String(), want) {
-			if resp, err := http.Get("http://" + s.admin + "/healthz"); err == nil {
+			if resp, err := http.Get("http://" + s.admin + "/healthz?token=" + s.adminToken); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == 200 {
 					return p
@@ -271,5 +272,202 @@ func TestUnitFilesVerify(t *testing.T) {
 	sock, _ := os.ReadFile(filepath.Join(dir, "srs-offload.socket"))
 	if !bytes.Contains(sock, []byte("FileDescriptorName=hooks")) {
 		t.Error("srs-offload.socket does not name its socket hooks")
+	}
+}
+
+// TestE2ESlowClients: 2,000 connections that trickle their header or body, or only connect,
+// while 1,000 hooks are sent: every hook is answered quickly, the process's memory stays
+// bounded, and the slow connections are closed by hooks.read_timeout.
+func TestE2ESlowClients(t *testing.T) {
+	const readTimeout = 2 * time.Second
+	s, root := newStackWith(t, listenExtra+"hooks: {read_timeout: 2s}\n")
+	p := s.start("hooks")
+	feed := newHookFeed(t, s, root, 1000)
+
+	type slow struct {
+		opened, closed time.Time
+	}
+	const nSlow = 2000
+	slows := make([]slow, nSlow)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	defer close(stop)
+	for i := range nSlow {
+		c, err := net.Dial("tcp", s.listen)
+		if err != nil {
+			t.Fatalf("slow connection %d: %v", i, err)
+		}
+		defer c.Close()
+		slows[i].opened = time.Now()
+		wg.Add(2)
+		go func() { // the server's answer, if any, then its close
+			defer wg.Done()
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			io.Copy(io.Discard, c)
+			slows[i].closed = time.Now()
+		}()
+		go func() {
+			defer wg.Done()
+			var head string
+			switch i % 4 {
+			case 0, 1: // a body byte per second
+				head = "POST /api/v1/hls HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+			case 2: // a header line per second
+				head = "POST /api/v1/hls HTTP/1.1\r\n"
+			default: // only connects
+				return
+			}
+			if _, err := io.WriteString(c, head); err != nil {
+				return
+			}
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Second):
+				}
+				b := []byte("{")
+				if i%4 == 2 {
+					b = fmt.Appendf(nil, "X-Slow-%d: y\r\n", n)
+				}
+				if _, err := c.Write(b); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	rss := func() int {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+				return kb / 1024
+			}
+		}
+		return -1
+	}
+	rssSlow := rss()
+	feed.run(4)
+	rssAfter := rss()
+	feed.check(t)
+	feed.mu.Lock()
+	p99 := feed.took[len(feed.took)*99/100]
+	feed.mu.Unlock()
+	t.Logf("VmRSS of srs-offload with %d slow connections: %d MiB, after the hooks %d MiB", nSlow, rssSlow, rssAfter)
+	if p99 > time.Second {
+		t.Errorf("hook p99 %s with slow clients, want < 1 s", p99)
+	}
+	if max(rssSlow, rssAfter) > 300 {
+		t.Errorf("VmRSS %d MiB with %d slow connections, want < 300 MiB", max(rssSlow, rssAfter), nSlow)
+	}
+
+	waitDone := make(chan struct{})
+	go func() { wg.Wait(); close(waitDone) }()
+	select {
+	case <-waitDone:
+	case <-time.After(40 * time.Second):
+		t.Fatal("slow connections still open 40 s later")
+	}
+	var longest time.Duration
+	late := 0
+	for _, sl := range slows {
+		held := sl.closed.Sub(sl.opened)
+		longest = max(longest, held)
+		if held > readTimeout+10*time.Second {
+			late++
+		}
+	}
+	t.Logf("slow connections held at most %s (read_timeout %s)", longest, readTimeout)
+	for k := range 4 {
+		var hs []time.Duration
+		for i := k; i < nSlow; i += 4 {
+			hs = append(hs, slows[i].closed.Sub(slows[i].opened))
+		}
+		slices.Sort(hs)
+		t.Logf("kind %d: min %s p50 %s max %s; first opened +%s last +%s", k, hs[0], hs[len(hs)/2], hs[len(hs)-1], slows[k].opened.Sub(slows[0].opened), slows[nSlow-4+k].opened.Sub(slows[0].opened))
+	}
+	if late > 0 {
+		t.Errorf("%d slow connections held longer than read_timeout + 10 s (longest %s)", late, longest)
+	}
+}
+
+// TestE2EHookListenerOnlyHooks: on listen every path is a hook (no redirect, no metrics), the
+// token is checked before the body is read, and the admin listener has its own token.
+func TestE2EHookListenerOnlyHooks(t *testing.T) {
+	s, root := newStackWith(t, listenExtra+"hooks: {token: hooktok, read_timeout: 5s}\nadmin: {token: admintok}\n")
+	// newStack wrote admin: {listen: …}; a second admin mapping would be a duplicate key, so
+	// merge: the token goes into the first one.
+	b, _ := os.ReadFile(s.config)
+	b = bytes.Replace(b, []byte("admin: {listen: "+s.admin+"}"), []byte("admin: {listen: "+s.admin+", token: admintok}"), 1)
+	b = bytes.Replace(b, []byte("admin: {token: admintok}\n"), nil, 1)
+	os.WriteFile(s.config, b, 0o644)
+	s.adminToken = "admintok"
+	p := s.startRaw("hooks", "", nil, "listener=admin")
+	defer p.stopWait(t)
+
+	// A double slash is a hook like any other path (ServeMux would answer 307).
+	feed := newHookFeed(t, s, root, 1)
+	resp, err := http.Post("http://"+s.listen+"/api//v1/hls?token=hooktok", "application/json", bytes.NewReader(feed.bodies[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(got) != `{"code":0}` {
+		t.Errorf("POST /api//v1/hls: %d %s, want 200 {\"code\":0}", resp.StatusCode, got)
+	}
+	// No metrics on listen: /metrics is a hook path (wrong token: 403).
+	resp, err = http.Get("http://" + s.listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 403 || bytes.Contains(got, []byte("srs_offload_")) {
+		t.Errorf("GET /metrics on listen: %d %.200s, want the hook handler's 403", resp.StatusCode, got)
+	}
+
+	// A wrong token is refused before the body: 10 of 1000 bytes sent, the answer comes at once.
+	c, err := net.Dial("tcp", s.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	io.WriteString(c, "POST /api/v1/hls?token=nope HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"action\":")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// The answer arrives at once (the connection itself is closed by the read deadline at the
+	// latest: net/http reads what is left of a refused body before it closes).
+	ans, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if took := time.Since(start); err != nil || ans.StatusCode != 403 || took > 2*time.Second {
+		t.Errorf("wrong token with a body still coming: %v %v after %s, want 403 before the 5 s read timeout", ans, err, took)
+	}
+
+	// Admin: its own token, Bearer or query.
+	for _, tc := range []struct {
+		url, bearer string
+		want        int
+	}{
+		{"/readyz", "", 401}, {"/readyz?token=hooktok", "", 401}, {"/readyz", "admintok", 200}, {"/metrics?token=admintok", "", 200},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+s.admin+tc.url, nil)
+		if tc.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("admin %s (bearer %q): %d %s, want %d", tc.url, tc.bearer, resp.StatusCode, got, tc.want)
+		}
+		if tc.url == "/readyz" && tc.want == 200 && !bytes.Contains(got, []byte(`"ready":true`)) {
+			t.Errorf("/readyz: %s", got)
+		}
+		if strings.HasPrefix(tc.url, "/metrics") && tc.want == 200 && !bytes.Contains(got, []byte(`srs_offload_up{dependency="redis"} 1`)) {
+			t.Errorf("/metrics has no srs_offload_up{dependency=\"redis\"} 1")
+		}
 	}
 }
