@@ -24,8 +24,8 @@ import (
 // fallback when no process answers.
 
 // handoverName is the abstract unix socket (Linux, per network namespace) on which the process
-// listening on addr hands its socket over.
-func handoverName(addr string) string { return "@srs-offload/listen/" + addr }
+// serving s hands its socket over.
+func handoverName(s Spec) string { return "@srs-offload/listen/" + s.key() }
 
 // Handover hands a listener's socket to any process of the same user that asks (see TakeOver).
 type Handover struct {
@@ -40,15 +40,15 @@ type Handover struct {
 	wg     sync.WaitGroup
 }
 
-// ServeHandover starts handing ln's socket over under addr's name. While the process being
-// replaced still holds the name, it retries until that one is gone. ln must be a TCP listener
-// (as returned by Open); Close stops it.
-func ServeHandover(addr string, ln net.Listener, log *slog.Logger) (*Handover, error) {
+// ServeHandover starts handing ln's socket over under spec's name (its group, name and
+// address). While the process being replaced still holds the name, it retries until that one is
+// gone. ln must be a TCP listener (as returned by Open); Close stops it.
+func ServeHandover(spec Spec, ln net.Listener, log *slog.Logger) (*Handover, error) {
 	sc, ok := ln.(syscall.Conn)
 	if !ok {
-		return nil, fmt.Errorf("hand-over of %s: listener %T has no socket to hand over", addr, ln)
+		return nil, fmt.Errorf("hand-over of %s: listener %T has no socket to hand over", spec.Addr, ln)
 	}
-	h := &Handover{name: handoverName(addr), ln: sc, log: log, done: make(chan struct{})}
+	h := &Handover{name: handoverName(spec), ln: sc, log: log, done: make(chan struct{})}
 	h.wg.Add(1)
 	go h.run()
 	return h, nil
@@ -130,10 +130,12 @@ func (h *Handover) Close() {
 	h.wg.Wait()
 }
 
-// TakeOver asks the process serving addr for its listening socket. It returns nil, 0, nil when
-// no process offers one, and the process's pid with the listener when one does.
-func TakeOver(addr string) (net.Listener, int, error) {
-	c, err := net.DialTimeout("unix", handoverName(addr), time.Second)
+// TakeOver asks the process serving spec (same group, name and address) for its listening
+// socket. It returns nil, 0, nil when no process offers one, and the process's pid with the
+// listener when one does.
+func TakeOver(spec Spec) (net.Listener, int, error) {
+	addr := spec.Addr
+	c, err := net.DialTimeout("unix", handoverName(spec), time.Second)
 	if err != nil {
 		return nil, 0, nil // nobody offers it
 	}

@@ -228,7 +228,7 @@ func TestHandOverLosesNothing(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	oldSrv := serve(t, ln, Timeouts{Read: time.Second, Idle: time.Second}, answer("old"))
-	ho, err := ServeHandover(addr, ln, quiet)
+	ho, err := ServeHandover(Spec{Name: "hooks", Addr: addr}, ln, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +242,7 @@ func TestHandOverLosesNothing(t *testing.T) {
 	var ln2 net.Listener
 	waitFor(t, func() bool {
 		var pid int
-		ln2, pid, err = TakeOver(addr)
+		ln2, pid, err = TakeOver(Spec{Name: "hooks", Addr: addr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestHandOverLosesNothing(t *testing.T) {
 		t.Fatalf("took over %s, want %s", ln2.Addr(), addr)
 	}
 	serve(t, ln2, Timeouts{Read: time.Second, Idle: time.Second}, answer("new"))
-	ho2, err := ServeHandover(addr, ln2, quiet) // waits for the name until the old one lets go
+	ho2, err := ServeHandover(Spec{Name: "hooks", Addr: addr}, ln2, quiet) // waits for the name until the old one lets go
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestHandOverLosesNothing(t *testing.T) {
 	}
 	// The new process offers the socket on in turn.
 	waitFor(t, func() bool {
-		ln3, _, err := TakeOver(addr)
+		ln3, _, err := TakeOver(Spec{Name: "hooks", Addr: addr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,7 +302,7 @@ func TestHandOverLosesNothing(t *testing.T) {
 }
 
 func TestTakeOverWithoutOffer(t *testing.T) {
-	ln, pid, err := TakeOver("127.0.0.1:1")
+	ln, pid, err := TakeOver(Spec{Name: "hooks", Addr: "127.0.0.1:1"})
 	if ln != nil || pid != 0 || err != nil {
 		t.Fatalf("TakeOver with nobody offering = %v, %d, %v; want nil, 0, nil", ln, pid, err)
 	}
@@ -366,7 +366,7 @@ func systemdChild() {
 	if n := os.Getenv("CHILD_LISTEN_FDNAMES"); n != "" {
 		os.Setenv("LISTEN_FDNAMES", n)
 	}
-	lns, err := Open(context.Background(), []Spec{{"hooks", "127.0.0.1:1"}, {"admin", os.Getenv("CHILD_ADMIN")}}, quiet)
+	lns, err := Open(context.Background(), []Spec{{Name: "hooks", Addr: "127.0.0.1:1"}, {Name: "admin", Addr: os.Getenv("CHILD_ADMIN")}}, quiet)
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(1)
@@ -431,12 +431,12 @@ func TestHandOverKeepsQueuedConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln1.Addr().String()
-	ho, err := ServeHandover(addr, ln1, quiet)
+	ho, err := ServeHandover(Spec{Name: "hooks", Addr: addr}, ln1, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ln2 net.Listener
-	waitFor(t, func() bool { ln2, _, _ = TakeOver(addr); return ln2 != nil }, "the hand-over")
+	waitFor(t, func() bool { ln2, _, _ = TakeOver(Spec{Name: "hooks", Addr: addr}); return ln2 != nil }, "the hand-over")
 	cs := queued(t, addr, 32)
 	ho.Close()
 	ln1.Close() // the old process exits with connections in the queue

@@ -20,7 +20,17 @@ type Spec struct {
 	Name string
 	// Addr is host:port from the config; used when systemd passes no socket of this name.
 	Addr string
+	// Group names the kind of process (its subcommand): a socket is handed over only between
+	// processes of one group and name, so a worker never takes over a hooks process's admin
+	// socket.
+	Group string
+	// ReusePort binds with SO_REUSEPORT when no socket is handed over, so a new process can
+	// start while an old one that offers no hand-over still listens.
+	ReusePort bool
 }
+
+// key names the socket for the hand-over.
+func (s Spec) key() string { return s.Group + "/" + s.Name + "/" + s.Addr }
 
 // Opened is one listener and where it came from.
 type Opened struct {
@@ -55,7 +65,7 @@ func Open(ctx context.Context, specs []Spec, log *slog.Logger) ([]*Opened, error
 			out = append(out, &Opened{Listener: ln, Spec: s, From: "systemd"})
 			continue
 		}
-		ln, pid, err := TakeOver(s.Addr)
+		ln, pid, err := TakeOver(s)
 		if err != nil {
 			log.Warn("listener: the process on this address did not hand over its socket; binding a new one", "listener", s.Name, "addr", s.Addr, "err", err)
 		}
@@ -63,7 +73,11 @@ func Open(ctx context.Context, specs []Spec, log *slog.Logger) ([]*Opened, error
 			out = append(out, &Opened{Listener: ln, Spec: s, From: fmt.Sprintf("handed over by pid %d", pid)})
 			continue
 		}
-		ln, err = ListenReusePort(ctx, s.Addr)
+		if s.ReusePort {
+			ln, err = ListenReusePort(ctx, s.Addr)
+		} else if ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", s.Addr); err != nil {
+			err = fmt.Errorf("listen %s: %w", s.Addr, err)
+		}
 		if err != nil {
 			return fail(fmt.Errorf("%s listener: %w", s.Name, err))
 		}

@@ -168,7 +168,7 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 	adm := admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf})
 	go adm.Watch(recCtx, 15*time.Second)
 
-	srvs, err := serveListeners(ctx, cfg, hooks, adm, log)
+	srvs, err := serveListeners(ctx, cfg, r, hooks, adm, log)
 	if err != nil {
 		if ws != nil {
 			ws.Shutdown()
@@ -210,13 +210,16 @@ type servers struct {
 // serveListeners opens the hook listener (when hooks is set) and the admin listener (when
 // admin.listen is set), from systemd, from the process being replaced or bound anew (package
 // listener), and serves them.
-func serveListeners(ctx context.Context, cfg config.Config, hooks http.Handler, adm http.Handler, log *slog.Logger) (*servers, error) {
+func serveListeners(ctx context.Context, cfg config.Config, r roles, hooks http.Handler, adm http.Handler, log *slog.Logger) (*servers, error) {
+	group := fmt.Sprintf("hooks=%t,worker=%t", r.hooks, r.worker) // hand-overs only between processes of one kind
 	var specs []listener.Spec
 	if hooks != nil {
-		specs = append(specs, listener.Spec{Name: "hooks", Addr: cfg.Listen})
+		specs = append(specs, listener.Spec{Name: "hooks", Addr: cfg.Listen, Group: group, ReusePort: true})
 	}
 	if cfg.Admin.Listen != "" {
-		specs = append(specs, listener.Spec{Name: "admin", Addr: cfg.Admin.Listen})
+		// No SO_REUSEPORT: a second process of another kind on the same admin address is a
+		// config mistake, refused at start.
+		specs = append(specs, listener.Spec{Name: "admin", Addr: cfg.Admin.Listen, Group: group})
 	}
 	lns, err := listener.Open(ctx, specs, log)
 	if err != nil {
@@ -238,7 +241,7 @@ func serveListeners(ctx context.Context, cfg config.Config, hooks http.Handler, 
 			s.addr = ln.Addr().String()
 		}
 		if ln.From != "systemd" { // systemd holds its sockets across restarts itself
-			h, err := listener.ServeHandover(ln.Spec.Addr, ln.Listener, log)
+			h, err := listener.ServeHandover(ln.Spec, ln.Listener, log)
 			if err != nil {
 				log.Warn("listener: restarts without systemd may refuse connections", "listener", ln.Spec.Name, "err", err)
 			} else {
