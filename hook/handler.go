@@ -147,6 +147,9 @@ type errorBody struct {
 
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) int {
 	h.log().Warn("hook: refused", "status", status, "error", msg, "path", r.URL.Path, "remote", r.RemoteAddr)
+	// Close the connection after the answer: net/http would otherwise first read the rest of a
+	// body it was refused before reading (a wrong token), at the client's pace.
+	w.Header().Set("Connection", "close")
 	return writeJSON(w, status, errorBody{Code: status, Error: msg})
 }
 

@@ -19,6 +19,7 @@ import (
 // Config is the whole file. The yaml tags are the operator-facing key names.
 type Config struct {
 	Listen    string    `yaml:"listen"`
+	Admin     Admin     `yaml:"admin"`
 	Node      string    `yaml:"node"`
 	Log       Log       `yaml:"log"`
 	Redis     Redis     `yaml:"redis"`
@@ -46,10 +47,26 @@ type Redis struct {
 	DB       int    `yaml:"db"`
 }
 
+// Admin is the listener for metrics, health and profiling, apart from the hooks.
+type Admin struct {
+	// Listen is host:port of /metrics, /healthz, /readyz and /debug/pprof/; empty turns it off.
+	Listen string `yaml:"listen"`
+	// Token, when set, must be given as "Authorization: Bearer …" or ?token=… on every request.
+	Token string `yaml:"token"`
+}
+
 type Hooks struct {
 	Token string `yaml:"token"`
 	// Timeout bounds the durable enqueue behind one hook; SRS waits 30 s at most.
 	EnqueueTimeout time.Duration `yaml:"enqueue_timeout"`
+	// ReadTimeout bounds reading one whole request, headers and body: a client that trickles
+	// its bytes is cut off after it. SRS sends its < 1 KiB at once.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// IdleTimeout closes a kept-alive connection that sends no new request.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConns caps the open connections on listen; further ones wait in the kernel's backlog
+	// until one closes.
+	MaxConns int `yaml:"max_conns"`
 }
 
 type Storage struct {
@@ -166,7 +183,7 @@ type Worker struct {
 
 // Debug holds switches for looking inside a running process.
 type Debug struct {
-	// PProf serves net/http/pprof under /debug/pprof/ on listen.
+	// PProf serves net/http/pprof under /debug/pprof/ on admin.listen.
 	PProf bool `yaml:"pprof"`
 }
 
@@ -175,10 +192,11 @@ func Default() Config {
 	t := true
 	return Config{
 		Listen:  "127.0.0.1:8085",
+		Admin:   Admin{Listen: "127.0.0.1:8086"},
 		Log:     Log{Format: "text", Level: "info"},
 		Redis:   Redis{Addr: "127.0.0.1:6379"},
 		Roots:   []string{"/usr/local/srs/objs/nginx/html"},
-		Hooks:   Hooks{EnqueueTimeout: 5 * time.Second},
+		Hooks:   Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
 		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4},
 		Keys:    Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
 		Purge:   Purge{Enabled: true},

@@ -26,6 +26,16 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "want host:port, got %q", c.Listen)
 	}
+	if c.Admin.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			add("admin.listen", "want host:port, or empty for no admin listener, got %q", c.Admin.Listen)
+		} else if c.Admin.Listen == c.Listen {
+			add("admin.listen", "must differ from listen (%s): nothing but hooks is served there", c.Listen)
+		}
+	}
+	if c.Debug.PProf && c.Admin.Listen == "" {
+		add("debug.pprof", "needs admin.listen: the profiler is served only there")
+	}
 	if c.Node == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -62,6 +72,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Hooks.EnqueueTimeout <= 0 || c.Hooks.EnqueueTimeout >= 30*time.Second {
 		add("hooks.enqueue_timeout", "want between 0 and 30s (SRS's own timeout), got %s", c.Hooks.EnqueueTimeout)
+	}
+	if c.Hooks.ReadTimeout < 100*time.Millisecond || c.Hooks.ReadTimeout >= 30*time.Second {
+		add("hooks.read_timeout", "want 100ms..30s (SRS's own timeout; its bodies are < 1 KiB), got %s", c.Hooks.ReadTimeout)
+	}
+	if c.Hooks.IdleTimeout <= 0 {
+		add("hooks.idle_timeout", "must be positive, got %s", c.Hooks.IdleTimeout)
+	}
+	if c.Hooks.MaxConns < 16 || c.Hooks.MaxConns > 1<<20 {
+		add("hooks.max_conns", "want 16..1048576 (each open connection holds a file descriptor), got %d", c.Hooks.MaxConns)
 	}
 	if c.Storage.Endpoint != "" {
 		u, err := url.Parse(c.Storage.Endpoint)

@@ -96,6 +96,7 @@ func TestChaos(t *testing.T) {
 	gw := s3test.VersityGateway(t)
 	store := gw.Uploader(t, nil)
 	hooksListen := fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
+	hooksAdmin := fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
 	workerListen := fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
 	t.Setenv("CHAOS_AK", gw.AccessKey)
 	t.Setenv("CHAOS_SK", gw.SecretKey)
@@ -114,6 +115,7 @@ reconcile:
 		t.Logf("baseline run: spool and reconcile off")
 	}
 	cfg := fmt.Sprintf(`listen: %s
+admin: {listen: %s}
 node: chaos
 log: {level: debug}
 redis: {addr: %s}
@@ -129,15 +131,15 @@ worker:
   retry_base: 1s
   retry_max: 5s
   poll_interval: 20ms
-%s`, hooksListen, rds.Addr, hlsRoot, dvrRoot, gw.Endpoint, gw.Bucket, protection)
+%s`, hooksListen, hooksAdmin, rds.Addr, hlsRoot, dvrRoot, gw.Endpoint, gw.Bucket, protection)
 	hooksCfg, workerCfg := filepath.Join(tmp, "srs-offload.yaml"), filepath.Join(tmp, "srs-offload-worker.yaml")
 	os.WriteFile(hooksCfg, []byte(cfg), 0o644)
-	// The same config; the worker serves its metrics on its own address.
-	os.WriteFile(workerCfg, []byte(strings.Replace(cfg, "listen: "+hooksListen, "listen: "+workerListen, 1)), 0o644)
+	// The same config; the worker serves its metrics on its own admin address.
+	os.WriteFile(workerCfg, []byte(strings.Replace(cfg, "admin: {listen: "+hooksAdmin+"}", "admin: {listen: "+workerListen+"}", 1)), 0o644)
 
 	start := time.Now()
 	timeline := &chaosTimeline{start: start}
-	hooks := &chaosRole{name: "hooks", sub: "hooks", bin: bin, cfg: hooksCfg, listen: hooksListen, logDir: logDir, ctx: ctx, tl: timeline}
+	hooks := &chaosRole{name: "hooks", sub: "hooks", bin: bin, cfg: hooksCfg, listen: hooksAdmin, logDir: logDir, ctx: ctx, tl: timeline}
 	worker := &chaosRole{name: "worker", sub: "worker", bin: bin, cfg: workerCfg, listen: workerListen, logDir: logDir, ctx: ctx, tl: timeline}
 	t.Cleanup(func() { // before the servers' cleanups: the processes go first
 		cancel()

@@ -73,7 +73,7 @@ func runDev(args []string) int {
 	case addr := <-ready:
 		devBanner.Execute(os.Stdout, map[string]string{
 			"Hooks": "http://" + addr, "Root": absRoot, "S3": s3.Endpoint(), "Bucket": cfg.Storage.Bucket,
-			"Store": *store, "Redis": redis.Addr(), "Prefix": cfg.Storage.Prefix,
+			"Store": *store, "Redis": redis.Addr(), "Prefix": cfg.Storage.Prefix, "Admin": cfg.Admin.Listen,
 		})
 	case err := <-done:
 		fmt.Fprintln(os.Stderr, "srs-offload dev:", err)
@@ -113,5 +113,5 @@ Paste into your SRS vhost (srs.conf), then publish rtmp://<srs>/live/livestream:
     }
 
 Play from the local bucket:  {{.S3}}/{{.Bucket}}/{{.Prefix}}live/livestream.m3u8
-Metrics:                     {{.Hooks}}/metrics
+{{if .Admin}}Metrics:                     http://{{.Admin}}/metrics{{end}}
 `))

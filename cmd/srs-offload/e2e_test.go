@@ -80,7 +80,10 @@ type stack struct {
 	store  *uploader.Uploader
 	dir    string
 	listen string
-	config string
+	admin  string // admin.listen: /metrics, /healthz, /readyz
+	// adminToken is admin.token, when a test sets one.
+	adminToken string
+	config     string
 }
 
 func newStack(t testing.TB, roots ...string) *stack {
@@ -88,12 +91,14 @@ func newStack(t testing.TB, roots ...string) *stack {
 	s := &stack{t: t, redis: redistest.Start(t), s3: s3test.Versity(t), dir: t.TempDir()}
 	s.store = s.s3.Uploader(t, nil)
 	s.listen = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
+	s.admin = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
 	quoted := make([]string, len(roots))
 	for i, r := range roots {
 		quoted[i] = fmt.Sprintf("%q", r)
 	}
 	cfg := fmt.Sprintf(`
 listen: %s
+admin: {listen: %s}
 node: e2e
 log: {level: debug}
 redis: {addr: %s}
@@ -106,7 +111,7 @@ storage:
   multipart_threshold: 5MiB
   part_size: 5MiB
 worker: {concurrency: 4, retry_base: 100ms, retry_max: 1s, poll_interval: 10ms, shutdown_timeout: 10s}
-`, s.listen, s.redis.Addr, strings.Join(quoted, ", "), s.s3.Endpoint, s.s3.Bucket)
+`, s.listen, s.admin, s.redis.Addr, strings.Join(quoted, ", "), s.s3.Endpoint, s.s3.Bucket)
 	s.config = filepath.Join(s.dir, "srs-offload.yaml")
 	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -123,11 +128,11 @@ type proc struct {
 	log  *bytes.Buffer
 }
 
-// start runs a subcommand. A worker gets a copy of the config with its own listen address (for
-// its metrics), so it can run beside a hooks process.
+// start runs a subcommand and waits until it serves /metrics on its admin listener. A worker
+// gets a copy of the config with its own admin address, so it can run beside a hooks process.
 func (s *stack) start(sub string) *proc {
 	s.t.Helper()
-	config, listen := s.config, s.listen
+	config, listen := s.config, s.admin
 	if sub == "worker" {
 		listen = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(s.t))
 		b, err := os.ReadFile(s.config)
@@ -135,7 +140,7 @@ func (s *stack) start(sub string) *proc {
 			s.t.Fatal(err)
 		}
 		config = filepath.Join(s.dir, fmt.Sprintf("worker-%s.yaml", strings.ReplaceAll(listen, ":", "-")))
-		os.WriteFile(config, bytes.Replace(b, []byte("listen: "+s.listen), []byte("listen: "+listen), 1), 0o644)
+		os.WriteFile(config, bytes.Replace(b, []byte("admin: {listen: "+s.admin+"}"), []byte("admin: {listen: "+listen+"}"), 1), 0o644)
 	}
 	p := &proc{cmd: exec.Command(binary(s.t), sub, "-c", config), done: make(chan error, 1), log: &bytes.Buffer{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
@@ -816,7 +821,8 @@ func startDevAt(t testing.TB, extra, s3addr string) *devServer {
 	}
 	d.bucket = httpBucket{base: "http://" + d.s3addr + "/live"}
 	cfg := filepath.Join(dir, "dev.yaml")
-	os.WriteFile(cfg, []byte("listen: "+d.listen+"\n"+extra), 0o644)
+	admin := fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
+	os.WriteFile(cfg, []byte("listen: "+d.listen+"\nadmin: {listen: "+admin+"}\n"+extra), 0o644)
 
 	cmd := exec.Command(binary(t), "dev", "-c", cfg, "--root", d.root, "--store", d.store, "--s3", d.s3addr)
 	stdout, _ := cmd.StdoutPipe()

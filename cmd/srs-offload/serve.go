@@ -8,19 +8,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynq/x/metrics"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/admin"
 	"github.com/srs-offload/srs-offload/hook"
+	"github.com/srs-offload/srs-offload/listener"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
@@ -142,33 +143,26 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 		rendezvous = warm.NewRendezvous(rdb, cfg.Warm.Wait)
 	}
 
-	// Every process serves its metrics on listen, the queues' too (size and latency: the backlog's
-	// age); the receiver also takes hooks there.
+	// Every process serves its metrics on admin.listen, the queues' too (size and latency: the
+	// backlog's age); the receiver takes hooks on listen, and nothing else is served there.
 	inspector := asynq.NewInspector(redisOpt(cfg))
 	defer inspector.Close()
 	collector := metrics.NewQueueMetricsCollector(inspector)
 	if err := prometheus.Register(collector); err == nil {
 		defer prometheus.Unregister(collector)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.Handler())
-	if cfg.Debug.PProf {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	}
+	var hooks http.Handler
 	if r.hooks {
 		h, err := newHooks(cfg, rs, keys, qc, &playlist.Receiver{Ledger: ledger, Node: cfg.Node}, rendezvous, sp, rec, log)
 		if err != nil {
 			return err
 		}
-		mux.Handle("/", h)
+		hooks = h // every path: SRS posts to whatever path the operator configured
 	}
 	var ws *worker.Server
+	var store *uploader.Uploader
 	if r.worker {
-		if ws, err = startWorker(ctx, cfg, rs, sp, qc, ledger, rendezvous, log); err != nil {
+		if ws, store, err = startWorker(ctx, cfg, rs, sp, qc, ledger, rendezvous, log); err != nil {
 			return err
 		}
 	}
@@ -177,42 +171,122 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 	if rec != nil {
 		go rec.Run(recCtx)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	checks := []admin.Check{
+		{Name: "redis", Dependency: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+		{Name: "roots", Run: admin.Writable(rs.Dirs())},
+	}
+	if store != nil {
+		checks = append(checks, admin.Check{Name: "storage", Dependency: "storage", Run: store.CheckBucket})
+	}
+	adm := admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf})
+	go adm.Watch(recCtx, 15*time.Second)
+
+	srvs, err := serveListeners(ctx, cfg, r, hooks, adm, log)
 	if err != nil {
 		if ws != nil {
 			ws.Shutdown()
 		}
-		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	if r.hooks {
-		log.Info("hook receiver listening", "addr", ln.Addr().String(), "roots", rs.String(), "node", cfg.Node)
-	} else {
-		log.Info("metrics listening", "addr", ln.Addr().String())
+		return err
 	}
 	if ready != nil {
-		ready <- ln.Addr().String()
+		ready <- srvs.addr
+	}
+	if r.hooks {
+		log.Info("hook receiver ready", "roots", rs.String(), "node", cfg.Node)
 	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			runErr = fmt.Errorf("hook receiver: %w", err)
-		}
+	case err := <-srvs.errc:
+		runErr = err
 	}
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	srv.Shutdown(sctx)
-	cancel()
+	// In-flight hooks finish: reading one takes hooks.read_timeout at most, recording it
+	// hooks.enqueue_timeout.
+	srvs.shutdown(cfg.Hooks.ReadTimeout + cfg.Hooks.EnqueueTimeout + time.Second)
 	stopRec()
 	if ws != nil {
 		ws.Shutdown()
 	}
 	return runErr
+}
+
+// servers are the HTTP servers of a process and their sockets' hand-overs.
+type servers struct {
+	addr      string // the hook listener's address, else the admin one's
+	errc      chan error
+	srvs      []*listener.Serving
+	handovers []*listener.Handover
+}
+
+// serveListeners opens the hook listener (when hooks is set) and the admin listener (when
+// admin.listen is set), from systemd, from the process being replaced or bound anew (package
+// listener), and serves them.
+func serveListeners(ctx context.Context, cfg settings.Config, r roles, hooks http.Handler, adm http.Handler, log *slog.Logger) (*servers, error) {
+	group := fmt.Sprintf("hooks=%t,worker=%t", r.hooks, r.worker) // hand-overs only between processes of one kind
+	var specs []listener.Spec
+	if hooks != nil {
+		specs = append(specs, listener.Spec{Name: "hooks", Addr: cfg.Listen, Group: group, ReusePort: true})
+	}
+	if cfg.Admin.Listen != "" {
+		// No SO_REUSEPORT: a second process of another kind on the same admin address is a
+		// config mistake, refused at start.
+		specs = append(specs, listener.Spec{Name: "admin", Addr: cfg.Admin.Listen, Group: group})
+	}
+	lns, err := listener.Open(ctx, specs, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &servers{errc: make(chan error, len(lns))}
+	for _, ln := range lns {
+		var srv *http.Server
+		var limited net.Listener
+		switch ln.Spec.Name {
+		case "hooks":
+			srv = listener.Server(hooks, listener.Timeouts{Read: cfg.Hooks.ReadTimeout, Idle: cfg.Hooks.IdleTimeout}, log)
+			limited = listener.Limit(ln, cfg.Hooks.MaxConns, ln.Spec.Name)
+		default:
+			srv = listener.Server(adm, listener.Timeouts{Read: 10 * time.Second, Idle: time.Minute}, log)
+			limited = listener.Limit(ln, 64, ln.Spec.Name)
+		}
+		if s.addr == "" {
+			s.addr = ln.Addr().String()
+		}
+		if ln.From != "systemd" { // systemd holds its sockets across restarts itself
+			h, err := listener.ServeHandover(ln.Spec, ln.Listener, log)
+			if err != nil {
+				log.Warn("listener: restarts without systemd may refuse connections", "listener", ln.Spec.Name, "err", err)
+			} else {
+				s.handovers = append(s.handovers, h)
+			}
+		}
+		sv := listener.Serve(srv, limited)
+		s.srvs = append(s.srvs, sv)
+		go func() {
+			if err, ok := <-sv.Err(); ok {
+				s.errc <- fmt.Errorf("%s listener %s: %w", ln.Spec.Name, ln.Addr(), err)
+			}
+		}()
+		log.Info("listening", "listener", ln.Spec.Name, "addr", ln.Addr().String(), "socket", ln.From)
+	}
+	return s, nil
+}
+
+// shutdown stops offering the sockets to a successor, stops accepting and waits up to wait for
+// the requests in flight (see listener.Serving.Stop).
+func (s *servers) shutdown(wait time.Duration) {
+	for _, h := range s.handovers {
+		h.Close()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range s.srvs {
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Stop(sctx) }()
+	}
+	wg.Wait()
 }
 
 // openSpool prepares the spool folder of every root (nil when spool.enabled is off).
@@ -306,16 +380,16 @@ func newHooks(cfg settings.Config, rs *roots.Set, keys hook.Keys, qc *queue.Clie
 // startWorker reaches the bucket and starts the asynq server with the offload, session-end and
 // (with rendezvous) warm handlers, and the playlist sweep.
 func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *spool.Spool, qc *queue.Client, ledger *playlist.Ledger,
-	rendezvous *warm.Rendezvous, log *slog.Logger) (*worker.Server, error) {
+	rendezvous *warm.Rendezvous, log *slog.Logger) (*worker.Server, *uploader.Uploader, error) {
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	up, err := openStorage(startCtx, cfg)
 	cancel()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	playlists, err := newPlaylists(cfg, ledger, up, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	off := &worker.Offloader{Roots: rs, Store: up, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
 	if cfg.Playlist.Enabled {
@@ -353,18 +427,18 @@ func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *sp
 		}
 		warmer, err := warm.NewWarmer(targets, cfg.Storage.Bucket, cfg.Storage.Prefix, log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opts.Warmer = warmer
 		off.Warms = &warm.Trigger{Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
 	}
 	ws := worker.NewServer(redisOpt(cfg), opts, off)
 	if err := ws.Start(); err != nil {
-		return nil, fmt.Errorf("worker: %w", err)
+		return nil, nil, fmt.Errorf("worker: %w", err)
 	}
 	log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,
 		"bucket", up.Bucket(), "purge", cfg.Purge.Enabled, "warm_targets", len(cfg.Warm.Targets))
-	return ws, nil
+	return ws, up, nil
 }
 
 func parseKeys(k settings.Keys) (hook.Keys, error) {

@@ -568,7 +568,8 @@ func perFile(reqs, less map[string]int64, files int) string {
 // offloadProc is one running srs-offload process with its config.
 type offloadProc struct {
 	*proc
-	listen string
+	listen string // hooks
+	admin  string // metrics and pprof
 	dir    string
 }
 
@@ -603,13 +604,14 @@ var (
 // offloadConfig is the YAML the harness gives srs-offload: every default, except the servers,
 // the root, a short shutdown and the profiler, and, for the archive-only mode, playlist.enabled
 // false.
-func (e *env) offloadConfig(listen, root, bucket string, m mode) string {
+func (e *env) offloadConfig(listen, admin, root, bucket string, m mode) string {
 	playlist := ""
 	if !m.playlists {
 		playlist = "playlist: {enabled: false}\n"
 	}
 	return fmt.Sprintf(`# written by internal/bench
 listen: %s
+admin: {listen: %s}
 node: bench
 log: {format: text, level: info}
 redis: {addr: %s}
@@ -622,7 +624,7 @@ storage:
   secret_key: %s
 worker: {poll_interval: 20ms, shutdown_timeout: 5s}
 %sdebug: {pprof: true}
-`, listen, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
+`, listen, admin, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
 }
 
 // startOffload runs `srs-offload <sub>` in mode m on root and bucket and waits until /metrics
@@ -637,18 +639,22 @@ func (e *env) startOffload(sub, name, root, bucket string, m mode) (*offloadProc
 		return nil, err
 	}
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if port, err = freePort(); err != nil {
+		return nil, err
+	}
+	admin := net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) // metrics and pprof
 	config := filepath.Join(dir, "srs-offload.yaml")
-	if err := os.WriteFile(config, []byte(e.offloadConfig(listen, root, bucket, m)), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(e.offloadConfig(listen, admin, root, bucket, m)), 0o600); err != nil {
 		return nil, err
 	}
 	p, err := startProc("srs-offload "+sub, filepath.Join(dir, "srs-offload.log"), os.Environ(), e.bin, sub, "-c", config)
 	if err != nil {
 		return nil, err
 	}
-	o := &offloadProc{proc: p, listen: listen, dir: dir}
+	o := &offloadProc{proc: p, listen: listen, admin: admin, dir: dir}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		resp, err := http.Get("http://" + listen + "/metrics")
+		resp, err := http.Get("http://" + admin + "/metrics")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -661,7 +667,7 @@ func (e *env) startOffload(sub, name, root, bucket string, m mode) (*offloadProc
 		}
 		if time.Now().After(deadline) {
 			p.kill()
-			return nil, fmt.Errorf("srs-offload %s did not answer /metrics on %s:\n%s", sub, listen, p.logTail())
+			return nil, fmt.Errorf("srs-offload %s did not answer /metrics on %s:\n%s", sub, admin, p.logTail())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -670,7 +676,7 @@ func (e *env) startOffload(sub, name, root, bucket string, m mode) (*offloadProc
 // ownMetrics reads srs-offload's own view of a run from /metrics: the mean time of one upload
 // (MD5, PUT, verification) and from the hook to the verified object, for kind (hls, dvr).
 func (o *offloadProc) ownMetrics(kind string) string {
-	resp, err := http.Get("http://" + o.listen + "/metrics")
+	resp, err := http.Get("http://" + o.admin + "/metrics")
 	if err != nil {
 		return ""
 	}
@@ -726,7 +732,7 @@ func (e *env) profile(o *offloadProc, name string, seconds int) func() {
 		defer close(done)
 		path := filepath.Join(e.opt.profiles, name+".pprof")
 		c := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
-		resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.listen, seconds))
+		resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.admin, seconds))
 		if err != nil {
 			e.logf("profile %s: %v", name, err)
 			return
@@ -822,7 +828,7 @@ func (e *env) goroutines(o *offloadProc, name string) {
 	if e.opt.profiles == "" {
 		return
 	}
-	resp, err := http.Get("http://" + o.listen + "/debug/pprof/goroutine?debug=1")
+	resp, err := http.Get("http://" + o.admin + "/debug/pprof/goroutine?debug=1")
 	if err != nil {
 		e.logf("goroutines %s: %v", name, err)
 		return
@@ -842,7 +848,7 @@ func (e *env) trace(o *offloadProc, name string, seconds int) func() {
 	go func() {
 		defer close(done)
 		c := &http.Client{Timeout: time.Duration(seconds+30) * time.Second}
-		resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", o.listen, seconds))
+		resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/trace?seconds=%d", o.admin, seconds))
 		if err != nil {
 			e.logf("trace %s: %v", name, err)
 			return
