@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/srs-offload/srs-offload/playlist"
 )
 
 // Config is the whole file. The yaml tags are the operator-facing key names.
@@ -191,7 +193,7 @@ func Default() Config {
 		},
 		Warm: Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
 		Playlist: Playlist{
-			Enabled: true, Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
+			Enabled: true, Window: 60 * time.Second, Stall: playlist.DefaultStall, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
 		},
 		Worker: Worker{

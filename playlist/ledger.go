@@ -57,6 +57,9 @@ type Settings struct {
 	Retain time.Duration
 }
 
+// DefaultStall is Settings.Stall when none is given; config's playlist.stall has the same default.
+const DefaultStall = 2 * time.Minute
+
 // Ledger is the Redis side.
 type Ledger struct {
 	rdb redis.UniversalClient
@@ -69,7 +72,7 @@ func New(rdb redis.UniversalClient, s Settings) *Ledger {
 		s.Window = 60 * time.Second
 	}
 	if s.Stall <= 0 {
-		s.Stall = 5 * time.Minute
+		s.Stall = DefaultStall
 	}
 	if s.Retain <= 0 {
 		s.Retain = 24 * time.Hour

@@ -222,3 +222,12 @@ func TestLedgerLateAnnounce(t *testing.T) {
 		t.Errorf("live %v", keys)
 	}
 }
+
+// A ledger built without a stall waits as long as the config's default says (they once disagreed:
+// 2m in the config, 5m here).
+func TestLedgerDefaultStall(t *testing.T) {
+	l := New(nil, Settings{})
+	if l.set.Stall != DefaultStall || DefaultStall != 2*time.Minute {
+		t.Fatalf("stall %v, DefaultStall %v; want 2m", l.set.Stall, DefaultStall)
+	}
+}
