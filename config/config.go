@@ -99,6 +99,9 @@ type Reconcile struct {
 	// they give a found file the key variables its hook would have given.
 	HLSTSFile []string `yaml:"hls_ts_file"`
 	DVRPath   []string `yaml:"dvr_path"`
+	// HLSM3U8File are SRS's hls_m3u8_file templates relative to the root: SRS's playlist on disk
+	// gives a found segment its seq_no and duration, and its name the playlist key.
+	HLSM3U8File []string `yaml:"hls_m3u8_file"`
 }
 
 // Warm configures CDN warming from SRS's on_hls_notify (see package warm). It is off without
@@ -189,7 +192,8 @@ func Default() Config {
 			Enabled: true, Interval: 5 * time.Minute, MinAge: time.Minute, Watch: true,
 			HLSTSFile: []string{"[app]/[stream]-[seq].ts", "[app]/[stream]/[2006][01][02]/[timestamp]-[seq].ts",
 				"[app]/[stream]/[2006]/[01]/[02]/[15]/[timestamp]-[seq].ts", "[app]/[stream]/init.mp4"},
-			DVRPath: []string{"[app]/[stream].[timestamp].flv", "[app]/[stream]/[2006][01][02]/[timestamp].flv"},
+			DVRPath:     []string{"[app]/[stream].[timestamp].flv", "[app]/[stream]/[2006][01][02]/[timestamp].flv"},
+			HLSM3U8File: []string{"[app]/[stream].m3u8"},
 		},
 		Warm: Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
 		Playlist: Playlist{

@@ -231,10 +231,14 @@ func newReconciler(cfg config.Config, rs *roots.Set, sp *spool.Spool, keys hook.
 	if err != nil {
 		return nil, fmt.Errorf("reconcile.%w", err)
 	}
-	return &reconcile.Reconciler{
+	r := &reconcile.Reconciler{
 		Roots: rs, Spool: sp, Layout: layout, HLSKey: keys.HLS, DVRKey: keys.DVR, Queue: qc,
 		MinAge: c.MinAge, Interval: c.Interval, Recheck: max(c.Interval, 30*time.Minute), Watch: c.Watch, Log: log,
-	}, nil
+	}
+	if cfg.Playlist.Enabled {
+		r.Placer = &reconcile.Placer{Roots: rs, M3U8: c.HLSM3U8File, PlaylistKey: keys.Playlist, Log: log}
+	}
+	return r, nil
 }
 
 func newPlaylists(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger) (*playlist.Manager, error) {
