@@ -3,6 +3,7 @@ package playlist
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path"
@@ -279,4 +280,34 @@ func sessionName(s session) string {
 		c = strconv.FormatInt(s.Number, 10)
 	}
 	return t + "-" + c
+}
+
+// purgedTTL is how long a purged file is remembered: its hook, should it come late or again, is
+// then answered and completes the segment (SRS gives up on a hook after 30 s; its queue stalls
+// for at most minutes).
+const purgedTTL = time.Hour
+
+func purgedKey(path string) string { return "so:purged:" + path }
+
+// Purged records that the file at path, with identity f, was stored, verified and purged.
+func (m *Manager) Purged(ctx context.Context, path string, f queue.FileID) error {
+	b, _ := json.Marshal(f)
+	return m.Ledger.rdb.Set(ctx, purgedKey(path), b, purgedTTL).Err()
+}
+
+// PurgedFile returns the identity of the file that was at path when it was purged, if that was
+// within the last hour.
+func (m *Manager) PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error) {
+	var f queue.FileID
+	b, err := m.Ledger.rdb.Get(ctx, purgedKey(path)).Bytes()
+	if err == redis.Nil {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, fmt.Errorf("purged-file record of %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, false, fmt.Errorf("purged-file record of %s: %w", path, err)
+	}
+	return f, true, nil
 }

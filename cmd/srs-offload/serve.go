@@ -261,7 +261,7 @@ func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client
 	rendezvous *warm.Rendezvous, sp *spool.Spool, rec *reconcile.Reconciler, log *slog.Logger) (*hook.Handler, error) {
 	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Log: log}
 	if cfg.Playlist.Enabled {
-		in.Playlists = playlists
+		in.Playlists, in.Purged = playlists, playlists
 	}
 	if sp != nil {
 		in.Spool = sp
@@ -299,7 +299,7 @@ func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, sp *spoo
 	playlists.Store = up
 	off := &worker.Offloader{Roots: rs, Store: up, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
 	if cfg.Playlist.Enabled {
-		off.Playlists = playlists
+		off.Playlists, off.Purges = playlists, playlists
 	}
 	var lastAbort time.Time
 	opts := worker.Options{
