@@ -25,9 +25,9 @@ import (
 
 	"github.com/srs-offload/srs-offload/hook"
 	"github.com/srs-offload/srs-offload/internal/redistest"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 const (
@@ -66,13 +66,13 @@ func testKeys(tb testing.TB) hook.Keys {
 	tb.Helper()
 	var k hook.Keys
 	var err error
-	if k.HLS, err = uploader.ParseKeyTemplate("{url}"); err != nil {
+	if k.HLS, err = objkey.Parse("{url}"); err != nil {
 		tb.Fatal(err)
 	}
-	if k.Playlist, err = uploader.ParseKeyTemplate("{m3u8_url}"); err != nil {
+	if k.Playlist, err = objkey.Parse("{m3u8_url}"); err != nil {
 		tb.Fatal(err)
 	}
-	if k.DVR, err = uploader.ParseKeyTemplate("{app}/{stream}/{basename}"); err != nil {
+	if k.DVR, err = objkey.Parse("{app}/{stream}/{basename}"); err != nil {
 		tb.Fatal(err)
 	}
 	return k

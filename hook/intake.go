@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Enqueuer records a task durably.
@@ -43,7 +43,7 @@ type Taker interface {
 
 // Keys are the key templates of each kind of object.
 type Keys struct {
-	HLS, Playlist, DVR uploader.KeyTemplate
+	HLS, Playlist, DVR objkey.Template
 }
 
 // Intake turns a hook request into at most one enqueued task. It is the logic behind the HTTP
@@ -142,7 +142,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		fid = queue.FileIDOf(fi)
 	}
 	rel, _ := in.Roots.Rel(joined)
-	vars := uploader.KeyVars{
+	vars := objkey.Vars{
 		Vhost: r.Vhost, App: r.App, Stream: r.Stream,
 		Basename: filepath.Base(joined), URL: r.URL, M3U8URL: r.M3U8URL, Path: rel,
 	}

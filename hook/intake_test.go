@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/hook"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Intake works without HTTP: Accept reports what it did, refuses bad input with an
@@ -95,8 +95,8 @@ func TestIntakeAccept(t *testing.T) {
 		{"symlink outside", with(func(r *hook.Request) { r.File = "elsewhere/x.ts" }), http.StatusForbidden, roots.ErrOutside},
 		{"directory", with(func(r *hook.Request) { r.File = "./live/d.ts" }), http.StatusBadRequest, roots.ErrNotRegular},
 		{"NUL", with(func(r *hook.Request) { r.File = "./live/a\x00.ts" }), http.StatusBadRequest, roots.ErrBadPath},
-		{"bad key", with(func(r *hook.Request) { r.URL = "../../x.ts" }), http.StatusBadRequest, uploader.ErrBadKey},
-		{"bad playlist key", with(func(r *hook.Request) { r.M3U8URL = "live/../../x.m3u8" }), http.StatusBadRequest, uploader.ErrBadKey},
+		{"bad key", with(func(r *hook.Request) { r.URL = "../../x.ts" }), http.StatusBadRequest, objkey.ErrBadKey},
+		{"bad playlist key", with(func(r *hook.Request) { r.M3U8URL = "live/../../x.m3u8" }), http.StatusBadRequest, objkey.ErrBadKey},
 		{"playlist outside", with(func(r *hook.Request) { r.M3U8 = "/var/x.m3u8" }), http.StatusForbidden, roots.ErrOutside},
 	} {
 		out, p, err := in.Accept(ctx, tc.req)

@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 const (
@@ -32,7 +32,7 @@ type Manager struct {
 	Ledger *Ledger
 	Store  Store
 	// VODKey names each session's VoD playlist; nil writes none.
-	VODKey *uploader.KeyTemplate
+	VODKey *objkey.Template
 	// EndLive adds EXT-X-ENDLIST to the live playlist when a session ends.
 	EndLive bool
 	// VODWait is how long an ended session waits for segments still in flight.
@@ -147,7 +147,7 @@ func (m *Manager) writeVOD(ctx context.Context, pk string, s session, n int64) (
 	if err != nil {
 		return "", err
 	}
-	key, err := m.VODKey.Expand(uploader.KeyVars{
+	key, err := m.VODKey.Expand(objkey.Vars{
 		Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, StreamID: s.Info.StreamID,
 		ClientID: s.Info.Client, Session: sessionName(s),
 	})

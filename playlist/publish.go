@@ -11,12 +11,11 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/media"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Store is where playlists are written.
 type Store interface {
-	Put(ctx context.Context, key string, src uploader.Source, size int64, t media.Type, origin string) (uploader.Object, error)
+	Put(ctx context.Context, key string, src storage.Source, size int64, t media.Type, origin string) (storage.Object, error)
 }
 
 // release lets go of a stream's publish lock only if the version just uploaded is still the

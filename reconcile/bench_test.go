@@ -12,11 +12,11 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/srs-offload/srs-offload/internal/redistest"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // benchFiles is the size of the root a benchmark scans: 50 streams × 4 days × 500 segments.
@@ -88,8 +88,8 @@ func benchReconciler(b *testing.B, root, addr string) *reconcile.Reconciler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hlsKey, _ := uploader.ParseKeyTemplate("{url}")
-	dvrKey, _ := uploader.ParseKeyTemplate("{app}/{stream}/{basename}")
+	hlsKey, _ := objkey.Parse("{url}")
+	dvrKey, _ := objkey.Parse("{app}/{stream}/{basename}")
 	client := queue.NewClient(asynq.RedisClientOpt{Addr: addr}, queue.Options{Node: node, MaxRetry: 3, Timeout: time.Minute, Dedup: time.Hour})
 	b.Cleanup(func() { client.Close() })
 	return &reconcile.Reconciler{

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/srs-offload/srs-offload/uploader"
+	"github.com/srs-offload/srs-offload/objkey"
 )
 
 // Layout recovers what a hook would have said about a file from its path alone, using SRS's own
@@ -112,7 +112,7 @@ func (l *Layout) Seq(rel string) (int64, bool) {
 
 // Vars returns the key variables of a file at rel below its root, from the first template of its
 // kind ("hls" or "dvr") that matches; false when none does.
-func (l *Layout) Vars(kind, rel string) (uploader.KeyVars, bool) {
+func (l *Layout) Vars(kind, rel string) (objkey.Vars, bool) {
 	ps := l.hls
 	if kind == "dvr" {
 		ps = l.dvr
@@ -123,7 +123,7 @@ func (l *Layout) Vars(kind, rel string) (uploader.KeyVars, bool) {
 		if m == nil {
 			continue
 		}
-		v := uploader.KeyVars{Basename: path.Base(rel), Path: rel}
+		v := objkey.Vars{Basename: path.Base(rel), Path: rel}
 		for i, name := range p.re.SubexpNames() {
 			switch name {
 			case "vhost":
@@ -143,5 +143,5 @@ func (l *Layout) Vars(kind, rel string) (uploader.KeyVars, bool) {
 		}
 		return v, true
 	}
-	return uploader.KeyVars{}, false
+	return objkey.Vars{}, false
 }

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/reconcile"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Vars recovers from a path what the file's hook would have said, for SRS's default templates and
@@ -18,61 +18,61 @@ func TestLayoutVars(t *testing.T) {
 		template string
 		kind     string
 		rel      string
-		want     uploader.KeyVars
+		want     objkey.Vars
 		ok       bool
 	}{
 		{
 			name: "srs default", template: "[app]/[stream]-[seq].ts", kind: "hls",
 			rel:  "live/livestream-12.ts",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "livestream", Basename: "livestream-12.ts", URL: "live/livestream-12.ts", Path: "live/livestream-12.ts"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "livestream", Basename: "livestream-12.ts", URL: "live/livestream-12.ts", Path: "live/livestream-12.ts"},
 			ok:   true,
 		},
 		{
 			name: "stream name with dashes", template: "[app]/[stream]-[seq].ts", kind: "hls",
 			rel:  "live/cam-front-2-7.ts",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "cam-front-2", Basename: "cam-front-2-7.ts", URL: "live/cam-front-2-7.ts", Path: "live/cam-front-2-7.ts"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "cam-front-2", Basename: "cam-front-2-7.ts", URL: "live/cam-front-2-7.ts", Path: "live/cam-front-2-7.ts"},
 			ok:   true,
 		},
 		{
 			name: ".m4s under a .ts template", template: "[app]/[stream]-[seq].ts", kind: "hls",
 			rel:  "live/livestream-3.m4s",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "livestream", Basename: "livestream-3.m4s", URL: "live/livestream-3.m4s", Path: "live/livestream-3.m4s"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "livestream", Basename: "livestream-3.m4s", URL: "live/livestream-3.m4s", Path: "live/livestream-3.m4s"},
 			ok:   true,
 		},
 		{
 			name: "date folders", template: "[app]/[stream]/[2006][01][02]/[timestamp]-[seq].ts", kind: "hls",
 			rel:  "live/cam1/20261123/1763935200123-42.ts",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "cam1", Basename: "1763935200123-42.ts", URL: "live/cam1/20261123/1763935200123-42.ts", Path: "live/cam1/20261123/1763935200123-42.ts"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "cam1", Basename: "1763935200123-42.ts", URL: "live/cam1/20261123/1763935200123-42.ts", Path: "live/cam1/20261123/1763935200123-42.ts"},
 			ok:   true,
 		},
 		{
 			name: "hour folders", template: "[app]/[stream]/[2006]/[01]/[02]/[15]/[timestamp]-[seq].ts", kind: "hls",
 			rel:  "live/cam1/2026/11/23/22/1763935200123-42.ts",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "cam1", Basename: "1763935200123-42.ts", URL: "live/cam1/2026/11/23/22/1763935200123-42.ts", Path: "live/cam1/2026/11/23/22/1763935200123-42.ts"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "cam1", Basename: "1763935200123-42.ts", URL: "live/cam1/2026/11/23/22/1763935200123-42.ts", Path: "live/cam1/2026/11/23/22/1763935200123-42.ts"},
 			ok:   true,
 		},
 		{
 			name: "fmp4 init", template: "[app]/[stream]/init.mp4", kind: "hls",
 			rel:  "live/cam1/init.mp4",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "cam1", Basename: "init.mp4", URL: "live/cam1/init.mp4", Path: "live/cam1/init.mp4"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "cam1", Basename: "init.mp4", URL: "live/cam1/init.mp4", Path: "live/cam1/init.mp4"},
 			ok:   true,
 		},
 		{
 			name: "vhost", template: "[vhost]/[app]/[stream]-[seq].ts", kind: "hls",
 			rel:  "example.com/live/cam1-0.ts",
-			want: uploader.KeyVars{Vhost: "example.com", App: "live", Stream: "cam1", Basename: "cam1-0.ts", URL: "example.com/live/cam1-0.ts", Path: "example.com/live/cam1-0.ts"},
+			want: objkey.Vars{Vhost: "example.com", App: "live", Stream: "cam1", Basename: "cam1-0.ts", URL: "example.com/live/cam1-0.ts", Path: "example.com/live/cam1-0.ts"},
 			ok:   true,
 		},
 		{
 			name: "dvr default", template: "[app]/[stream].[timestamp].flv", kind: "dvr",
 			rel:  "live/livestream.1763935200123.flv",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "livestream", Basename: "livestream.1763935200123.flv", Path: "live/livestream.1763935200123.flv"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "livestream", Basename: "livestream.1763935200123.flv", Path: "live/livestream.1763935200123.flv"},
 			ok:   true,
 		},
 		{
 			name: "dvr stream with dashes", template: "[app]/[stream].[timestamp].flv", kind: "dvr",
 			rel:  "live/cam-1.1763935200123.flv",
-			want: uploader.KeyVars{Vhost: dv, App: "live", Stream: "cam-1", Basename: "cam-1.1763935200123.flv", Path: "live/cam-1.1763935200123.flv"},
+			want: objkey.Vars{Vhost: dv, App: "live", Stream: "cam-1", Basename: "cam-1.1763935200123.flv", Path: "live/cam-1.1763935200123.flv"},
 			ok:   true,
 		},
 		{name: "one folder too many", template: "[app]/[stream]-[seq].ts", kind: "hls", rel: "live/extra/livestream-1.ts"},

@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/segtime"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // maxM3U8 bounds the SRS playlist read to place a found segment (SRS's lists a few segments).
@@ -31,7 +31,7 @@ type Placer struct {
 	// M3U8 are SRS's hls_m3u8_file templates relative to the root ([vhost], [app], [stream]).
 	M3U8 []string
 	// PlaylistKey is keys.playlist.
-	PlaylistKey uploader.KeyTemplate
+	PlaylistKey objkey.Template
 	Log         *slog.Logger
 }
 
@@ -62,7 +62,7 @@ func (r *Reconciler) place(p *queue.Offload, c candidate) {
 
 // Place fills p.Playlist, p.M3U8URL, p.PlaylistKey, p.SeqNo and p.Duration, or returns why it
 // cannot (and leaves them empty).
-func (pl *Placer) Place(p *queue.Offload, root, rel, disk string, vars uploader.KeyVars, seq int64, seqOK bool) error {
+func (pl *Placer) Place(p *queue.Offload, root, rel, disk string, vars objkey.Vars, seq int64, seqOK bool) error {
 	rel = filepath.ToSlash(rel)
 	first := ""
 	var mapURI string
@@ -111,7 +111,7 @@ func (pl *Placer) Place(p *queue.Offload, root, rel, disk string, vars uploader.
 	return pl.fill(p, root, first, vars, seq, t.Duration)
 }
 
-func (pl *Placer) fill(p *queue.Offload, root, m3u8Rel string, vars uploader.KeyVars, seq int64, dur float64) error {
+func (pl *Placer) fill(p *queue.Offload, root, m3u8Rel string, vars objkey.Vars, seq int64, dur float64) error {
 	vars.M3U8URL = m3u8Rel
 	key, err := pl.PlaylistKey.Expand(vars)
 	if err != nil {
@@ -124,7 +124,7 @@ func (pl *Placer) fill(p *queue.Offload, root, m3u8Rel string, vars uploader.Key
 
 // timing reads the segment's duration from its bytes: MPEG-TS, or fMP4 with its init segment
 // (SRS's EXT-X-MAP, else an init.mp4 beside it as SRS's hls_init_file defaults put it).
-func (pl *Placer) timing(root, rel, disk string, vars uploader.KeyVars, mapURI string) (segtime.Timing, error) {
+func (pl *Placer) timing(root, rel, disk string, vars objkey.Vars, mapURI string) (segtime.Timing, error) {
 	f, _, err := pl.Roots.Open(disk)
 	if err != nil {
 		return segtime.Timing{}, err
@@ -175,7 +175,7 @@ func (pl *Placer) log() *slog.Logger {
 
 // expandSRS substitutes SRS's [vhost], [app] and [stream] in an hls_m3u8_file template; false
 // when it has another variable or a value is unknown.
-func expandSRS(t string, v uploader.KeyVars) (string, bool) {
+func expandSRS(t string, v objkey.Vars) (string, bool) {
 	s := strings.NewReplacer("[vhost]", v.Vhost, "[app]", v.App, "[stream]", v.Stream).Replace(t)
 	if strings.ContainsAny(s, "[]") || (strings.Contains(t, "[app]") && v.App == "") || (strings.Contains(t, "[stream]") && v.Stream == "") {
 		return "", false

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // ffmpegSegment has ffmpeg write one HLS segment of about 3.2 s (H.264 and AAC), MPEG-TS or
@@ -70,7 +70,7 @@ func TestScanPlacesFoundSegments(t *testing.T) {
 	m4sBytes, initBytes, m4sDur := ffmpegSegment(t, true)
 
 	e := newEnv(t, time.Second)
-	playlistKey, err := uploader.ParseKeyTemplate("{m3u8_url}")
+	playlistKey, err := objkey.Parse("{m3u8_url}")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Enqueuer records a task; dup is true when a task with its id exists.
@@ -47,8 +47,8 @@ type Reconciler struct {
 	Layout *Layout
 	// Placer, when set, gives each HLS segment it enqueues its place in the playlists.
 	Placer *Placer
-	HLSKey uploader.KeyTemplate
-	DVRKey uploader.KeyTemplate
+	HLSKey objkey.Template
+	DVRKey objkey.Template
 	Queue  Enqueuer
 	// MinAge leaves a file younger than this to its hook.
 	MinAge time.Duration

@@ -16,11 +16,11 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/srs-offload/srs-offload/internal/redistest"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 const node = "test"
@@ -65,11 +65,11 @@ func newEnv(t *testing.T, minAge time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hlsKey, err := uploader.ParseKeyTemplate("{url}")
+	hlsKey, err := objkey.Parse("{url}")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dvrKey, err := uploader.ParseKeyTemplate("{app}/{stream}/{basename}")
+	dvrKey, err := objkey.Parse("{app}/{stream}/{basename}")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Pattern is the path of SRS's on_hls_notify URL, e.g. "/api/v1/hls/{app}/{stream}/{ts_url}".
@@ -130,9 +130,9 @@ type Intake struct {
 	Pattern Pattern
 	Folders Folders
 	// Fallback names the m3u8 folder of a stream no on_hls was seen for, e.g. "{app}".
-	Fallback uploader.KeyTemplate
+	Fallback objkey.Template
 	// HLSKey is keys.hls: the same template the hook used for the segment's key.
-	HLSKey     uploader.KeyTemplate
+	HLSKey     objkey.Template
 	Rendezvous *Rendezvous
 	Enqueue    func(context.Context, queue.Warm) error
 }
@@ -149,12 +149,12 @@ func (in *Intake) Accept(ctx context.Context, escapedPath string) error {
 		return err
 	}
 	if !found {
-		if folder, err = in.Fallback.Expand(uploader.KeyVars{App: n.App, Stream: n.Stream}); err != nil {
+		if folder, err = in.Fallback.Expand(objkey.Vars{App: n.App, Stream: n.Stream}); err != nil {
 			return fmt.Errorf("warm.folder: %w", err)
 		}
 	}
 	u := path.Join(folder, n.TSURL)
-	key, err := in.HLSKey.Expand(uploader.KeyVars{App: n.App, Stream: n.Stream, Basename: path.Base(n.TSURL), URL: u})
+	key, err := in.HLSKey.Expand(objkey.Vars{App: n.App, Stream: n.Stream, Basename: path.Base(n.TSURL), URL: u})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnsafe, err)
 	}

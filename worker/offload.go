@@ -17,14 +17,13 @@ import (
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/uploader"
 )
 
 // Store is the storage the worker writes to.
 type Store interface {
 	// PutNew uploads and verifies, never replacing another file's object; it returns nil only
 	// when storage holds exactly the local bytes, and the key it used. origin names the local file.
-	PutNew(ctx context.Context, key string, src uploader.Source, size int64, t media.Type, origin string) (string, uploader.Object, error)
+	PutNew(ctx context.Context, key string, src storage.Source, size int64, t media.Type, origin string) (string, storage.Object, error)
 	// Find reports whether an earlier PutNew for origin completed and its bytes are still
 	// verified, and under which key.
 	Find(ctx context.Context, key, origin string) (string, bool, error)
@@ -119,7 +118,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	start := time.Now()
 	key, obj, err := o.Store.PutNew(ctx, p.Key, f, fi.Size(), typ, p.TaskID())
 	if err != nil {
-		if errors.Is(err, uploader.ErrVerify) {
+		if errors.Is(err, storage.ErrVerify) {
 			verifyFailures.Inc()
 		}
 		return err

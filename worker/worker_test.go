@@ -28,6 +28,7 @@ import (
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
@@ -70,7 +71,7 @@ const vodTemplate = "{app}/{stream}/vod/{session}.m3u8"
 // newManager is the playlist manager a worker (or the hook) of the rig would build.
 func newManager(t testing.TB, rdb redis.UniversalClient, store playlist.Store, s playlist.Settings) *playlist.Manager {
 	t.Helper()
-	vod, err := uploader.ParseKeyTemplate(vodTemplate)
+	vod, err := objkey.Parse(vodTemplate)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/srs-offload/srs-offload/config"
 	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/settings"
 	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/srsconf"
 )
 
-// runCheck validates a config. With --connect it also reaches Redis and the bucket; with --srs it
+// runCheck validates a settings. With --connect it also reaches Redis and the bucket; with --srs it
 // audits SRS's config against it.
 func runCheck(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
@@ -60,7 +60,7 @@ func runCheck(args []string) int {
 	return 0
 }
 
-func auditSRS(cfg config.Config, file, cwd string) ([]srsconf.Finding, error) {
+func auditSRS(cfg settings.Config, file, cwd string) ([]srsconf.Finding, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err

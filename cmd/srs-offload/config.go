@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/srs-offload/srs-offload/config"
+	"github.com/srs-offload/srs-offload/settings"
 )
 
 // configFlag registers -c and --config on a subcommand's flag set.
@@ -19,7 +19,7 @@ func configFlag(fs *flag.FlagSet) *string {
 
 // loadConfig reads and validates a config; an empty path means the defaults. Problems are printed
 // one per line.
-func loadConfig(path string, stderr io.Writer) (config.Config, error) {
+func loadConfig(path string, stderr io.Writer) (settings.Config, error) {
 	cfg, err := readConfig(path, stderr)
 	if err != nil {
 		return cfg, err
@@ -32,11 +32,11 @@ func loadConfig(path string, stderr io.Writer) (config.Config, error) {
 }
 
 // readConfig reads a config without validating it.
-func readConfig(path string, stderr io.Writer) (config.Config, error) {
+func readConfig(path string, stderr io.Writer) (settings.Config, error) {
 	if path == "" {
-		return config.Default(), nil
+		return settings.Default(), nil
 	}
-	cfg, err := config.Load(path)
+	cfg, err := settings.Load(path)
 	if err != nil {
 		printProblems(stderr, path, err)
 	}
@@ -47,7 +47,7 @@ func printProblems(w io.Writer, path string, err error) {
 	if path == "" {
 		path = "(defaults)"
 	}
-	if probs, ok := config.AsErrors(err); ok {
+	if probs, ok := settings.AsErrors(err); ok {
 		for _, p := range probs {
 			fmt.Fprintf(w, "%s: %s\n", path, p)
 		}
@@ -56,7 +56,7 @@ func printProblems(w io.Writer, path string, err error) {
 	fmt.Fprintf(w, "%s: %v\n", path, err)
 }
 
-func newLogger(c config.Log) *slog.Logger {
+func newLogger(c settings.Log) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(c.Level))
 	opts := &slog.HandlerOptions{Level: level}

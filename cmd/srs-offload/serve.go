@@ -20,12 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/srs-offload/srs-offload/config"
 	"github.com/srs-offload/srs-offload/hook"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
+	"github.com/srs-offload/srs-offload/settings"
 	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/uploader"
 	"github.com/srs-offload/srs-offload/warm"
@@ -55,11 +56,11 @@ func runServe(name string, args []string, r roles) int {
 	return 0
 }
 
-func redisOpt(cfg config.Config) asynq.RedisClientOpt {
+func redisOpt(cfg settings.Config) asynq.RedisClientOpt {
 	return asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}
 }
 
-func pingRedis(cfg config.Config) error {
+func pingRedis(cfg settings.Config) error {
 	c := asynq.NewClient(redisOpt(cfg))
 	defer c.Close()
 	if err := c.Ping(); err != nil {
@@ -68,7 +69,7 @@ func pingRedis(cfg config.Config) error {
 	return nil
 }
 
-func openStorage(ctx context.Context, cfg config.Config) (*uploader.Uploader, error) {
+func openStorage(ctx context.Context, cfg settings.Config) (*uploader.Uploader, error) {
 	s := cfg.Storage
 	up, err := uploader.New(ctx, uploader.Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
@@ -88,7 +89,7 @@ func openStorage(ctx context.Context, cfg config.Config) (*uploader.Uploader, er
 // run wires the parts and blocks until ctx is done, then shuts down: first it stops taking hooks,
 // then it lets running uploads finish (or hands them back to the queue). ready, if not nil, gets
 // the hook listener's address once it listens.
-func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, ready chan<- string) error {
+func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, ready chan<- string) error {
 	rs, err := roots.New(cfg.Roots)
 	if err != nil {
 		return fmt.Errorf("roots: %w", err)
@@ -203,7 +204,7 @@ func run(ctx context.Context, cfg config.Config, r roles, log *slog.Logger, read
 }
 
 // openSpool prepares the spool folder of every root (nil when spool.enabled is off).
-func openSpool(cfg config.Config, rs *roots.Set, log *slog.Logger) (*spool.Spool, error) {
+func openSpool(cfg settings.Config, rs *roots.Set, log *slog.Logger) (*spool.Spool, error) {
 	if !cfg.Spool.Enabled {
 		return nil, nil
 	}
@@ -222,7 +223,7 @@ func openSpool(cfg config.Config, rs *roots.Set, log *slog.Logger) (*spool.Spool
 }
 
 // newReconciler builds the scan and watch of the roots (nil when reconcile.enabled is off).
-func newReconciler(cfg config.Config, rs *roots.Set, sp *spool.Spool, keys hook.Keys, qc *queue.Client, log *slog.Logger) (*reconcile.Reconciler, error) {
+func newReconciler(cfg settings.Config, rs *roots.Set, sp *spool.Spool, keys hook.Keys, qc *queue.Client, log *slog.Logger) (*reconcile.Reconciler, error) {
 	c := cfg.Reconcile
 	if !c.Enabled {
 		return nil, nil
@@ -241,13 +242,13 @@ func newReconciler(cfg config.Config, rs *roots.Set, sp *spool.Spool, keys hook.
 	return r, nil
 }
 
-func newPlaylists(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger) (*playlist.Manager, error) {
+func newPlaylists(cfg settings.Config, rdb redis.UniversalClient, log *slog.Logger) (*playlist.Manager, error) {
 	m := &playlist.Manager{
 		Ledger:  playlist.New(rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain}),
 		EndLive: cfg.Playlist.EndLive, VODWait: cfg.Playlist.VODWait, Node: cfg.Node, Log: log,
 	}
 	if cfg.Playlist.VODKey != "" {
-		t, err := uploader.ParseKeyTemplate(cfg.Playlist.VODKey)
+		t, err := objkey.Parse(cfg.Playlist.VODKey)
 		if err != nil {
 			return nil, fmt.Errorf("playlist.vod_key: %w", err)
 		}
@@ -257,7 +258,7 @@ func newPlaylists(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 }
 
 // newHooks builds the hook receiver, with on_hls_notify warming when rendezvous is set.
-func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Manager,
+func newHooks(cfg settings.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Manager,
 	rendezvous *warm.Rendezvous, sp *spool.Spool, rec *reconcile.Reconciler, log *slog.Logger) (*hook.Handler, error) {
 	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Log: log}
 	if cfg.Playlist.Enabled {
@@ -277,7 +278,7 @@ func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client
 	if err != nil {
 		return nil, fmt.Errorf("warm.notify_path: %w", err)
 	}
-	folder, err := uploader.ParseKeyTemplate(cfg.Warm.Folder)
+	folder, err := objkey.Parse(cfg.Warm.Folder)
 	if err != nil {
 		return nil, fmt.Errorf("warm.folder: %w", err)
 	}
@@ -288,7 +289,7 @@ func newHooks(cfg config.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client
 
 // startWorker reaches the bucket and starts the asynq server with the offload, session-end and
 // (with rendezvous) warm handlers, and the playlist sweep.
-func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, sp *spool.Spool, qc *queue.Client, playlists *playlist.Manager,
+func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *spool.Spool, qc *queue.Client, playlists *playlist.Manager,
 	rendezvous *warm.Rendezvous, log *slog.Logger) (*worker.Server, error) {
 	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	up, err := openStorage(startCtx, cfg)
@@ -347,16 +348,16 @@ func startWorker(ctx context.Context, cfg config.Config, rs *roots.Set, sp *spoo
 	return ws, nil
 }
 
-func parseKeys(k config.Keys) (hook.Keys, error) {
+func parseKeys(k settings.Keys) (hook.Keys, error) {
 	var out hook.Keys
 	var err error
-	if out.HLS, err = uploader.ParseKeyTemplate(k.HLS); err != nil {
+	if out.HLS, err = objkey.Parse(k.HLS); err != nil {
 		return out, fmt.Errorf("keys.hls: %w", err)
 	}
-	if out.Playlist, err = uploader.ParseKeyTemplate(k.Playlist); err != nil {
+	if out.Playlist, err = objkey.Parse(k.Playlist); err != nil {
 		return out, fmt.Errorf("keys.playlist: %w", err)
 	}
-	if out.DVR, err = uploader.ParseKeyTemplate(k.DVR); err != nil {
+	if out.DVR, err = objkey.Parse(k.DVR); err != nil {
 		return out, fmt.Errorf("keys.dvr: %w", err)
 	}
 	return out, nil

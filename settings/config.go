@@ -1,6 +1,6 @@
 // Package config reads srs-offload's YAML config. Every problem is reported with the key that
 // holds it (`storage.bucket: required`), and all problems are reported at once.
-package config
+package settings
 
 import (
 	"errors"

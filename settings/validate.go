@@ -1,4 +1,4 @@
-package config
+package settings
 
 import (
 	"fmt"
@@ -7,11 +7,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/uploader"
 	"github.com/srs-offload/srs-offload/warm"
 )
 
@@ -86,12 +86,12 @@ func (c *Config) Validate() error {
 		add("storage.part_concurrency", "want 1..64, got %d", c.Storage.PartConcurrency)
 	}
 	for _, k := range []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR}} {
-		if _, err := uploader.ParseKeyTemplate(k.tmpl); err != nil {
+		if _, err := objkey.Parse(k.tmpl); err != nil {
 			add(k.key, "%v", err)
 		}
 	}
 	if c.Playlist.VODKey != "" {
-		if _, err := uploader.ParseKeyTemplate(c.Playlist.VODKey); err != nil {
+		if _, err := objkey.Parse(c.Playlist.VODKey); err != nil {
 			add("playlist.vod_key", "%v", err)
 		}
 	}
@@ -108,7 +108,7 @@ func (c *Config) Validate() error {
 		if _, err := warm.ParsePattern(c.Warm.NotifyPath); err != nil {
 			add("warm.notify_path", "%v", err)
 		}
-		if _, err := uploader.ParseKeyTemplate(c.Warm.Folder); err != nil {
+		if _, err := objkey.Parse(c.Warm.Folder); err != nil {
 			add("warm.folder", "%v", err)
 		}
 		if c.Warm.Wait <= 0 {

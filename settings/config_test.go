@@ -1,4 +1,4 @@
-package config_test
+package settings_test
 
 import (
 	"errors"
@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/srs-offload/srs-offload/config"
+	"github.com/srs-offload/srs-offload/settings"
 )
 
 func TestShippedConfigIsTheDefaults(t *testing.T) {
-	cfg, err := config.Load("../configs/srs-offload.yaml")
+	cfg, err := settings.Load("../configs/srs-offload.yaml")
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := config.Default()
+	want := settings.Default()
 	// The shipped file points at a local MinIO; every other key is shown with its default.
 	want.Storage.Endpoint = "http://127.0.0.1:9000"
 	if !reflect.DeepEqual(cfg, want) {
@@ -45,8 +45,8 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 		{"storage.access_key", cfg.Storage.AccessKey, ""},
 		{"storage.secret_key", cfg.Storage.SecretKey, ""},
 		{"storage.prefix", cfg.Storage.Prefix, ""},
-		{"storage.multipart_threshold", cfg.Storage.MultipartThreshold, config.Size(16 << 20)},
-		{"storage.part_size", cfg.Storage.PartSize, config.Size(8 << 20)},
+		{"storage.multipart_threshold", cfg.Storage.MultipartThreshold, settings.Size(16 << 20)},
+		{"storage.part_size", cfg.Storage.PartSize, settings.Size(8 << 20)},
 		{"storage.part_concurrency", cfg.Storage.PartConcurrency, 4},
 		{"keys.hls", cfg.Keys.HLS, "{url}"},
 		{"keys.playlist", cfg.Keys.Playlist, "{m3u8_url}"},
@@ -81,7 +81,7 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 }
 
 func TestDefaultIsFresh(t *testing.T) {
-	a, b := config.Default(), config.Default()
+	a, b := settings.Default(), settings.Default()
 	*a.Storage.PathStyle = false
 	a.Roots[0] = "/changed"
 	if !*b.Storage.PathStyle || b.Roots[0] == "/changed" {
@@ -90,25 +90,25 @@ func TestDefaultIsFresh(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	if _, err := config.Load("testdata-does-not-exist.yaml"); !errors.Is(err, os.ErrNotExist) {
+	if _, err := settings.Load("testdata-does-not-exist.yaml"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("err = %v, want not exist", err)
 	}
 }
 
 func TestParseEmpty(t *testing.T) {
 	for _, doc := range []string{"", "\n", "# only a comment\n"} {
-		cfg, err := config.Parse([]byte(doc))
+		cfg, err := settings.Parse([]byte(doc))
 		if err != nil {
 			t.Fatalf("Parse(%q): %v", doc, err)
 		}
-		if !reflect.DeepEqual(cfg, config.Default()) {
+		if !reflect.DeepEqual(cfg, settings.Default()) {
 			t.Errorf("Parse(%q) is not Default()", doc)
 		}
 	}
 }
 
 func TestParseOverrides(t *testing.T) {
-	cfg, err := config.Parse([]byte(`
+	cfg, err := settings.Parse([]byte(`
 listen: 0.0.0.0:9000
 node: edge-1
 roots: [/data/hls, /data/dvr]
@@ -124,7 +124,7 @@ worker:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Default()
+	want := settings.Default()
 	f := false
 	want.Listen = "0.0.0.0:9000"
 	want.Node = "edge-1"
@@ -164,13 +164,13 @@ func TestParseProblems(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tc.doc))
+			_, err := settings.Parse([]byte(tc.doc))
 			if err == nil {
 				t.Fatal("no error")
 			}
-			errs, ok := config.AsErrors(err)
+			errs, ok := settings.AsErrors(err)
 			if !ok {
-				t.Fatalf("error %v holds no config.Errors", err)
+				t.Fatalf("error %v holds no settings.Errors", err)
 			}
 			for _, k := range tc.keys {
 				if !errs.Has(k) {
@@ -190,8 +190,8 @@ func TestParseProblems(t *testing.T) {
 }
 
 func TestParseUnknownKeyNamesLine(t *testing.T) {
-	_, err := config.Parse([]byte("listen: 127.0.0.1:1\n\nstorage:\n  bukket: x\n"))
-	errs, ok := config.AsErrors(err)
+	_, err := settings.Parse([]byte("listen: 127.0.0.1:1\n\nstorage:\n  bukket: x\n"))
+	errs, ok := settings.AsErrors(err)
 	if !ok || len(errs) != 1 {
 		t.Fatalf("err = %v", err)
 	}
@@ -201,7 +201,7 @@ func TestParseUnknownKeyNamesLine(t *testing.T) {
 }
 
 func TestParseSyntaxError(t *testing.T) {
-	_, err := config.Parse([]byte("storage: {bucket: x\n"))
+	_, err := settings.Parse([]byte("storage: {bucket: x\n"))
 	if err == nil {
 		t.Fatal("no error for broken YAML")
 	}
@@ -215,7 +215,7 @@ func TestParseExpandsEnv(t *testing.T) {
 	t.Setenv("SRS_OFFLOAD_TEST_KEY", "AKIA123")
 	t.Setenv("SRS_OFFLOAD_TEST_DB", "7")
 	t.Setenv("SRS_OFFLOAD_TEST_PART", "6MiB")
-	cfg, err := config.Parse([]byte(`
+	cfg, err := settings.Parse([]byte(`
 # a comment may mention ${SRS_OFFLOAD_TEST_UNSET} without harm
 redis:
   db: ${SRS_OFFLOAD_TEST_DB}
@@ -243,8 +243,8 @@ storage:
 
 // A ${VAR} that is not set is an error naming its key, not a silent empty secret.
 func TestParseUnsetEnvNamesKey(t *testing.T) {
-	_, err := config.Parse([]byte("storage:\n  secret_key: ${SRS_OFFLOAD_TEST_UNSET}\n"))
-	probs, ok := config.AsErrors(err)
+	_, err := settings.Parse([]byte("storage:\n  secret_key: ${SRS_OFFLOAD_TEST_UNSET}\n"))
+	probs, ok := settings.AsErrors(err)
 	if !ok || !probs.Has("storage.secret_key") || !strings.Contains(err.Error(), "SRS_OFFLOAD_TEST_UNSET") {
 		t.Fatalf("err = %v, want a problem at storage.secret_key naming the variable", err)
 	}
@@ -253,7 +253,7 @@ func TestParseUnsetEnvNamesKey(t *testing.T) {
 func TestParseSize(t *testing.T) {
 	good := []struct {
 		in   string
-		want config.Size
+		want settings.Size
 	}{
 		{"0", 0},
 		{"123", 123},
@@ -270,7 +270,7 @@ func TestParseSize(t *testing.T) {
 		{"8589934591GiB", 8589934591 << 30},
 	}
 	for _, tc := range good {
-		got, err := config.ParseSize(tc.in)
+		got, err := settings.ParseSize(tc.in)
 		if err != nil || got != tc.want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
@@ -282,19 +282,19 @@ func TestParseSize(t *testing.T) {
 		"8589934592GiB", "17179869184GiB", "9223372036854775807KB",
 	}
 	for _, in := range bad {
-		if got, err := config.ParseSize(in); err == nil {
+		if got, err := settings.ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
 		}
 	}
-	if got, err := config.ParseSize("9223372036854775807"); err != nil || got != math.MaxInt64 {
+	if got, err := settings.ParseSize("9223372036854775807"); err != nil || got != math.MaxInt64 {
 		t.Errorf("ParseSize(max) = %d, %v", got, err)
 	}
 }
 
 // valid returns a config that passes Validate.
-func valid(t *testing.T) config.Config {
+func valid(t *testing.T) settings.Config {
 	t.Helper()
-	c := config.Default()
+	c := settings.Default()
 	c.Roots = []string{t.TempDir()}
 	c.Node = "node-1"
 	return c
@@ -305,19 +305,19 @@ func TestValidateGood(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	variants := []func(c *config.Config){
-		func(c *config.Config) { c.Storage.Endpoint = "https://s3.example.com" },
-		func(c *config.Config) { c.Storage.AccessKey, c.Storage.SecretKey = "a", "b" },
-		func(c *config.Config) { c.Storage.PathStyle = nil },
-		func(c *config.Config) { c.Storage.PartSize, c.Storage.MultipartThreshold = 5<<20, 5<<20 },
-		func(c *config.Config) { c.Storage.PartSize = 5 << 30; c.Storage.MultipartThreshold = 5 << 30 },
-		func(c *config.Config) { c.Hooks.EnqueueTimeout = 29 * time.Second },
-		func(c *config.Config) { c.Log.Format, c.Log.Level = "json", "debug" },
-		func(c *config.Config) { c.Redis.DB = 15 },
-		func(c *config.Config) { c.Listen = ":8085" },
-		func(c *config.Config) { c.Keys.DVR = "dvr/{vhost}/{path}" },
-		func(c *config.Config) { c.Worker.MaxRetry = 0; c.Worker.ShutdownTimeout = 0 },
-		func(c *config.Config) { c.Roots = append(c.Roots, t.TempDir()) },
+	variants := []func(c *settings.Config){
+		func(c *settings.Config) { c.Storage.Endpoint = "https://s3.example.com" },
+		func(c *settings.Config) { c.Storage.AccessKey, c.Storage.SecretKey = "a", "b" },
+		func(c *settings.Config) { c.Storage.PathStyle = nil },
+		func(c *settings.Config) { c.Storage.PartSize, c.Storage.MultipartThreshold = 5<<20, 5<<20 },
+		func(c *settings.Config) { c.Storage.PartSize = 5 << 30; c.Storage.MultipartThreshold = 5 << 30 },
+		func(c *settings.Config) { c.Hooks.EnqueueTimeout = 29 * time.Second },
+		func(c *settings.Config) { c.Log.Format, c.Log.Level = "json", "debug" },
+		func(c *settings.Config) { c.Redis.DB = 15 },
+		func(c *settings.Config) { c.Listen = ":8085" },
+		func(c *settings.Config) { c.Keys.DVR = "dvr/{vhost}/{path}" },
+		func(c *settings.Config) { c.Worker.MaxRetry = 0; c.Worker.ShutdownTimeout = 0 },
+		func(c *settings.Config) { c.Roots = append(c.Roots, t.TempDir()) },
 	}
 	for i, v := range variants {
 		c := valid(t)
@@ -336,68 +336,68 @@ func TestValidateEachProblem(t *testing.T) {
 	}
 	tests := []struct {
 		key    string
-		mutate func(c *config.Config)
+		mutate func(c *settings.Config)
 	}{
-		{"listen", func(c *config.Config) { c.Listen = "8085" }},
-		{"listen", func(c *config.Config) { c.Listen = "" }},
-		{"node", func(c *config.Config) { c.Node = "edge{1}" }},
-		{"node", func(c *config.Config) { c.Node = "a@b" }},
-		{"node", func(c *config.Config) { c.Node = "a b" }},
-		{"log.format", func(c *config.Config) { c.Log.Format = "xml" }},
-		{"log.level", func(c *config.Config) { c.Log.Level = "trace" }},
-		{"redis.addr", func(c *config.Config) { c.Redis.Addr = "localhost" }},
-		{"redis.db", func(c *config.Config) { c.Redis.DB = 16 }},
-		{"redis.db", func(c *config.Config) { c.Redis.DB = -1 }},
-		{"roots", func(c *config.Config) { c.Roots = nil }},
-		{"roots[0]", func(c *config.Config) { c.Roots = []string{missing} }},
-		{"roots[1]", func(c *config.Config) { c.Roots = append(c.Roots, file) }},
-		{"roots[1]", func(c *config.Config) { c.Roots = append(c.Roots, "relative/dir") }},
-		{"hooks.enqueue_timeout", func(c *config.Config) { c.Hooks.EnqueueTimeout = 30 * time.Second }},
-		{"hooks.enqueue_timeout", func(c *config.Config) { c.Hooks.EnqueueTimeout = time.Minute }},
-		{"hooks.enqueue_timeout", func(c *config.Config) { c.Hooks.EnqueueTimeout = 0 }},
-		{"storage.endpoint", func(c *config.Config) { c.Storage.Endpoint = "127.0.0.1:9000" }},
-		{"storage.endpoint", func(c *config.Config) { c.Storage.Endpoint = "ftp://host" }},
-		{"storage.endpoint", func(c *config.Config) { c.Storage.Endpoint = "http://" }},
-		{"storage.region", func(c *config.Config) { c.Storage.Region = "" }},
-		{"storage.bucket", func(c *config.Config) { c.Storage.Bucket = "" }},
-		{"storage.access_key", func(c *config.Config) { c.Storage.AccessKey = "AKIA" }},
-		{"storage.access_key", func(c *config.Config) { c.Storage.SecretKey = "s3cr3t" }},
-		{"storage.part_size", func(c *config.Config) { c.Storage.PartSize = 5<<20 - 1 }},
-		{"storage.part_size", func(c *config.Config) { c.Storage.PartSize, c.Storage.MultipartThreshold = 5<<30+1, 6<<30 }},
-		{"storage.multipart_threshold", func(c *config.Config) { c.Storage.MultipartThreshold = c.Storage.PartSize - 1 }},
-		{"storage.part_concurrency", func(c *config.Config) { c.Storage.PartConcurrency = 0 }},
-		{"storage.part_concurrency", func(c *config.Config) { c.Storage.PartConcurrency = 65 }},
-		{"keys.hls", func(c *config.Config) { c.Keys.HLS = "{uri}" }},
-		{"keys.hls", func(c *config.Config) { c.Keys.HLS = "{url" }},
-		{"keys.playlist", func(c *config.Config) { c.Keys.Playlist = "" }},
-		{"keys.dvr", func(c *config.Config) { c.Keys.DVR = "{app}}" }},
-		{"worker.concurrency", func(c *config.Config) { c.Worker.Concurrency = 0 }},
-		{"worker.concurrency", func(c *config.Config) { c.Worker.Concurrency = 1025 }},
-		{"worker.max_retry", func(c *config.Config) { c.Worker.MaxRetry = -1 }},
-		{"worker.retry_base", func(c *config.Config) { c.Worker.RetryBase, c.Worker.RetryMax = 0, time.Second }},
-		{"worker.retry_max", func(c *config.Config) { c.Worker.RetryMax = time.Second }},
-		{"worker.timeout", func(c *config.Config) { c.Worker.Timeout = 0 }},
-		{"worker.shutdown_timeout", func(c *config.Config) { c.Worker.ShutdownTimeout = -time.Second }},
-		{"worker.dedup", func(c *config.Config) { c.Worker.Dedup = time.Second - 1 }},
-		{"worker.poll_interval", func(c *config.Config) { c.Worker.PollInterval = 0 }},
-		{"worker.poll_interval", func(c *config.Config) { c.Worker.PollInterval = 6 * time.Second }},
-		{"spool.dir", func(c *config.Config) { c.Spool.Dir = "a/b" }},
-		{"spool.dir", func(c *config.Config) { c.Spool.Dir = ".." }},
-		{"reconcile.min_age", func(c *config.Config) { c.Reconcile.MinAge = 0 }},
-		{"reconcile.interval", func(c *config.Config) { c.Reconcile.Interval = -time.Second }},
-		{"reconcile.hls_ts_file[1]", func(c *config.Config) { c.Reconcile.HLSTSFile = []string{"[app]/[seq].ts", "[app]/[nope].ts"} }},
-		{"reconcile.dvr_path[0]", func(c *config.Config) { c.Reconcile.DVRPath = []string{"/abs/[app].flv"} }},
-		{"reconcile.hls_m3u8_file[0]", func(c *config.Config) { c.Reconcile.HLSM3U8File = []string{"[app]/[seq].m3u8"} }},
-		{"reconcile.hls_m3u8_file[1]", func(c *config.Config) { c.Reconcile.HLSM3U8File = []string{"[app]/[stream].m3u8", "live.ts"} }},
+		{"listen", func(c *settings.Config) { c.Listen = "8085" }},
+		{"listen", func(c *settings.Config) { c.Listen = "" }},
+		{"node", func(c *settings.Config) { c.Node = "edge{1}" }},
+		{"node", func(c *settings.Config) { c.Node = "a@b" }},
+		{"node", func(c *settings.Config) { c.Node = "a b" }},
+		{"log.format", func(c *settings.Config) { c.Log.Format = "xml" }},
+		{"log.level", func(c *settings.Config) { c.Log.Level = "trace" }},
+		{"redis.addr", func(c *settings.Config) { c.Redis.Addr = "localhost" }},
+		{"redis.db", func(c *settings.Config) { c.Redis.DB = 16 }},
+		{"redis.db", func(c *settings.Config) { c.Redis.DB = -1 }},
+		{"roots", func(c *settings.Config) { c.Roots = nil }},
+		{"roots[0]", func(c *settings.Config) { c.Roots = []string{missing} }},
+		{"roots[1]", func(c *settings.Config) { c.Roots = append(c.Roots, file) }},
+		{"roots[1]", func(c *settings.Config) { c.Roots = append(c.Roots, "relative/dir") }},
+		{"hooks.enqueue_timeout", func(c *settings.Config) { c.Hooks.EnqueueTimeout = 30 * time.Second }},
+		{"hooks.enqueue_timeout", func(c *settings.Config) { c.Hooks.EnqueueTimeout = time.Minute }},
+		{"hooks.enqueue_timeout", func(c *settings.Config) { c.Hooks.EnqueueTimeout = 0 }},
+		{"storage.endpoint", func(c *settings.Config) { c.Storage.Endpoint = "127.0.0.1:9000" }},
+		{"storage.endpoint", func(c *settings.Config) { c.Storage.Endpoint = "ftp://host" }},
+		{"storage.endpoint", func(c *settings.Config) { c.Storage.Endpoint = "http://" }},
+		{"storage.region", func(c *settings.Config) { c.Storage.Region = "" }},
+		{"storage.bucket", func(c *settings.Config) { c.Storage.Bucket = "" }},
+		{"storage.access_key", func(c *settings.Config) { c.Storage.AccessKey = "AKIA" }},
+		{"storage.access_key", func(c *settings.Config) { c.Storage.SecretKey = "s3cr3t" }},
+		{"storage.part_size", func(c *settings.Config) { c.Storage.PartSize = 5<<20 - 1 }},
+		{"storage.part_size", func(c *settings.Config) { c.Storage.PartSize, c.Storage.MultipartThreshold = 5<<30+1, 6<<30 }},
+		{"storage.multipart_threshold", func(c *settings.Config) { c.Storage.MultipartThreshold = c.Storage.PartSize - 1 }},
+		{"storage.part_concurrency", func(c *settings.Config) { c.Storage.PartConcurrency = 0 }},
+		{"storage.part_concurrency", func(c *settings.Config) { c.Storage.PartConcurrency = 65 }},
+		{"keys.hls", func(c *settings.Config) { c.Keys.HLS = "{uri}" }},
+		{"keys.hls", func(c *settings.Config) { c.Keys.HLS = "{url" }},
+		{"keys.playlist", func(c *settings.Config) { c.Keys.Playlist = "" }},
+		{"keys.dvr", func(c *settings.Config) { c.Keys.DVR = "{app}}" }},
+		{"worker.concurrency", func(c *settings.Config) { c.Worker.Concurrency = 0 }},
+		{"worker.concurrency", func(c *settings.Config) { c.Worker.Concurrency = 1025 }},
+		{"worker.max_retry", func(c *settings.Config) { c.Worker.MaxRetry = -1 }},
+		{"worker.retry_base", func(c *settings.Config) { c.Worker.RetryBase, c.Worker.RetryMax = 0, time.Second }},
+		{"worker.retry_max", func(c *settings.Config) { c.Worker.RetryMax = time.Second }},
+		{"worker.timeout", func(c *settings.Config) { c.Worker.Timeout = 0 }},
+		{"worker.shutdown_timeout", func(c *settings.Config) { c.Worker.ShutdownTimeout = -time.Second }},
+		{"worker.dedup", func(c *settings.Config) { c.Worker.Dedup = time.Second - 1 }},
+		{"worker.poll_interval", func(c *settings.Config) { c.Worker.PollInterval = 0 }},
+		{"worker.poll_interval", func(c *settings.Config) { c.Worker.PollInterval = 6 * time.Second }},
+		{"spool.dir", func(c *settings.Config) { c.Spool.Dir = "a/b" }},
+		{"spool.dir", func(c *settings.Config) { c.Spool.Dir = ".." }},
+		{"reconcile.min_age", func(c *settings.Config) { c.Reconcile.MinAge = 0 }},
+		{"reconcile.interval", func(c *settings.Config) { c.Reconcile.Interval = -time.Second }},
+		{"reconcile.hls_ts_file[1]", func(c *settings.Config) { c.Reconcile.HLSTSFile = []string{"[app]/[seq].ts", "[app]/[nope].ts"} }},
+		{"reconcile.dvr_path[0]", func(c *settings.Config) { c.Reconcile.DVRPath = []string{"/abs/[app].flv"} }},
+		{"reconcile.hls_m3u8_file[0]", func(c *settings.Config) { c.Reconcile.HLSM3U8File = []string{"[app]/[seq].m3u8"} }},
+		{"reconcile.hls_m3u8_file[1]", func(c *settings.Config) { c.Reconcile.HLSM3U8File = []string{"[app]/[stream].m3u8", "live.ts"} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
 			c := valid(t)
 			tc.mutate(&c)
 			err := c.Validate()
-			errs, ok := config.AsErrors(err)
+			errs, ok := settings.AsErrors(err)
 			if !ok {
-				t.Fatalf("Validate = %v, want config.Errors", err)
+				t.Fatalf("Validate = %v, want settings.Errors", err)
 			}
 			if len(errs) != 1 || !errs.Has(tc.key) {
 				t.Fatalf("problems %v, want exactly one for %q", errs, tc.key)
@@ -423,7 +423,7 @@ func TestValidateReportsAllAtOnce(t *testing.T) {
 	c.Keys.HLS = "{bad}"
 	c.Worker.Concurrency = 0
 	err := c.Validate()
-	errs, ok := config.AsErrors(err)
+	errs, ok := settings.AsErrors(err)
 	if !ok {
 		t.Fatalf("Validate = %v", err)
 	}
@@ -466,7 +466,7 @@ func TestValidateFillsNodeFromHostname(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	errs := config.Errors{{Key: "a.b", Msg: "bad"}, {Key: "c", Msg: "worse"}}
+	errs := settings.Errors{{Key: "a.b", Msg: "bad"}, {Key: "c", Msg: "worse"}}
 	if got := errs.Error(); got != "config: a.b: bad; c: worse" {
 		t.Errorf("Error() = %q", got)
 	}
@@ -474,30 +474,30 @@ func TestErrors(t *testing.T) {
 		t.Error("Has matches wrongly")
 	}
 	wrapped := errors.Join(errors.New("loading"), errs)
-	got, ok := config.AsErrors(wrapped)
+	got, ok := settings.AsErrors(wrapped)
 	if !ok || len(got) != 2 {
 		t.Errorf("AsErrors(wrapped) = %v, %v", got, ok)
 	}
-	if _, ok := config.AsErrors(errors.New("plain")); ok {
+	if _, ok := settings.AsErrors(errors.New("plain")); ok {
 		t.Error("AsErrors found problems in a plain error")
 	}
-	if _, ok := config.AsErrors(nil); ok {
+	if _, ok := settings.AsErrors(nil); ok {
 		t.Error("AsErrors(nil)")
 	}
 }
 
 // Keys inside a list of structs are checked too, and named with their index.
 func TestWarmTargetsKeys(t *testing.T) {
-	_, err := config.Parse([]byte("warm:\n  targets:\n    - url: http://cdn/{key}\n    - urll: x\n"))
-	probs, ok := config.AsErrors(err)
+	_, err := settings.Parse([]byte("warm:\n  targets:\n    - url: http://cdn/{key}\n    - urll: x\n"))
+	probs, ok := settings.AsErrors(err)
 	if !ok || !probs.Has("warm.targets[1].urll") {
 		t.Fatalf("err = %v, want a problem at warm.targets[1].urll", err)
 	}
-	cfg, err := config.Parse([]byte("roots: [/]\nwarm:\n  targets:\n    - url: ftp://cdn/{key}\n    - url: https://cdn.example.com/{key}\n      edges: [127.0.0.1]\n"))
+	cfg, err := settings.Parse([]byte("roots: [/]\nwarm:\n  targets:\n    - url: ftp://cdn/{key}\n    - url: https://cdn.example.com/{key}\n      edges: [127.0.0.1]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	probs, _ = config.AsErrors(cfg.Validate())
+	probs, _ = settings.AsErrors(cfg.Validate())
 	if !probs.Has("warm.targets[0]") || !probs.Has("warm.targets[1]") {
 		t.Fatalf("problems %v, want both targets named", probs)
 	}

@@ -1,4 +1,4 @@
-package uploader
+package objkey
 
 import (
 	"errors"
@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// KeyVars are the values a key template may use.
-type KeyVars struct {
+// Vars are the values a key template may use.
+type Vars struct {
 	Vhost, App, Stream string
 	// Basename is the file's name without folders.
 	Basename string
@@ -26,7 +26,7 @@ type KeyVars struct {
 
 var keyVarNames = []string{"vhost", "app", "stream", "basename", "url", "m3u8_url", "path", "client_id", "stream_id", "session"}
 
-func (v KeyVars) get(name string) string {
+func (v Vars) get(name string) string {
 	switch name {
 	case "vhost":
 		return v.Vhost
@@ -52,8 +52,8 @@ func (v KeyVars) get(name string) string {
 	return ""
 }
 
-// KeyTemplate builds an object key from a template such as "{app}/{stream}/{basename}".
-type KeyTemplate struct {
+// Template builds an object key from a template such as "{app}/{stream}/{basename}".
+type Template struct {
 	text  string
 	parts []keyPart
 }
@@ -63,9 +63,9 @@ type keyPart struct {
 	v   string // a variable name, when not empty
 }
 
-// ParseKeyTemplate checks a template: braces balanced, every variable known, not empty.
-func ParseKeyTemplate(s string) (KeyTemplate, error) {
-	t := KeyTemplate{text: s}
+// Parse checks a template: braces balanced, every variable known, not empty.
+func Parse(s string) (Template, error) {
+	t := Template{text: s}
 	if strings.TrimSpace(s) == "" {
 		return t, errors.New("empty key template")
 	}
@@ -105,14 +105,14 @@ func known(name string) bool {
 	return false
 }
 
-func (t KeyTemplate) String() string { return t.text }
+func (t Template) String() string { return t.text }
 
 // ErrBadKey means a template expanded to a key that cannot be stored safely.
 var ErrBadKey = errors.New("bad object key")
 
 // Expand fills in the template. The key must be non-empty, relative, and free of "." and ".."
 // segments and control bytes, so that a hook cannot name an object outside its prefix.
-func (t KeyTemplate) Expand(v KeyVars) (string, error) {
+func (t Template) Expand(v Vars) (string, error) {
 	var b strings.Builder
 	for _, p := range t.parts {
 		if p.v == "" {

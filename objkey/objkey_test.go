@@ -1,18 +1,18 @@
-package uploader_test
+package objkey_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/srs-offload/srs-offload/uploader"
+	"github.com/srs-offload/srs-offload/objkey"
 )
 
-func mustTemplate(t *testing.T, s string) uploader.KeyTemplate {
+func mustTemplate(t *testing.T, s string) objkey.Template {
 	t.Helper()
-	tmpl, err := uploader.ParseKeyTemplate(s)
+	tmpl, err := objkey.Parse(s)
 	if err != nil {
-		t.Fatalf("ParseKeyTemplate(%q): %v", s, err)
+		t.Fatalf("Parse(%q): %v", s, err)
 	}
 	return tmpl
 }
@@ -37,13 +37,13 @@ func TestParseKeyTemplateErrors(t *testing.T) {
 		{"live/{app{stream}}", "unknown variable {app{stream}"},
 	}
 	for _, tc := range tests {
-		_, err := uploader.ParseKeyTemplate(tc.tmpl)
+		_, err := objkey.Parse(tc.tmpl)
 		if err == nil {
-			t.Errorf("ParseKeyTemplate(%q) accepted it", tc.tmpl)
+			t.Errorf("Parse(%q) accepted it", tc.tmpl)
 			continue
 		}
 		if !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("ParseKeyTemplate(%q) = %q, want it to mention %q", tc.tmpl, err, tc.want)
+			t.Errorf("Parse(%q) = %q, want it to mention %q", tc.tmpl, err, tc.want)
 		}
 	}
 }
@@ -61,7 +61,7 @@ func TestParseKeyTemplateGood(t *testing.T) {
 }
 
 func TestExpandVariables(t *testing.T) {
-	vars := uploader.KeyVars{
+	vars := objkey.Vars{
 		Vhost: "__defaultVhost__", App: "live", Stream: "livestream", Basename: "livestream-3.ts",
 		URL: "live/livestream-3.ts", M3U8URL: "live/livestream.m3u8", Path: "live/livestream-3.ts",
 	}
@@ -101,53 +101,53 @@ func TestExpandURL(t *testing.T) {
 	}
 	tmpl := mustTemplate(t, "{url}")
 	for _, tc := range tests {
-		got, err := tmpl.Expand(uploader.KeyVars{URL: tc.url})
+		got, err := tmpl.Expand(objkey.Vars{URL: tc.url})
 		if err != nil || got != tc.want {
 			t.Errorf("{url} of %q = %q, %v; want %q", tc.url, got, err, tc.want)
 		}
 	}
-	got, err := mustTemplate(t, "{m3u8_url}").Expand(uploader.KeyVars{M3U8URL: "http://cdn/live/livestream.m3u8?x=1"})
+	got, err := mustTemplate(t, "{m3u8_url}").Expand(objkey.Vars{M3U8URL: "http://cdn/live/livestream.m3u8?x=1"})
 	if err != nil || got != "live/livestream.m3u8" {
 		t.Errorf("{m3u8_url} = %q, %v", got, err)
 	}
 }
 
 func TestExpandRejectsBadKeys(t *testing.T) {
-	good := uploader.KeyVars{
+	good := objkey.Vars{
 		Vhost: "v", App: "live", Stream: "s", Basename: "s-0.ts",
 		URL: "live/s-0.ts", M3U8URL: "live/s.m3u8", Path: "live/s-0.ts",
 	}
 	tests := []struct {
 		name string
 		tmpl string
-		vars func(v *uploader.KeyVars)
+		vars func(v *objkey.Vars)
 	}{
-		{"empty app", "{app}/{stream}/{basename}", func(v *uploader.KeyVars) { v.App = "" }},
-		{"empty url", "{url}", func(v *uploader.KeyVars) { v.URL = "" }},
-		{"url is only a slash", "{url}", func(v *uploader.KeyVars) { v.URL = "/" }},
-		{"url is only a query", "{url}", func(v *uploader.KeyVars) { v.URL = "?x=1" }},
-		{"absolute url without path", "{url}", func(v *uploader.KeyVars) { v.URL = "http://cdn.example.com" }},
-		{"empty m3u8_url", "{m3u8_url}", func(v *uploader.KeyVars) { v.M3U8URL = "" }},
-		{"empty path", "x/{path}", func(v *uploader.KeyVars) { v.Path = "" }},
-		{"dot-dot in stream", "{app}/{stream}/{basename}", func(v *uploader.KeyVars) { v.Stream = ".." }},
-		{"dot-dot inside stream", "{app}/{stream}/{basename}", func(v *uploader.KeyVars) { v.Stream = "a/../../b" }},
-		{"dot segment", "{app}/{stream}", func(v *uploader.KeyVars) { v.Stream = "." }},
-		{"dot-dot in url", "{url}", func(v *uploader.KeyVars) { v.URL = "../other/x.ts" }},
-		{"dot-dot in absolute url", "{url}", func(v *uploader.KeyVars) { v.URL = "http://cdn/live/../../x.ts" }},
-		{"encoded dot-dot in absolute url", "{url}", func(v *uploader.KeyVars) { v.URL = "http://cdn/a/%2e%2e/x.ts" }},
-		{"dot-dot in path", "{path}", func(v *uploader.KeyVars) { v.Path = "../etc/passwd" }},
+		{"empty app", "{app}/{stream}/{basename}", func(v *objkey.Vars) { v.App = "" }},
+		{"empty url", "{url}", func(v *objkey.Vars) { v.URL = "" }},
+		{"url is only a slash", "{url}", func(v *objkey.Vars) { v.URL = "/" }},
+		{"url is only a query", "{url}", func(v *objkey.Vars) { v.URL = "?x=1" }},
+		{"absolute url without path", "{url}", func(v *objkey.Vars) { v.URL = "http://cdn.example.com" }},
+		{"empty m3u8_url", "{m3u8_url}", func(v *objkey.Vars) { v.M3U8URL = "" }},
+		{"empty path", "x/{path}", func(v *objkey.Vars) { v.Path = "" }},
+		{"dot-dot in stream", "{app}/{stream}/{basename}", func(v *objkey.Vars) { v.Stream = ".." }},
+		{"dot-dot inside stream", "{app}/{stream}/{basename}", func(v *objkey.Vars) { v.Stream = "a/../../b" }},
+		{"dot segment", "{app}/{stream}", func(v *objkey.Vars) { v.Stream = "." }},
+		{"dot-dot in url", "{url}", func(v *objkey.Vars) { v.URL = "../other/x.ts" }},
+		{"dot-dot in absolute url", "{url}", func(v *objkey.Vars) { v.URL = "http://cdn/live/../../x.ts" }},
+		{"encoded dot-dot in absolute url", "{url}", func(v *objkey.Vars) { v.URL = "http://cdn/a/%2e%2e/x.ts" }},
+		{"dot-dot in path", "{path}", func(v *objkey.Vars) { v.Path = "../etc/passwd" }},
 		{"leading slash from literal", "/{app}/{basename}", nil},
-		{"leading slash from vhost", "{vhost}{path}", func(v *uploader.KeyVars) { v.Vhost = "/v/" }},
+		{"leading slash from vhost", "{vhost}{path}", func(v *objkey.Vars) { v.Vhost = "/v/" }},
 		{"empty segment", "{app}//{basename}", nil},
 		{"trailing slash", "{app}/", nil},
-		{"trailing slash from value", "{app}/{stream}", func(v *uploader.KeyVars) { v.Stream = "s/" }},
-		{"newline", "{app}/{stream}", func(v *uploader.KeyVars) { v.Stream = "s\nx" }},
-		{"NUL", "{app}/{stream}", func(v *uploader.KeyVars) { v.Stream = "s\x00" }},
-		{"tab", "{basename}", func(v *uploader.KeyVars) { v.Basename = "a\tb.ts" }},
-		{"DEL", "{basename}", func(v *uploader.KeyVars) { v.Basename = "a\x7f.ts" }},
-		{"escape", "{basename}", func(v *uploader.KeyVars) { v.Basename = "\x1b[31m.ts" }},
+		{"trailing slash from value", "{app}/{stream}", func(v *objkey.Vars) { v.Stream = "s/" }},
+		{"newline", "{app}/{stream}", func(v *objkey.Vars) { v.Stream = "s\nx" }},
+		{"NUL", "{app}/{stream}", func(v *objkey.Vars) { v.Stream = "s\x00" }},
+		{"tab", "{basename}", func(v *objkey.Vars) { v.Basename = "a\tb.ts" }},
+		{"DEL", "{basename}", func(v *objkey.Vars) { v.Basename = "a\x7f.ts" }},
+		{"escape", "{basename}", func(v *objkey.Vars) { v.Basename = "\x1b[31m.ts" }},
 		{"control in literal", "x\x01/{basename}", nil},
-		{"too long", "{stream}/{basename}", func(v *uploader.KeyVars) { v.Stream = strings.Repeat("s", 1020) }},
+		{"too long", "{stream}/{basename}", func(v *objkey.Vars) { v.Stream = strings.Repeat("s", 1020) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -157,7 +157,7 @@ func TestExpandRejectsBadKeys(t *testing.T) {
 			}
 			tmpl := mustTemplate(t, tc.tmpl)
 			got, err := tmpl.Expand(v)
-			if !errors.Is(err, uploader.ErrBadKey) {
+			if !errors.Is(err, objkey.ErrBadKey) {
 				t.Fatalf("Expand(%q) = %q, %v; want ErrBadKey", tc.tmpl, got, err)
 			}
 			if got != "" {
@@ -186,7 +186,7 @@ func TestExpandAllowsOddButSafeNames(t *testing.T) {
 	}
 	tmpl := mustTemplate(t, "{app}/{stream}/{basename}")
 	for _, tc := range tests {
-		got, err := tmpl.Expand(uploader.KeyVars{App: "live", Stream: tc.stream, Basename: "x.ts"})
+		got, err := tmpl.Expand(objkey.Vars{App: "live", Stream: tc.stream, Basename: "x.ts"})
 		if err != nil || got != tc.want {
 			t.Errorf("stream %q: %q, %v; want %q", tc.stream, got, err, tc.want)
 		}
