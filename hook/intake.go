@@ -31,6 +31,11 @@ type Announcer interface {
 	Lost(ctx context.Context, p queue.Offload) error
 }
 
+// PurgedFiles remembers files stored and purged in the last hour (playlist.Manager).
+type PurgedFiles interface {
+	PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error)
+}
+
 // Taker takes ownership of a hooked file before SRS can delete it (package spool).
 type Taker interface {
 	Take(orig string, fi fs.FileInfo) (string, error)
@@ -55,6 +60,10 @@ type Intake struct {
 	// SRS's hls_cleanup/hls_dispose cannot delete it before it is uploaded, and so that a file
 	// whose task cannot be recorded (Redis down) is still on disk for the reconciler.
 	Spool Taker
+	// Purged, when set, is asked about a hooked file that is gone: a hook coming late or again
+	// after the file was stored and purged is accepted (its task finds the object stored and
+	// completes the segment's playlists) instead of refused with 404.
+	Purged PurgedFiles
 	// Unrecorded, when set, is called when a file's task could not be recorded (Redis down), so
 	// the reconciler looks for it as soon as Redis is back.
 	Unrecorded func()
@@ -121,8 +130,16 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return 0, nil, pathError(err)
 	}
 	real, fi, err := in.Roots.Resolve(r.Cwd, r.File)
-	if err != nil {
+	var fid queue.FileID
+	purged := false
+	if errors.Is(err, roots.ErrNotExist) {
+		real, fid, purged = in.purgedFile(ctx, joined)
+	}
+	if err != nil && !purged {
 		return 0, nil, pathError(err)
+	}
+	if !purged {
+		fid = queue.FileIDOf(fi)
 	}
 	rel, _ := in.Roots.Rel(joined)
 	vars := objkey.Vars{
@@ -130,7 +147,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		Basename: filepath.Base(joined), URL: r.URL, M3U8URL: r.M3U8URL, Path: rel,
 	}
 	p := queue.Offload{
-		Kind: kind, Path: real, File: queue.FileIDOf(fi),
+		Kind: kind, Path: real, File: fid,
 		Vhost: r.Vhost, App: r.App, Stream: r.Stream, Client: clientID(r.ClientID), StreamID: r.StreamID, M3U8URL: r.M3U8URL,
 		Hooked: time.Now(),
 	}
@@ -156,8 +173,10 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	if p.Key, err = tmpl.Expand(vars); err != nil {
 		return 0, nil, bad(http.StatusBadRequest, err, "object key: %v", err)
 	}
-	if err := in.take(kind, real, fi); err != nil {
-		return 0, nil, err
+	if !purged {
+		if err := in.take(kind, real, fi); err != nil {
+			return 0, nil, err
+		}
 	}
 	if in.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -202,6 +221,28 @@ func (in *Intake) followup(ctx context.Context, p queue.Offload) {
 	if _, err := in.Queue.Enqueue(ctx, p); err != nil && in.Log != nil {
 		in.Log.Warn("hook: could not enqueue the playlist follow-up of a repeated hook", "path", p.Path, "err", err)
 	}
+}
+
+// purgedFile looks up a hooked file that is gone among those purged lately (under its path as
+// joined, or with its folder's symlinks resolved): its resolved path and identity.
+func (in *Intake) purgedFile(ctx context.Context, joined string) (string, queue.FileID, bool) {
+	if in.Purged == nil {
+		return "", queue.FileID{}, false
+	}
+	cands := []string{joined}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(joined)); err == nil && dir != filepath.Dir(joined) {
+		cands = append(cands, filepath.Join(dir, filepath.Base(joined)))
+	}
+	for _, c := range cands {
+		f, ok, err := in.Purged.PurgedFile(ctx, c)
+		if err != nil && in.Log != nil {
+			in.Log.Warn("hook: could not look the gone file up among the purged ones", "path", c, "err", err)
+		}
+		if ok {
+			return c, f, true
+		}
+	}
+	return "", queue.FileID{}, false
 }
 
 func (in *Intake) unrecorded() {

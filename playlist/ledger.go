@@ -44,6 +44,10 @@ type Item struct {
 	Duration float64
 	// KeyTag is the EXT-X-KEY line SRS wrote for this segment, if any.
 	KeyTag string
+	// Written is when the file was last written (its mtime), if known. It tells an old segment
+	// announced late from a recreated source restarting seq_no, and places an item without
+	// Client (found on disk, no hook) in the session that was publishing then.
+	Written time.Time
 }
 
 // Settings shape the live playlist.
@@ -57,6 +61,9 @@ type Settings struct {
 	Retain time.Duration
 }
 
+// DefaultStall is Settings.Stall when none is given; config's playlist.stall has the same default.
+const DefaultStall = 2 * time.Minute
+
 // Ledger is the Redis side.
 type Ledger struct {
 	rdb redis.UniversalClient
@@ -69,7 +76,7 @@ func New(rdb redis.UniversalClient, s Settings) *Ledger {
 		s.Window = 60 * time.Second
 	}
 	if s.Stall <= 0 {
-		s.Stall = 5 * time.Minute
+		s.Stall = DefaultStall
 	}
 	if s.Retain <= 0 {
 		s.Retain = 24 * time.Hour
@@ -116,6 +123,9 @@ type Result struct {
 	Session int64 // the item's session number
 	// NewSession: this item started a publish session.
 	NewSession bool
+	// Reopened: the item joined the VoD record of a session whose VoD playlist is written
+	// already (it came late), so that playlist must be written again.
+	Reopened bool
 }
 
 // Announce records an item in hook order. It is idempotent.
@@ -159,12 +169,16 @@ func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info 
 	k := streamKeys(playlistKey)
 	infoJSON, _ := json.Marshal(info)
 	now := time.Now().UnixMilli()
+	var written int64
+	if !it.Written.IsZero() {
+		written = it.Written.UnixMilli()
+	}
 	res, err := script.Run(ctx, l.rdb, []string{k.st, k.q, k.e, k.w, k.dn, k.vs},
 		op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
 		now, l.set.Window.Seconds(), l.set.Stall.Milliseconds(), keepDone.Milliseconds(),
-		string(infoJSON), playlistKey, k.tag).Int64Slice()
+		string(infoJSON), playlistKey, k.tag, written).Int64Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("playlist ledger %s %s: %w", op, playlistKey, err)
 	}
-	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2], NewSession: res[3] == 1}, nil
+	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2], NewSession: res[3] == 1, Reopened: res[4] == 1}, nil
 }

@@ -176,7 +176,8 @@ func TestLedgerMissingRecord(t *testing.T) {
 
 // A segment whose announce at hook time failed is learnt of only when it is stored ("late"): it
 // stays in its publisher's session, in seq_no order in the VoD record, and does not split the
-// session or move the live playlist backwards; also after a republish.
+// session or move the live playlist backwards; also after a republish. Within the stall it takes
+// the place the live playlist kept for it.
 func TestLedgerLateAnnounce(t *testing.T) {
 	ctx := context.Background()
 	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
@@ -217,8 +218,199 @@ func TestLedgerLateAnnounce(t *testing.T) {
 	if len(all) != 2 {
 		t.Errorf("%d sessions, want 2", len(all))
 	}
-	// Live: a's run stops where 5 was missing (a discontinuity), then b after its own.
-	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts a-1.ts a-2.ts a-3.ts a-4.ts |a-6.ts a-7.ts a-8.ts a-9.ts |b-0.ts b-1.ts b-2.ts" {
+	// Live: a's run in full (5 came within the stall), then b after a discontinuity.
+	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts a-1.ts a-2.ts a-3.ts a-4.ts a-5.ts a-6.ts a-7.ts a-8.ts a-9.ts |b-0.ts b-1.ts b-2.ts" {
 		t.Errorf("live %v", keys)
+	}
+}
+
+// A ledger built without a stall waits as long as the config's default says (they once disagreed:
+// 2m in the config, 5m here).
+func TestLedgerDefaultStall(t *testing.T) {
+	l := New(nil, Settings{})
+	if l.set.Stall != DefaultStall || DefaultStall != 2*time.Minute {
+		t.Fatalf("stall %v, DefaultStall %v; want 2m", l.set.Stall, DefaultStall)
+	}
+}
+
+// vodSeqs is a session's VoD record as seq_nos ("s:<n>": the newest session of publisher c; "n:<n>":
+// session number n).
+func vodSeqs(t *testing.T, l *Ledger, pk string, sess int64) []int64 {
+	t.Helper()
+	items, err := l.vodEntries(context.Background(), pk, sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, it := range items {
+		got = append(got, it.Seq)
+	}
+	return got
+}
+
+func sessionsOf(t *testing.T, l *Ledger, pk string) int {
+	t.Helper()
+	all, err := l.rdb.HGetAll(context.Background(), streamKeys(pk).vs).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(all)
+}
+
+// A segment whose hook never came, found on disk (no client_id; its seq_no and duration from SRS's
+// m3u8 or its bytes), takes the place the live playlist kept for it when it comes within the
+// stall: no discontinuity, its own duration, and its place in the VoD record.
+func TestLedgerFoundSegmentWithinStall(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	base := time.Now().Add(-time.Minute)
+	at := func(it Item) Item { it.Written = base.Add(time.Duration(it.Seq) * 2 * time.Second); return it }
+	for seq := int64(0); seq < 6; seq++ {
+		if seq == 3 {
+			continue // its hook never came
+		}
+		l.Announce(ctx, pk, at(seg("a", seq)), SessionInfo{Client: "a"})
+		l.Complete(ctx, pk, at(seg("a", seq)), SessionInfo{Client: "a"})
+	}
+	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts a-1.ts a-2.ts" {
+		t.Fatalf("live %v: want it to wait at the missing seq_no 3", keys)
+	}
+	found := at(Item{ID: "found-3", Kind: KindSegment, Seq: 3, Duration: 1.5, Key: "live/cam/found-3.ts"})
+	res, err := l.Complete(ctx, pk, found, SessionInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.NewSession || res.Session != 1 {
+		t.Fatalf("found segment: %+v, want session 1", res)
+	}
+	p, keys := keysOf(t, l)
+	if strings.Join(keys, " ") != "a-0.ts a-1.ts a-2.ts found-3.ts a-4.ts a-5.ts" {
+		t.Fatalf("live %v", keys)
+	}
+	if d := p.Segments[3].Duration; d != 1.5 {
+		t.Fatalf("found segment listed with %v s, want 1.5", d)
+	}
+	if got := vodSeqs(t, l, pk, 1); fmt.Sprint(got) != "[0 1 2 3 4 5]" {
+		t.Fatalf("VoD %v", got)
+	}
+	if n := sessionsOf(t, l, pk); n != 1 {
+		t.Fatalf("%d sessions", n)
+	}
+	// Its hook, late after all, changes nothing.
+	if res, err := l.Announce(ctx, pk, Item{ID: "found-3", Kind: KindSegment, Client: "a", Seq: 3}, SessionInfo{Client: "a"}); err != nil || res.NewSession {
+		t.Fatalf("late hook: %+v %v", res, err)
+	}
+	if _, keys2 := keysOf(t, l); fmt.Sprint(keys2) != fmt.Sprint(keys) {
+		t.Fatalf("live after the late hook %v", keys2)
+	}
+}
+
+// Past the stall the live playlist moves on with a discontinuity; a segment found later still
+// joins the VoD record at its place, and says so when that session's VoD was written already.
+func TestLedgerFoundSegmentAfterStall(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: 200 * time.Millisecond})
+	pk := "live/cam.m3u8"
+	for _, seq := range []int64{0, 1, 3, 4} {
+		l.Announce(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
+		l.Complete(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := l.Advance(ctx, pk); err != nil {
+		t.Fatal(err)
+	}
+	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts a-1.ts |a-3.ts a-4.ts" {
+		t.Fatalf("live %v", keys)
+	}
+	s, _, _ := l.sessionOf(ctx, pk, "a")
+	if _, err := l.endSession(ctx, pk, s, false); err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Complete(ctx, pk, Item{ID: "found-2", Kind: KindSegment, Seq: 2, Duration: 2, Key: "live/cam/found-2.ts"}, SessionInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Reopened || res.Changed || res.Session != 1 {
+		t.Fatalf("late found segment: %+v, want session 1 reopened, live unchanged", res)
+	}
+	if got := vodSeqs(t, l, pk, 1); fmt.Sprint(got) != "[0 1 2 3 4]" {
+		t.Fatalf("VoD %v", got)
+	}
+	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts a-1.ts |a-3.ts a-4.ts" {
+		t.Fatalf("live changed: %v", keys)
+	}
+}
+
+// A hook repeated or delayed never opens a publish session: not an earlier publisher's after a
+// republish, not an older seq_no of the current publisher. A newer file restarting seq_no (SRS
+// recreated the source) does.
+func TestLedgerLateHookKeepsSession(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	base := time.Now().Add(-time.Hour)
+	at := func(it Item, sec int) Item { it.Written = base.Add(time.Duration(sec) * time.Second); return it }
+	for seq := int64(0); seq < 5; seq++ {
+		if seq == 2 {
+			continue
+		}
+		l.Announce(ctx, pk, at(seg("a", seq), int(seq)*2), SessionInfo{Client: "a"})
+	}
+	// a's seq 2, late: an older file than a's newest.
+	res, err := l.Announce(ctx, pk, at(seg("a", 2), 4), SessionInfo{Client: "a"})
+	if err != nil || res.NewSession || res.Session != 1 {
+		t.Fatalf("late hook of the current publisher: %+v %v", res, err)
+	}
+	l.Announce(ctx, pk, at(seg("b", 0), 100), SessionInfo{Client: "b"})
+	// a's seq 1 again, and a's seq 5 (never seen) after b took over.
+	for _, it := range []Item{at(seg("a", 1), 2), at(seg("a", 5), 10)} {
+		res, err := l.Announce(ctx, pk, it, SessionInfo{Client: "a"})
+		if err != nil || res.NewSession || res.Session != 1 {
+			t.Fatalf("hook of %s after the republish: %+v %v", it.ID, res, err)
+		}
+	}
+	for seq := int64(0); seq < 6; seq++ {
+		l.Complete(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
+	}
+	l.Complete(ctx, pk, seg("b", 0), SessionInfo{Client: "b"})
+	if n := sessionsOf(t, l, pk); n != 2 {
+		t.Fatalf("%d sessions, want 2", n)
+	}
+	if got := vodSeqs(t, l, pk, 1); fmt.Sprint(got) != "[0 1 2 3 4 5]" {
+		t.Fatalf("a's VoD %v", got)
+	}
+	if _, keys := keysOf(t, l); strings.Join(keys, " ") != "a-0.ts a-1.ts a-2.ts a-3.ts a-4.ts |b-0.ts" {
+		t.Fatalf("live %v", keys)
+	}
+	// b's source recreated: seq_no back to 0 in a newer file.
+	l.Announce(ctx, pk, at(seg("b", 1), 102), SessionInfo{Client: "b"})
+	res, err = l.Announce(ctx, pk, at(Item{ID: "b2-0", Kind: KindSegment, Client: "b", Seq: 0}, 200), SessionInfo{Client: "b"})
+	if err != nil || !res.NewSession || res.Session != 3 {
+		t.Fatalf("recreated source: %+v %v", res, err)
+	}
+}
+
+// A segment without client_id joins the session that was publishing when its file was written.
+func TestLedgerFoundSegmentSession(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	l.Announce(ctx, pk, seg("a", 0), SessionInfo{Client: "a"})
+	l.Announce(ctx, pk, seg("a", 1), SessionInfo{Client: "a"})
+	old := time.Now().Add(-time.Second)
+	time.Sleep(1100 * time.Millisecond)
+	bStart := time.Now()
+	time.Sleep(1100 * time.Millisecond)
+	l.Announce(ctx, pk, seg("b", 0), SessionInfo{Client: "b"})
+	for _, tc := range []struct {
+		written time.Time
+		want    int64
+	}{{old, 1}, {bStart.Add(2 * time.Second), 2}} {
+		it := Item{ID: fmt.Sprint("found-", tc.want), Kind: KindSegment, Seq: 7, Duration: 0.1, Key: "k.ts", Written: tc.written}
+		res, err := l.Complete(ctx, pk, it, SessionInfo{})
+		if err != nil || res.Session != tc.want || res.NewSession {
+			t.Fatalf("file written %v: %+v %v, want session %d", tc.written, res, err, tc.want)
+		}
 	}
 }

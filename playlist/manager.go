@@ -3,6 +3,7 @@ package playlist
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path"
@@ -49,6 +50,9 @@ func itemOf(p queue.Offload) (Item, bool) {
 		return Item{}, false
 	}
 	it := Item{ID: p.TaskID(), Client: p.Client, Seq: p.SeqNo, Duration: p.Duration, Kind: KindSegment}
+	if p.File.MtimeNs != 0 {
+		it.Written = time.Unix(0, p.File.MtimeNs)
+	}
 	t, _ := media.ForHLS(p.Path)
 	switch {
 	case t.Kind == media.Init:
@@ -93,10 +97,54 @@ func (m *Manager) Stored(ctx context.Context, p queue.Offload, key, keyTag strin
 	if _, err := pipe.Exec(ctx); err != nil {
 		return err
 	}
+	if res.Reopened {
+		// A late segment of a session whose VoD playlist is written: write it again, whole.
+		if err := m.rewriteVOD(ctx, p.PlaylistKey, res.Session); err != nil {
+			return err
+		}
+	}
 	if !res.Changed {
 		return nil
 	}
 	return m.Ledger.publish(ctx, m.Store, p.PlaylistKey, m.lockTTL())
+}
+
+// rewriteVOD writes the VoD playlist of an ended session again, with what its record holds now.
+func (m *Manager) rewriteVOD(ctx context.Context, pk string, number int64) error {
+	s, found, err := m.Ledger.sessionNumbered(ctx, pk, number)
+	if err != nil || !found {
+		return err
+	}
+	_, err = m.writeVOD(ctx, pk, s, 0)
+	return err
+}
+
+// writeVOD writes a session's VoD playlist (none without playlist.vod_key), from every verified
+// segment of it; n is how many were still in flight, for the log.
+func (m *Manager) writeVOD(ctx context.Context, pk string, s session, n int64) (string, error) {
+	if m.VODKey == nil {
+		return "", nil
+	}
+	items, err := m.Ledger.vodEntries(ctx, pk, s.Number)
+	if err != nil {
+		return "", err
+	}
+	key, err := m.VODKey.Expand(objkey.Vars{
+		Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, StreamID: s.Info.StreamID,
+		ClientID: s.Info.Client, Session: sessionName(s),
+	})
+	if err != nil {
+		return "", fmt.Errorf("playlist.vod_key: %w", err)
+	}
+	body := renderVOD(key, items)
+	if body == nil {
+		return "", nil
+	}
+	if _, err := m.Store.Put(ctx, key, bytes.NewReader(body), int64(len(body)), media.PlaylistType, "vod"); err != nil {
+		return "", fmt.Errorf("vod playlist %s: %w", key, err)
+	}
+	m.log().Info("playlist: VoD written", "playlist", pk, "session", s.Number, "vod", key, "items", len(items), "in_flight", n)
+	return key, nil
 }
 
 // Lost records that a segment will never be stored; the live playlist moves past it.
@@ -141,24 +189,8 @@ func (m *Manager) End(ctx context.Context, e queue.End) error {
 	if n > 0 && time.Since(e.Since) < wait {
 		return fmt.Errorf("session %d of %s: %d %w", s.Number, pk, n, ErrNotYet)
 	}
-	if m.VODKey != nil {
-		items, err := m.Ledger.vodEntries(ctx, pk, s.Number)
-		if err != nil {
-			return err
-		}
-		key, err := m.VODKey.Expand(objkey.Vars{
-			Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, StreamID: s.Info.StreamID,
-			ClientID: s.Info.Client, Session: sessionName(s),
-		})
-		if err != nil {
-			return fmt.Errorf("playlist.vod_key: %w", err)
-		}
-		if body := renderVOD(key, items); body != nil {
-			if _, err := m.Store.Put(ctx, key, bytes.NewReader(body), int64(len(body)), media.PlaylistType, "vod"); err != nil {
-				return fmt.Errorf("vod playlist %s: %w", key, err)
-			}
-			m.log().Info("playlist: session ended, VoD written", "playlist", pk, "session", s.Number, "vod", key, "items", len(items), "in_flight", n)
-		}
+	if _, err := m.writeVOD(ctx, pk, s, n); err != nil {
+		return err
 	}
 	changed, err := m.Ledger.endSession(ctx, pk, s, m.EndLive)
 	if err != nil || !changed {
@@ -230,4 +262,22 @@ func sessionName(s session) string {
 		c = strconv.FormatInt(s.Number, 10)
 	}
 	return t + "-" + c
+}
+
+// purgedTTL is how long a purged file is remembered: its hook, should it come late or again, is
+// then answered and completes the segment (SRS gives up on a hook after 30 s; its queue stalls
+// for at most minutes).
+const purgedTTL = time.Hour
+
+func purgedKey(path string) string { return "so:purged:" + path }
+
+// Purged records that the file at path, with identity f, was stored, verified and purged.
+func (m *Manager) Purged(ctx context.Context, path string, f queue.FileID) error {
+	b, _ := json.Marshal(f)
+	return m.Ledger.rdb.Set(ctx, purgedKey(path), b, purgedTTL).Err()
+}
+
+// PurgedFile returns the identity of the file that was at path when it was purged (see Receiver).
+func (m *Manager) PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error) {
+	return m.receiver().PurgedFile(ctx, path)
 }

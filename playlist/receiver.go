@@ -2,6 +2,8 @@ package playlist
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"path"
 	"strings"
 	"time"
@@ -69,4 +71,21 @@ func (r *Receiver) Folder(ctx context.Context, app, stream string) (string, bool
 		return "", false, nil
 	}
 	return f, err == nil, err
+}
+
+// PurgedFile returns the identity of the file that was at path when it was purged, if that was
+// within the last hour (Manager.Purged records it).
+func (r *Receiver) PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error) {
+	var f queue.FileID
+	b, err := r.Ledger.rdb.Get(ctx, purgedKey(path)).Bytes()
+	if err == redis.Nil {
+		return f, false, nil
+	}
+	if err != nil {
+		return f, false, fmt.Errorf("purged-file record of %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, false, fmt.Errorf("purged-file record of %s: %w", path, err)
+	}
+	return f, true, nil
 }

@@ -37,6 +37,22 @@ func (l *Ledger) sessionOf(ctx context.Context, playlistKey, client string) (ses
 	return best, found, nil
 }
 
+// sessionNumbered reads the session with a number.
+func (l *Ledger) sessionNumbered(ctx context.Context, playlistKey string, number int64) (session, bool, error) {
+	raw, err := l.rdb.HGet(ctx, streamKeys(playlistKey).vs, strconv.FormatInt(number, 10)).Result()
+	if err == redis.Nil {
+		return session{}, false, nil
+	}
+	if err != nil {
+		return session{}, false, err
+	}
+	var si SessionInfo
+	if err := json.Unmarshal([]byte(raw), &si); err != nil {
+		return session{}, false, fmt.Errorf("playlist %s: session %d: %w", playlistKey, number, err)
+	}
+	return session{number, si}, true, nil
+}
+
 // inFlight counts a session's items announced but neither verified nor lost.
 func (l *Ledger) inFlight(ctx context.Context, playlistKey string, sess int64) (int64, error) {
 	n, err := l.rdb.HGet(ctx, streamKeys(playlistKey).st, "if:"+strconv.FormatInt(sess, 10)).Int64()

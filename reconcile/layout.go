@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -25,7 +26,7 @@ type pattern struct {
 // srsVars are the variables SRS substitutes in hls_ts_file and dvr_path, and what they match.
 var srsVars = map[string]string{
 	"vhost": `(?P<vhost>[^/]+)`, "app": `(?P<app>[^/]+)`, "stream": `(?P<stream>[^/]+)`,
-	"seq": `\d+`, "timestamp": `\d+`, "duration": `\d+(?:\.\d+)?`,
+	"seq": `(?P<seq>\d+)`, "timestamp": `\d+`, "duration": `\d+(?:\.\d+)?`,
 	"2006": `\d{4}`, "01": `\d{2}`, "02": `\d{2}`, "15": `\d{2}`, "04": `\d{2}`, "05": `\d{2}`, "999": `\d{3}`,
 }
 
@@ -97,6 +98,24 @@ func compile(t string) (pattern, error) {
 		return pattern{}, fmt.Errorf("%q: %w", t, err)
 	}
 	return pattern{text: t, re: c}, nil
+}
+
+// Seq returns SRS's seq_no of an HLS file at rel below its root when the first hls_ts_file template
+// that matches it has [seq]; false otherwise.
+func (l *Layout) Seq(rel string) (int64, bool) {
+	rel = path.Clean(strings.ReplaceAll(rel, "\\", "/"))
+	for _, p := range l.hls {
+		m := p.re.FindStringSubmatch(rel)
+		if m == nil {
+			continue
+		}
+		if i := p.re.SubexpIndex("seq"); i >= 0 {
+			n, err := strconv.ParseInt(m[i], 10, 64)
+			return n, err == nil
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 // Vars returns the key variables of a file at rel below its root, from the first template of its

@@ -51,6 +51,8 @@ type Reconciler struct {
 	// watcher takes each new file into it at once, before SRS's cleanup can delete it.
 	Spool  *spool.Spool
 	Layout *Layout
+	// Placer, when set, gives each HLS segment it enqueues its place in the playlists.
+	Placer *Placer
 	HLSKey objkey.Template
 	DVRKey objkey.Template
 	// Queue records the tasks. Nil makes a holder: it takes files into the spool and never
@@ -499,6 +501,7 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 		}
 		return resultKnown, nil
 	}
+	r.place(&p, c)
 	dup, err := r.Queue.Enqueue(ctx, p)
 	if err != nil {
 		return 0, fmt.Errorf("reconcile %s: %w", c.orig, err)

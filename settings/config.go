@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/srs-offload/srs-offload/playlist"
 )
 
 // Config is the whole file. The yaml tags are the operator-facing key names.
@@ -114,6 +116,9 @@ type Reconcile struct {
 	// they give a found file the key variables its hook would have given.
 	HLSTSFile []string `yaml:"hls_ts_file"`
 	DVRPath   []string `yaml:"dvr_path"`
+	// HLSM3U8File are SRS's hls_m3u8_file templates relative to the root: SRS's playlist on disk
+	// gives a found segment its seq_no and duration, and its name the playlist key.
+	HLSM3U8File []string `yaml:"hls_m3u8_file"`
 }
 
 // Warm configures CDN warming from SRS's on_hls_notify (see package warm). It is off without
@@ -205,11 +210,12 @@ func Default() Config {
 			Enabled: true, Interval: 5 * time.Minute, MinAge: time.Minute, Watch: true,
 			HLSTSFile: []string{"[app]/[stream]-[seq].ts", "[app]/[stream]/[2006][01][02]/[timestamp]-[seq].ts",
 				"[app]/[stream]/[2006]/[01]/[02]/[15]/[timestamp]-[seq].ts", "[app]/[stream]/init.mp4"},
-			DVRPath: []string{"[app]/[stream].[timestamp].flv", "[app]/[stream]/[2006][01][02]/[timestamp].flv"},
+			DVRPath:     []string{"[app]/[stream].[timestamp].flv", "[app]/[stream]/[2006][01][02]/[timestamp].flv"},
+			HLSM3U8File: []string{"[app]/[stream].m3u8"},
 		},
 		Warm: Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
 		Playlist: Playlist{
-			Enabled: true, Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
+			Enabled: true, Window: 60 * time.Second, Stall: playlist.DefaultStall, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
 		},
 		Worker: Worker{

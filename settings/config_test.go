@@ -401,6 +401,8 @@ func TestValidateEachProblem(t *testing.T) {
 		{"reconcile.interval", func(c *settings.Config) { c.Reconcile.Interval = -time.Second }},
 		{"reconcile.hls_ts_file[1]", func(c *settings.Config) { c.Reconcile.HLSTSFile = []string{"[app]/[seq].ts", "[app]/[nope].ts"} }},
 		{"reconcile.dvr_path[0]", func(c *settings.Config) { c.Reconcile.DVRPath = []string{"/abs/[app].flv"} }},
+		{"reconcile.hls_m3u8_file[0]", func(c *settings.Config) { c.Reconcile.HLSM3U8File = []string{"[app]/[seq].m3u8"} }},
+		{"reconcile.hls_m3u8_file[1]", func(c *settings.Config) { c.Reconcile.HLSM3U8File = []string{"[app]/[stream].m3u8", "live.ts"} }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {

@@ -178,6 +178,11 @@ func (c *Config) Validate() error {
 				add(fmt.Sprintf("reconcile.hls_ts_file[%d]", i), "%v", err)
 			}
 		}
+		for i, t := range c.Reconcile.HLSM3U8File {
+			if err := reconcile.CheckM3U8Template(t); err != nil {
+				add(fmt.Sprintf("reconcile.hls_m3u8_file[%d]", i), "%v", err)
+			}
+		}
 		for i, t := range c.Reconcile.DVRPath {
 			if err := reconcile.CheckTemplate(t); err != nil && utf8.ValidString(t) {
 				add(fmt.Sprintf("reconcile.dvr_path[%d]", i), "%v", err)

@@ -38,6 +38,12 @@ type Playlists interface {
 	Lost(ctx context.Context, p queue.Offload) error
 }
 
+// PurgeRecorder remembers purged files for a while (see playlist.Manager.Purged), so that a hook
+// arriving after its file was purged is answered and still completes the segment's playlists.
+type PurgeRecorder interface {
+	Purged(ctx context.Context, path string, f queue.FileID) error
+}
+
 // Warms learns of every stored HLS file, to warm CDN edges with it (see package warm).
 type Warms interface {
 	// Stored: the file whose hook computed key expected is stored and verified under actual.
@@ -57,7 +63,9 @@ type Offloader struct {
 	Spool *spool.Spool
 	// Purge deletes a local file once its stored copy is verified.
 	Purge bool
-	Log   *slog.Logger
+	// Purges, when set, records each file purged under SRS's name.
+	Purges PurgeRecorder
+	Log    *slog.Logger
 }
 
 // ProcessTask is the asynq handler.
@@ -133,7 +141,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 		purgeFailures.Inc()
 		o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
 	} else if o.Purge && typ.Kind != media.Init {
-		o.purge(p, fi)
+		o.purge(ctx, p, fi)
 	} else {
 		if err := queue.Mark(f, p.TaskID()); err != nil {
 			o.Log.Debug("offload: could not mark the kept file as stored; the reconciler will check it in storage", "path", p.Path, "err", err)
@@ -175,8 +183,14 @@ func refused(err error) bool {
 // purge deletes the verified file: SRS's name if it still names this file, and the spooled link.
 // Both go through roots.Set.Remove, which follows no symlink and prunes emptied folders up to the
 // root, never the spool folder itself.
-func (o *Offloader) purge(p queue.Offload, fi fs.FileInfo) {
-	if err := o.Roots.Remove(p.Path, fi); errors.Is(err, roots.ErrReplaced) {
+func (o *Offloader) purge(ctx context.Context, p queue.Offload, fi fs.FileInfo) {
+	err := o.Roots.Remove(p.Path, fi)
+	if err == nil && o.Purges != nil {
+		if rerr := o.Purges.Purged(ctx, p.Path, p.File); rerr != nil {
+			o.Log.Warn("offload: could not record the purge; a hook for this file arriving now gets 404", "path", p.Path, "err", rerr)
+		}
+	}
+	if errors.Is(err, roots.ErrReplaced) {
 		// SRS deleted its name and reused it for a new file; only the spooled link is ours.
 		o.Log.Debug("offload: SRS reused the name of a spooled file; leaving the new file", "path", p.Path)
 	} else if err != nil {

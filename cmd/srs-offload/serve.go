@@ -327,6 +327,9 @@ func newReconciler(cfg settings.Config, rs *roots.Set, sp *spool.Spool, keys hoo
 	}
 	if r.hooks {
 		rec.Queue = qc
+		if cfg.Playlist.Enabled {
+			rec.Placer = &reconcile.Placer{Roots: rs, M3U8: c.HLSM3U8File, PlaylistKey: keys.Playlist, Log: log}
+		}
 	}
 	return rec, nil
 }
@@ -352,7 +355,7 @@ func newHooks(cfg settings.Config, rs *roots.Set, keys hook.Keys, qc *queue.Clie
 	rendezvous *warm.Rendezvous, sp *spool.Spool, rec *reconcile.Reconciler, log *slog.Logger) (*hook.Handler, error) {
 	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Log: log}
 	if cfg.Playlist.Enabled {
-		in.Playlists = playlists
+		in.Playlists, in.Purged = playlists, playlists
 	}
 	if sp != nil {
 		in.Spool = sp
@@ -393,7 +396,7 @@ func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *sp
 	}
 	off := &worker.Offloader{Roots: rs, Store: up, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
 	if cfg.Playlist.Enabled {
-		off.Playlists = playlists
+		off.Playlists, off.Purges = playlists, playlists
 	}
 	var lastAbort time.Time
 	opts := worker.Options{
