@@ -240,7 +240,9 @@ func TestServeShutdownEndsEveryGoroutine(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, p, roles{hooks: true, worker: true}, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	go func() {
+		done <- serve(ctx, p, roles{hooks: true, worker: true}, slog.New(slog.NewTextHandler(io.Discard, nil)), ready)
+	}()
 	var addr string
 	select {
 	case addr = <-ready:
