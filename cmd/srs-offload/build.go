@@ -249,13 +249,12 @@ type process struct {
 // the spool (take first: before Redis or storage are asked, so SRS's cleanup cannot delete a file
 // while they are slow or down); with f.connect it reaches Redis and the bucket. check runs it
 // without either (or with connect for --connect), so a config that passes check builds.
-func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) (pr *process, err error) {
+func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) (_ *process, err error) {
 	cfg := p.cfg
-	pr = &process{p: p, r: r, log: log}
+	pr := &process{p: p, r: r, log: log}
 	defer func() {
 		if err != nil {
-			pr.close()
-			pr = nil
+			pr.close() // what was built so far
 		}
 	}()
 	sp := p.spool
