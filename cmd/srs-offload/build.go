@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -51,109 +50,129 @@ type plan struct {
 // compile validates cfg (settings.Validate, which fills in node) and converts it. Every problem,
 // of either step, is reported at once and names its key (settings.Errors).
 func compile(cfg settings.Config) (*plan, error) {
-	var probs settings.Errors
+	var ps problems
 	if err := cfg.Validate(); err != nil {
 		var ok bool
-		if probs, ok = settings.AsErrors(err); !ok {
+		if ps.Errors, ok = settings.AsErrors(err); !ok {
 			return nil, err
-		}
-	}
-	// A key settings already found wrong (a template that is not UTF-8) is not judged again.
-	add := func(key string, err error) {
-		if !probs.Has(key) {
-			probs = append(probs, settings.Problem{Key: key, Msg: err.Error()})
 		}
 	}
 	p := &plan{cfg: cfg}
 	if err := queue.ValidNode(cfg.Node); err != nil {
-		add("node", err)
+		ps.add("node", err)
 	}
 	if len(cfg.Roots) > 0 {
-		rs, err := roots.New(cfg.Roots)
-		if err != nil {
-			// Name the root at fault.
-			named := false
-			for i, r := range cfg.Roots {
-				if one, err := roots.New([]string{r}); err != nil {
-					add(fmt.Sprintf("roots[%d]", i), err)
-					named = true
-				} else {
-					one.Close()
-				}
-			}
-			if !named {
-				add("roots", err)
-			}
-		}
-		p.roots = rs
+		p.roots = ps.roots(cfg.Roots)
 	}
-	tmpl := func(key, t string) objkey.Template {
-		if probs.Has(key) {
-			return objkey.Template{}
-		}
-		v, err := objkey.Parse(t)
-		if err != nil {
-			add(key, err)
-		}
-		return v
-	}
-	p.keys = hook.Keys{HLS: tmpl("keys.hls", cfg.Keys.HLS), Playlist: tmpl("keys.playlist", cfg.Keys.Playlist), DVR: tmpl("keys.dvr", cfg.Keys.DVR)}
+	p.keys = hook.Keys{HLS: ps.template("keys.hls", cfg.Keys.HLS), Playlist: ps.template("keys.playlist", cfg.Keys.Playlist),
+		DVR: ps.template("keys.dvr", cfg.Keys.DVR)}
 	if cfg.Playlist.VODKey != "" {
-		t := tmpl("playlist.vod_key", cfg.Playlist.VODKey)
+		t := ps.template("playlist.vod_key", cfg.Playlist.VODKey)
 		p.vodKey = &t
 	}
 	if cfg.Spool.Enabled {
 		sp, err := spool.New(p.roots, cfg.Spool.Dir)
 		if err != nil {
-			add("spool.dir", err)
+			ps.add("spool.dir", err)
 		}
 		p.spool = sp
 	}
 	if cfg.Reconcile.Enabled {
-		bad := false
-		check := func(key string, ts []string, f func(string) error) {
-			for i, t := range ts {
-				if probs.Has(fmt.Sprintf("%s[%d]", key, i)) {
-					bad = true
-				} else if err := f(t); err != nil {
-					add(fmt.Sprintf("%s[%d]", key, i), err)
-					bad = true
-				}
-			}
-		}
-		check("reconcile.hls_ts_file", cfg.Reconcile.HLSTSFile, reconcile.CheckTemplate)
-		check("reconcile.dvr_path", cfg.Reconcile.DVRPath, reconcile.CheckTemplate)
-		check("reconcile.hls_m3u8_file", cfg.Reconcile.HLSM3U8File, reconcile.CheckM3U8Template)
-		if !bad {
-			layout, err := reconcile.NewLayout(cfg.Reconcile.HLSTSFile, cfg.Reconcile.DVRPath)
-			if err != nil {
-				key, _, _ := strings.Cut(err.Error(), ":")
-				add("reconcile."+key, err)
-			}
-			p.layout = layout
-		}
+		p.layout = ps.layout(cfg.Reconcile)
 	}
 	if len(cfg.Warm.Targets) > 0 {
-		var err error
-		if probs.Has("warm.notify_path") {
-		} else if p.notify, err = warm.ParsePattern(cfg.Warm.NotifyPath); err != nil {
-			add("warm.notify_path", err)
+		if !ps.Has("warm.notify_path") {
+			var err error
+			if p.notify, err = warm.ParsePattern(cfg.Warm.NotifyPath); err != nil {
+				ps.add("warm.notify_path", err)
+			}
 		}
-		p.folder = tmpl("warm.folder", cfg.Warm.Folder)
+		p.folder = ps.template("warm.folder", cfg.Warm.Folder)
 		for i, t := range cfg.Warm.Targets {
 			wt := warm.Target{Name: t.Name, URL: t.URL, Method: t.Method, Body: t.Body, Headers: t.Headers, Edges: t.Edges,
 				Timeout: t.Timeout, Retries: t.Retries, Concurrency: t.Concurrency}
 			if err := warm.CheckTarget(wt); err != nil {
-				add(fmt.Sprintf("warm.targets[%d]", i), err)
+				ps.add(fmt.Sprintf("warm.targets[%d]", i), err)
 			}
 			p.targets = append(p.targets, wt)
 		}
 	}
-	if len(probs) > 0 {
+	if len(ps.Errors) > 0 {
 		p.close()
-		return nil, probs
+		return nil, ps.Errors
 	}
 	return p, nil
+}
+
+// problems collects compile's findings by key. A key settings already found wrong (a template
+// that is not UTF-8) is not judged again.
+type problems struct{ settings.Errors }
+
+func (ps *problems) add(key string, err error) {
+	if !ps.Has(key) {
+		ps.Errors = append(ps.Errors, settings.Problem{Key: key, Msg: err.Error()})
+	}
+}
+
+// template parses an object key template.
+func (ps *problems) template(key, t string) objkey.Template {
+	if ps.Has(key) {
+		return objkey.Template{}
+	}
+	v, err := objkey.Parse(t)
+	if err != nil {
+		ps.add(key, err)
+	}
+	return v
+}
+
+// roots opens the roots, naming the one at fault.
+func (ps *problems) roots(dirs []string) *roots.Set {
+	rs, err := roots.New(dirs)
+	if err == nil {
+		return rs
+	}
+	named := false
+	for i, d := range dirs {
+		if one, err := roots.New([]string{d}); err != nil {
+			ps.add(fmt.Sprintf("roots[%d]", i), err)
+			named = true
+		} else {
+			one.Close()
+		}
+	}
+	if !named {
+		ps.add("roots", err)
+	}
+	return nil
+}
+
+// layout compiles SRS's path templates (nil when one is wrong).
+func (ps *problems) layout(c settings.Reconcile) *reconcile.Layout {
+	bad := false
+	check := func(key string, ts []string, f func(string) error) {
+		for i, t := range ts {
+			k := fmt.Sprintf("%s[%d]", key, i)
+			if ps.Has(k) {
+				bad = true
+			} else if err := f(t); err != nil {
+				ps.add(k, err)
+				bad = true
+			}
+		}
+	}
+	check("reconcile.hls_ts_file", c.HLSTSFile, reconcile.CheckTemplate)
+	check("reconcile.dvr_path", c.DVRPath, reconcile.CheckTemplate)
+	check("reconcile.hls_m3u8_file", c.HLSM3U8File, reconcile.CheckM3U8Template)
+	if bad {
+		return nil
+	}
+	layout, err := reconcile.NewLayout(c.HLSTSFile, c.DVRPath)
+	if err != nil {
+		key, _, _ := strings.Cut(err.Error(), ":")
+		ps.add("reconcile."+key, err)
+	}
+	return layout
 }
 
 // close lets go of the roots.
@@ -456,11 +475,7 @@ func (pr *process) start(ctx context.Context) error {
 		defer pr.admWG.Done()
 		pr.adm.Watch(actx, 15*time.Second)
 	}()
-	var hooks http.Handler
-	if pr.hooks != nil {
-		hooks = pr.hooks // every path: SRS posts to whatever path the operator configured
-	}
-	srvs, err := serveListeners(ctx, cfg, pr.r, hooks, pr.adm, pr.log)
+	srvs, err := pr.serveListeners(ctx)
 	if err != nil {
 		return err
 	}

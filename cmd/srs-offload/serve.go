@@ -16,7 +16,6 @@ import (
 
 	"github.com/srs-offload/srs-offload/listener"
 	"github.com/srs-offload/srs-offload/redact"
-	"github.com/srs-offload/srs-offload/settings"
 )
 
 // roles says which parts a process runs.
@@ -83,7 +82,12 @@ type servers struct {
 // serveListeners opens the hook listener (when hooks is set) and the admin listener (when
 // admin.listen is set), from systemd, from the process being replaced or bound anew (package
 // listener), and serves them.
-func serveListeners(ctx context.Context, cfg settings.Config, r roles, hooks http.Handler, adm http.Handler, log *slog.Logger) (*servers, error) {
+func (pr *process) serveListeners(ctx context.Context) (*servers, error) {
+	cfg, r, adm, log := pr.p.cfg, pr.r, pr.adm, pr.log
+	var hooks http.Handler
+	if pr.hooks != nil {
+		hooks = pr.hooks // every path: SRS posts to whatever path the operator configured
+	}
 	group := fmt.Sprintf("hooks=%t,worker=%t", r.hooks, r.worker) // hand-overs only between processes of one kind
 	var specs []listener.Spec
 	if hooks != nil {
