@@ -39,11 +39,6 @@ type Enqueuer interface {
 	Enqueue(ctx context.Context, p queue.Offload) (dup bool, err error)
 }
 
-// Aborter aborts multipart uploads left behind by killed workers.
-type Aborter interface {
-	AbortStale(ctx context.Context, olderThan time.Duration) (int, error)
-}
-
 // Reconciler scans and watches the roots.
 type Reconciler struct {
 	Roots *roots.Set
@@ -66,11 +61,10 @@ type Reconciler struct {
 	Recheck time.Duration
 	// Watch turns on the fsnotify watcher.
 	Watch bool
-	// Multipart, when set, has stale multipart uploads (older than StaleUpload) aborted after
-	// each scan.
-	Multipart   Aborter
-	StaleUpload time.Duration
-	Log         *slog.Logger
+	Log   *slog.Logger
+
+	stop context.CancelFunc // Start's
+	done chan struct{}      // closed when Start's Run returned
 
 	mu         sync.Mutex
 	due        map[string]due       // files to look at again once old enough (watcher running)
@@ -120,13 +114,44 @@ func (r *Reconciler) Kick() {
 	}
 }
 
-// Run scans at once, then every Interval and when kicked, until ctx ends. A scan that fails
-// (Redis unreachable) is tried again every few seconds, so files are enqueued as soon as Redis
-// is back, without anyone's help.
+// Start runs Run (the scans and the watcher) in the background until Shutdown.
+func (r *Reconciler) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop, r.done = cancel, make(chan struct{})
+	go func() {
+		defer close(r.done)
+		r.Run(ctx)
+	}()
+}
+
+// Shutdown stops the scans and the watcher and waits for them to end, or for ctx. Files that
+// appear until then are still taken into the spool: a process shuts its reconciler down last.
+func (r *Reconciler) Shutdown(ctx context.Context) error {
+	if r.stop == nil {
+		return nil
+	}
+	r.stop()
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("reconcile: %w", ctx.Err())
+	}
+}
+
+// Run scans at once, then every Interval and when kicked, until ctx ends; it returns once the
+// watcher ended too. A scan that fails (Redis unreachable) is tried again every few seconds, so
+// files are enqueued as soon as Redis is back, without anyone's help.
 func (r *Reconciler) Run(ctx context.Context) {
 	r.init()
 	if r.Watch {
-		go r.watch(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.watch(ctx)
+		}()
+		defer wg.Wait()
 	}
 	retry := time.Second
 	next := time.Duration(0)
@@ -162,13 +187,6 @@ func (r *Reconciler) Run(ctx context.Context) {
 		if st.Enqueued > 0 || st.Unmatch > 0 {
 			r.Log.Info("reconcile: scanned", "files", st.Files, "enqueued", st.Enqueued, "known", st.Known,
 				"unmatched", st.Unmatch, "pending", st.Pending, "pending_bytes", st.Bytes, "took", st.Took)
-		}
-		if r.Multipart != nil && r.StaleUpload > 0 {
-			if n, err := r.Multipart.AbortStale(ctx, r.StaleUpload); err != nil {
-				r.Log.Warn("reconcile: could not list stale multipart uploads", "err", err)
-			} else if n > 0 {
-				r.Log.Info("reconcile: aborted multipart uploads left by killed workers", "uploads", n)
-			}
 		}
 		next = r.Interval
 		if next <= 0 {

@@ -1,5 +1,7 @@
-// Package config reads srs-offload's YAML config. Every problem is reported with the key that
-// holds it (`storage.bucket: required`), and all problems are reported at once.
+// Package settings reads srs-offload's YAML config into plain values: the keys and their
+// defaults (each default has its home in Default), ${VAR} expansion, and the problems, each named
+// by the key that holds it (`storage.bucket: required`) and all reported at once. It imports no
+// package of srs-offload: cmd/srs-offload's build turns these values into the other packages'.
 package settings
 
 import (
@@ -14,8 +16,6 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/srs-offload/srs-offload/playlist"
 )
 
 // Config is the whole file. The yaml tags are the operator-facing key names.
@@ -215,7 +215,7 @@ func Default() Config {
 		},
 		Warm: Warm{NotifyPath: "/api/v1/hls/{app}/{stream}/{ts_url}", Folder: "{app}", Wait: time.Minute},
 		Playlist: Playlist{
-			Enabled: true, Window: 60 * time.Second, Stall: playlist.DefaultStall, VODKey: "{app}/{stream}/vod/{session}.m3u8",
+			Enabled: true, Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
 		},
 		Worker: Worker{

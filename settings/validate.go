@@ -5,20 +5,16 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/srs-offload/srs-offload/objkey"
-	"github.com/srs-offload/srs-offload/queue"
-	"github.com/srs-offload/srs-offload/reconcile"
-	"github.com/srs-offload/srs-offload/redact"
-	"github.com/srs-offload/srs-offload/roots"
-	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/warm"
 )
 
-// Validate checks every value that can be checked without the network and returns all problems,
-// each naming its key. It fills in node from the hostname when empty.
+// Validate checks every value that can be checked on its own and returns all problems, each
+// naming its key. It fills in node from the hostname when empty. What only the packages that use
+// a value can judge (templates, roots, the spool folder's name, warm targets) is checked where
+// the config is turned into those packages' values: cmd/srs-offload's build, which reports its
+// problems by key too.
 func (c *Config) Validate() error {
 	var p Errors
 	add := func(key, format string, a ...any) { p = append(p, Problem{key, fmt.Sprintf(format, a...)}) }
@@ -43,9 +39,6 @@ func (c *Config) Validate() error {
 		}
 		c.Node = h
 	}
-	if err := queue.ValidNode(c.Node); err != nil {
-		add("node", "%v", err)
-	}
 	switch c.Log.Format {
 	case "text", "json":
 	default:
@@ -65,11 +58,6 @@ func (c *Config) Validate() error {
 	if len(c.Roots) == 0 {
 		add("roots", "name at least one folder SRS records into")
 	}
-	for i, r := range c.Roots {
-		if _, err := roots.New([]string{r}); err != nil {
-			add(fmt.Sprintf("roots[%d]", i), "%v", err)
-		}
-	}
 	if c.Hooks.EnqueueTimeout <= 0 || c.Hooks.EnqueueTimeout >= 30*time.Second {
 		add("hooks.enqueue_timeout", "want between 0 and 30s (SRS's own timeout), got %s", c.Hooks.EnqueueTimeout)
 	}
@@ -85,7 +73,7 @@ func (c *Config) Validate() error {
 	if c.Storage.Endpoint != "" {
 		u, err := url.Parse(c.Storage.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add("storage.endpoint", "want an http:// or https:// URL, got %q", redact.URL(c.Storage.Endpoint))
+			add("storage.endpoint", "want an http:// or https:// URL, got %q", withoutUserinfo(c.Storage.Endpoint))
 		}
 	}
 	if c.Storage.Region == "" {
@@ -116,24 +104,9 @@ func (c *Config) Validate() error {
 	for i, t := range c.Reconcile.DVRPath {
 		templates = append(templates, struct{ key, tmpl string }{fmt.Sprintf("reconcile.dvr_path[%d]", i), t})
 	}
-	badUTF8 := map[string]bool{}
 	for _, t := range templates {
 		if !utf8.ValidString(t.tmpl) {
 			add(t.key, "%q is not valid UTF-8", t.tmpl)
-			badUTF8[t.key] = true
-		}
-	}
-	for _, k := range []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR}} {
-		if badUTF8[k.key] {
-			continue
-		}
-		if _, err := objkey.Parse(k.tmpl); err != nil {
-			add(k.key, "%v", err)
-		}
-	}
-	if c.Playlist.VODKey != "" && !badUTF8["playlist.vod_key"] {
-		if _, err := objkey.Parse(c.Playlist.VODKey); err != nil {
-			add("playlist.vod_key", "%v", err)
 		}
 	}
 	for _, d := range []struct {
@@ -145,26 +118,8 @@ func (c *Config) Validate() error {
 			add(d.key, "must be positive")
 		}
 	}
-	if len(c.Warm.Targets) > 0 {
-		if _, err := warm.ParsePattern(c.Warm.NotifyPath); err != nil && !badUTF8["warm.notify_path"] {
-			add("warm.notify_path", "%v", err)
-		}
-		if _, err := objkey.Parse(c.Warm.Folder); err != nil && !badUTF8["warm.folder"] {
-			add("warm.folder", "%v", err)
-		}
-		if c.Warm.Wait <= 0 {
-			add("warm.wait", "must be positive")
-		}
-		for i, t := range c.Warm.Targets {
-			if err := warm.CheckTarget(t.Target()); err != nil {
-				add(fmt.Sprintf("warm.targets[%d]", i), "%v", err)
-			}
-		}
-	}
-	if c.Spool.Enabled {
-		if _, err := spool.New(nil, c.Spool.Dir); err != nil {
-			add("spool.dir", "%v", err)
-		}
+	if len(c.Warm.Targets) > 0 && c.Warm.Wait <= 0 {
+		add("warm.wait", "must be positive")
 	}
 	if c.Reconcile.Enabled {
 		if c.Reconcile.Interval < 0 {
@@ -172,21 +127,6 @@ func (c *Config) Validate() error {
 		}
 		if c.Reconcile.MinAge < time.Second {
 			add("reconcile.min_age", "want at least 1s (SRS renames a segment, then sends its hook), got %s", c.Reconcile.MinAge)
-		}
-		for i, t := range c.Reconcile.HLSTSFile {
-			if err := reconcile.CheckTemplate(t); err != nil && utf8.ValidString(t) {
-				add(fmt.Sprintf("reconcile.hls_ts_file[%d]", i), "%v", err)
-			}
-		}
-		for i, t := range c.Reconcile.HLSM3U8File {
-			if err := reconcile.CheckM3U8Template(t); err != nil {
-				add(fmt.Sprintf("reconcile.hls_m3u8_file[%d]", i), "%v", err)
-			}
-		}
-		for i, t := range c.Reconcile.DVRPath {
-			if err := reconcile.CheckTemplate(t); err != nil && utf8.ValidString(t) {
-				add(fmt.Sprintf("reconcile.dvr_path[%d]", i), "%v", err)
-			}
 		}
 	}
 	if c.Worker.Concurrency < 1 || c.Worker.Concurrency > 1024 {
@@ -219,8 +159,16 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Target is the warm package's form of a target.
-func (t WarmTarget) Target() warm.Target {
-	return warm.Target{Name: t.Name, URL: t.URL, Method: t.Method, Body: t.Body, Headers: t.Headers, Edges: t.Edges,
-		Timeout: t.Timeout, Retries: t.Retries, Concurrency: t.Concurrency}
+// withoutUserinfo is an endpoint as it may be quoted in a problem: without the user and password
+// a URL can carry.
+func withoutUserinfo(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		if i := strings.LastIndex(endpoint, "@"); i >= 0 {
+			return "…" + endpoint[i:]
+		}
+		return endpoint
+	}
+	u.User = nil
+	return u.String()
 }

@@ -3,6 +3,7 @@ package uploader
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,8 +15,9 @@ import (
 // but not after the process is gone. Two sweeps cover that:
 //   - before a multipart upload, earlier uploads of the same key are aborted (they belong to an
 //     earlier attempt of the same file: keys are unique per file, see PutNew);
-//   - AbortStale, run after each reconcile scan, aborts uploads under the prefix older than the
-//     longest attempt (worker.timeout), for files whose task never ran again.
+//   - the Janitor (in every worker process) runs AbortStale every minute: it aborts uploads under
+//     the prefix older than the longest attempt (worker.timeout), for files whose task never ran
+//     again.
 // A bucket lifecycle rule (AbortIncompleteMultipartUpload) is still a good idea on AWS.
 
 // abortEarlier aborts the open multipart uploads of exactly key (full, with prefix) started
@@ -62,5 +64,65 @@ func (u *Uploader) abortUploads(ctx context.Context, prefix string, stale func(k
 			return n, nil
 		}
 		in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+	}
+}
+
+// Janitor aborts the multipart uploads killed workers left behind: AbortStale every Every (a
+// minute when zero), for uploads older than OlderThan. It is the one home of that cleanup; like
+// asynq's janitor it runs from Start until Shutdown.
+type Janitor struct {
+	Uploader  *Uploader
+	OlderThan time.Duration
+	Every     time.Duration
+	Log       *slog.Logger
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// Start runs the janitor in the background: once at once, then every Every.
+func (j *Janitor) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	j.stop, j.done = cancel, make(chan struct{})
+	every := j.Every
+	if every <= 0 {
+		every = time.Minute
+	}
+	go func() {
+		defer close(j.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			j.sweep(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+func (j *Janitor) sweep(ctx context.Context) {
+	n, err := j.Uploader.AbortStale(ctx, j.OlderThan)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		j.Log.Warn("could not look for stale multipart uploads", "err", err)
+	case n > 0:
+		j.Log.Info("aborted multipart uploads left by killed workers", "uploads", n)
+	}
+}
+
+// Shutdown stops the janitor (a sweep under way is cancelled) and waits for it, or for ctx.
+func (j *Janitor) Shutdown(ctx context.Context) error {
+	if j.stop == nil {
+		return nil
+	}
+	j.stop()
+	select {
+	case <-j.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("multipart janitor: %w", ctx.Err())
 	}
 }

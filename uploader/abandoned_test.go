@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sort"
 	"testing"
 	"time"
@@ -123,5 +125,39 @@ func TestPutNewAbortsEarlierAttempt(t *testing.T) {
 	stored, err := u.Get(ctx, key)
 	if err != nil || !bytes.Equal(stored, want) {
 		t.Fatalf("stored object: %d bytes, err %v; want the %d local bytes", len(stored), err, len(want))
+	}
+}
+
+// The janitor aborts a killed worker's upload as soon as it starts and again every Every, and
+// Shutdown stops it: an upload left after that stays.
+func TestJanitor(t *testing.T) {
+	srv := s3test.Fake(t, nil)
+	u := srv.Uploader(t, nil)
+	first := leftover(t, u, srv.Bucket, "live/a.flv")
+	j := &uploader.Janitor{Uploader: u, OlderThan: 0, Every: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	j.Start()
+	deadline := time.Now().Add(5 * time.Second)
+	for !noSuchUpload(t, u, srv.Bucket, "live/a.flv", first) {
+		if time.Now().After(deadline) {
+			t.Fatal("the janitor did not abort the stale upload")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	second := leftover(t, u, srv.Bucket, "live/b.flv")
+	for !noSuchUpload(t, u, srv.Bucket, "live/b.flv", second) {
+		if time.Now().After(deadline) {
+			t.Fatal("the janitor did not come back for an upload left later")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := j.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	third := leftover(t, u, srv.Bucket, "live/c.flv")
+	time.Sleep(200 * time.Millisecond)
+	if noSuchUpload(t, u, srv.Bucket, "live/c.flv", third) {
+		t.Fatal("the janitor still ran after Shutdown returned")
 	}
 }

@@ -1,5 +1,7 @@
 // Package uploader puts local files into S3-compatible storage with aws-sdk-go-v2 and proves that
-// the stored bytes are the local bytes before anyone deletes the local copy.
+// the stored bytes are the local bytes before anyone deletes the local copy. It is the one package
+// that imports the SDK (it implements storage.Store), and it owns the cleanup of multipart uploads
+// killed workers left behind (Janitor).
 package uploader
 
 import (

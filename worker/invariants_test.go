@@ -149,16 +149,21 @@ func TestPlaylistInvariantsUnderConcurrency(t *testing.T) {
 		srv := worker.NewServer(redisOpt, worker.Options{
 			Node: node, Concurrency: 3, RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond,
 			ShutdownTimeout: 10 * time.Second, PollInterval: 5 * time.Millisecond, Log: log, Ender: m,
-			Sweep: func(ctx context.Context) error {
-				return m.Sweep(ctx, time.Hour, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
-			},
-			SweepEvery: 20 * time.Millisecond,
 		}, off)
+		sweeper := &worker.Sweeper{Every: 20 * time.Millisecond, Log: log, Sweep: func(ctx context.Context) error {
+			return m.Sweep(ctx, time.Hour, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
+		}}
 		if err := srv.Start(); err != nil {
 			t.Fatalf("worker start: %v", err)
 		}
+		sweeper.Start()
 		var once sync.Once
-		stop = func() { once.Do(srv.Shutdown) }
+		stop = func() {
+			once.Do(func() {
+				sweeper.Shutdown(context.Background())
+				srv.Shutdown(context.Background())
+			})
+		}
 		t.Cleanup(stop)
 		return stop
 	}

@@ -1,5 +1,7 @@
 // Package worker runs srs-offload's asynq handlers: it uploads each hooked file, proves the stored
-// bytes equal the local ones, purges the local copy, and publishes the stream's playlist.
+// bytes equal the local ones, purges the local copy, and publishes the stream's playlist. It owns
+// the asynq server (Server) and the playlists' periodic upkeep (Sweeper), each with Start and
+// Shutdown.
 package worker
 
 import (

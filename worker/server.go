@@ -29,18 +29,13 @@ type Options struct {
 	Ender Ender
 	// Warmer, when set, handles CDN warming (TypeWarm).
 	Warmer Warmer
-	// Sweep, when set, runs every SweepEvery (playlist upkeep: stalled segments, idle streams).
-	Sweep      func(ctx context.Context) error
-	SweepEvery time.Duration
 }
 
 // Server runs the handlers for one node's queues.
 type Server struct {
-	srv   *asynq.Server
-	mux   *asynq.ServeMux
-	opts  Options
-	stop  context.CancelFunc
-	swept chan struct{}
+	srv  *asynq.Server
+	mux  *asynq.ServeMux
+	opts Options
 }
 
 // NewServer builds a server for the node's queues.
@@ -85,47 +80,76 @@ func NewServer(redis asynq.RedisConnOpt, o Options, off *Offloader) *Server {
 	return &Server{srv: srv, mux: mux, opts: o}
 }
 
-// Start begins processing (and sweeping) in the background.
+// Start begins processing in the background.
 func (s *Server) Start() error {
-	if err := s.srv.Start(s.mux); err != nil {
-		return err
-	}
-	if s.opts.Sweep != nil {
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stop, s.swept = cancel, make(chan struct{})
-		go s.sweep(ctx)
-	}
-	return nil
-}
-
-func (s *Server) sweep(ctx context.Context) {
-	defer close(s.swept)
-	every := s.opts.SweepEvery
-	if every <= 0 {
-		every = 5 * time.Second
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.opts.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.opts.Log.Warn("sweep failed", "err", err)
-			}
-		}
-	}
+	return s.srv.Start(s.mux)
 }
 
 // Shutdown stops taking tasks, waits up to ShutdownTimeout for running ones, and hands the rest
-// back to the queue.
-func (s *Server) Shutdown() {
-	if s.stop != nil {
-		s.stop()
-		<-s.swept
+// back to the queue. It returns early with an error when ctx ends first (asynq's shutdown then
+// goes on in the background).
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.srv.Shutdown()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("worker: tasks still running at the shutdown deadline: %w", ctx.Err())
 	}
-	s.srv.Shutdown()
+}
+
+// Sweeper runs Sweep every Every (5 s when zero) from Start until Shutdown: the playlists'
+// upkeep (stalled segments, idle streams).
+type Sweeper struct {
+	Sweep func(ctx context.Context) error
+	Every time.Duration
+	Log   *slog.Logger
+
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// Start runs the sweeps in the background.
+func (s *Sweeper) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop, s.done = cancel, make(chan struct{})
+	every := s.Every
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+					s.Log.Warn("sweep failed", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// Shutdown stops the sweeps (one under way is cancelled) and waits for them, or for ctx.
+func (s *Sweeper) Shutdown(ctx context.Context) error {
+	if s.stop == nil {
+		return nil
+	}
+	s.stop()
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sweeper: %w", ctx.Err())
+	}
 }
 
 func isFailure(err error) bool {

@@ -133,7 +133,7 @@ func (r *rig) start(concurrency int) (shutdown func()) {
 		r.t.Fatalf("worker start: %v", err)
 	}
 	var once sync.Once
-	shutdown = func() { once.Do(srv.Shutdown) }
+	shutdown = func() { once.Do(func() { srv.Shutdown(context.Background()) }) }
 	r.t.Cleanup(shutdown)
 	return shutdown
 }

@@ -9,14 +9,13 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/redact"
-	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/settings"
-	"github.com/srs-offload/srs-offload/spool"
 	"github.com/srs-offload/srs-offload/srsconf"
 )
 
-// runCheck validates a settings. With --connect it also reaches Redis and the bucket; with --srs it
-// audits SRS's config against it.
+// runCheck validates a config and runs the same build as serve on it (constructing every part,
+// starting none), so a config that passes check starts. With --connect the build also reaches
+// Redis and the bucket and probes the spool; with --srs check audits SRS's config against it.
 func runCheck(args []string) int {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	path := configFlag(fs)
@@ -26,16 +25,18 @@ func runCheck(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := loadConfig(*path, os.Stderr)
+	p, err := load(*path, os.Stderr)
 	if err != nil {
 		return 2
 	}
+	defer p.close()
+	cfg := p.cfg
 	for _, w := range settings.Warnings(cfg, *path) {
 		fmt.Fprintf(os.Stderr, "warning: %s\n", redact.Text(w.Error()))
 	}
 	bad := false
 	if *srsConf != "" {
-		findings, err := auditSRS(cfg, *srsConf, *srsCwd)
+		findings, err := auditSRS(p, *srsConf, *srsCwd)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "--srs %s: %v\n", *srsConf, err)
 			return 2
@@ -45,17 +46,14 @@ func runCheck(args []string) int {
 			bad = bad || f.Error
 		}
 	}
-	if *connect {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if err := pingRedis(cfg); err != nil {
-			fmt.Fprintln(os.Stderr, redact.Error(err))
-			bad = true
-		}
-		if _, err := openStorage(ctx, cfg); err != nil {
-			fmt.Fprintln(os.Stderr, redact.Error(err))
-			bad = true
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pr, err := build(ctx, p, roles{hooks: true, worker: true}, newLogger(cfg.Log), buildFor{connect: *connect})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, redact.Error(err))
+		bad = true
+	} else {
+		pr.close()
 	}
 	if bad {
 		return 2
@@ -64,7 +62,7 @@ func runCheck(args []string) int {
 	return 0
 }
 
-func auditSRS(cfg settings.Config, file, cwd string) ([]srsconf.Finding, error) {
+func auditSRS(p *plan, file, cwd string) ([]srsconf.Finding, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -83,17 +81,10 @@ func auditSRS(cfg settings.Config, file, cwd string) ([]srsconf.Finding, error) 
 			cwd = filepath.Dir(cwd)
 		}
 	}
-	rs, err := roots.New(cfg.Roots)
-	if err != nil {
-		return nil, err
-	}
-	o := srsconf.Offload{Roots: rs, Reconcile: cfg.Reconcile.Enabled,
+	cfg := p.cfg
+	o := srsconf.Offload{Roots: p.roots, Reconcile: cfg.Reconcile.Enabled,
 		HLSTemplates: cfg.Reconcile.HLSTSFile, DVRTemplates: cfg.Reconcile.DVRPath}
-	if cfg.Spool.Enabled {
-		sp, err := spool.New(rs, cfg.Spool.Dir)
-		if err != nil {
-			return nil, err
-		}
+	if sp := p.spool; sp != nil {
 		if err := sp.Probe(); err != nil {
 			fmt.Fprintf(os.Stderr, "spool.dir: %v\n", err)
 		} else {

@@ -18,18 +18,24 @@ func configFlag(fs *flag.FlagSet) *string {
 	return p
 }
 
-// loadConfig reads and validates a config; an empty path means the defaults. Problems are printed
-// one per line.
-func loadConfig(path string, stderr io.Writer) (settings.Config, error) {
+// load reads a config and compiles it into a plan (see compile); an empty path means the
+// defaults. Problems are printed one per line.
+func load(path string, stderr io.Writer) (*plan, error) {
 	cfg, err := readConfig(path, stderr)
 	if err != nil {
-		return cfg, err
+		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	return compilePrinted(cfg, path, stderr)
+}
+
+// compilePrinted is compile, printing its problems one per line.
+func compilePrinted(cfg settings.Config, path string, stderr io.Writer) (*plan, error) {
+	p, err := compile(cfg)
+	if err != nil {
 		printProblems(stderr, path, err)
-		return cfg, err
+		return nil, err
 	}
-	return cfg, nil
+	return p, nil
 }
 
 // readConfig reads a config without validating it.

@@ -58,17 +58,18 @@ func runDev(args []string) int {
 	t := true
 	cfg.Storage.PathStyle = &t
 	cfg.Roots = []string{absRoot}
-	if err := cfg.Validate(); err != nil {
-		printProblems(os.Stderr, "dev", err)
+	p, err := compilePrinted(cfg, "dev", os.Stderr)
+	if err != nil {
 		return 2
 	}
+	defer p.close()
 	log := newLogger(cfg.Log)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, roles{hooks: true, worker: true}, log, ready) }()
+	go func() { done <- serve(ctx, p, roles{hooks: true, worker: true}, log, ready) }()
 	select {
 	case addr := <-ready:
 		devBanner.Execute(os.Stdout, map[string]string{

@@ -1,5 +1,10 @@
 // Command srs-offload is the SRS hook target and the worker behind it: it takes on_dvr and on_hls,
 // records each job in Redis, uploads the file to S3-compatible storage, verifies it and purges it.
+//
+// It owns the wiring: build.go turns a config into the running parts of a role, once (compile:
+// settings' values into the other packages'; build: the parts a role uses; start and shutdown:
+// its long-running duties, stopped in order within worker.shutdown_timeout), and each subcommand
+// has its file.
 package main
 
 import (

@@ -26,11 +26,12 @@ func runRequeue(args []string) int {
 		fmt.Fprintf(os.Stderr, "requeue: --queue %q: want hls, dvr, warm or all\n", *which)
 		return 2
 	}
-	cfg, err := loadConfig(*path, os.Stderr)
+	p, err := load(*path, os.Stderr)
 	if err != nil {
 		return 2
 	}
-	got, err := queue.Requeue(redisOpt(cfg), cfg.Node, kinds...)
+	defer p.close()
+	got, err := queue.Requeue(redisOpt(p.cfg), p.cfg.Node, kinds...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "srs-offload requeue:", err)
 		return 1

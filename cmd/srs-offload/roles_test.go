@@ -24,7 +24,6 @@ import (
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
-	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/settings"
 )
 
@@ -64,14 +63,12 @@ func TestHooksRoleEnqueueFailsAfterAnnounce(t *testing.T) {
 	rds := redistest.Start(t)
 	cfg := settings.Default()
 	cfg.Roots, cfg.Node, cfg.Hooks.EnqueueTimeout = []string{root}, "roles", 2*time.Second
-	rs, err := roots.New(cfg.Roots)
+	cfg.Spool.Enabled = false
+	p, err := compile(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := parseKeys(cfg.Keys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(p.close)
 	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	const stall = 300 * time.Millisecond
@@ -79,10 +76,8 @@ func TestHooksRoleEnqueueFailsAfterAnnounce(t *testing.T) {
 	qc := queue.NewClient(asynq.RedisClientOpt{Addr: rds.Addr}, queue.Options{Node: cfg.Node, MaxRetry: 3, Timeout: time.Minute, Dedup: time.Hour})
 	t.Cleanup(func() { qc.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h, err := newHooks(cfg, rs, keys, qc, &playlist.Receiver{Ledger: ledger, Node: cfg.Node}, nil, nil, nil, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pr := &process{p: p, r: roles{hooks: true}, log: log, qc: qc}
+	h := pr.newHooks(&playlist.Receiver{Ledger: ledger, Node: cfg.Node})
 	flaky := &flakyQueue{Client: qc}
 	h.Intake.Queue = flaky
 	srv := httptest.NewServer(h)
@@ -134,10 +129,7 @@ func TestHooksRoleEnqueueFailsAfterAnnounce(t *testing.T) {
 
 	// The worker's side publishes it.
 	up := s3test.Fake(t, nil).Uploader(t, nil)
-	mgr, err := newPlaylists(cfg, ledger, up, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := newPlaylists(p, ledger, up, log)
 	if err := mgr.Sweep(context.Background(), time.Hour, func(queue.End) error { return nil }); err != nil {
 		t.Fatalf("sweep: %v", err)
 	}

@@ -14,25 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hibiken/asynq"
-	"github.com/hibiken/asynq/x/metrics"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/srs-offload/srs-offload/admin"
-	"github.com/srs-offload/srs-offload/hook"
 	"github.com/srs-offload/srs-offload/listener"
-	"github.com/srs-offload/srs-offload/objkey"
-	"github.com/srs-offload/srs-offload/playlist"
-	"github.com/srs-offload/srs-offload/queue"
-	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/redact"
-	"github.com/srs-offload/srs-offload/roots"
-	"github.com/srs-offload/srs-offload/settings"
-	"github.com/srs-offload/srs-offload/spool"
-	"github.com/srs-offload/srs-offload/uploader"
-	"github.com/srs-offload/srs-offload/warm"
-	"github.com/srs-offload/srs-offload/worker"
 )
 
 // roles says which parts a process runs.
@@ -44,172 +27,47 @@ func runServe(name string, args []string, r roles) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := loadConfig(*path, os.Stderr)
+	p, err := load(*path, os.Stderr)
 	if err != nil {
 		return 2
 	}
-	log := newLogger(cfg.Log)
+	defer p.close()
+	log := newLogger(p.cfg.Log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, r, log, nil); err != nil {
+	if err := serve(ctx, p, r, log, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "srs-offload %s: %v\n", name, redact.Error(err))
 		return 1
 	}
 	return 0
 }
 
-func redisOpt(cfg settings.Config) asynq.RedisClientOpt {
-	return asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}
-}
-
-func pingRedis(cfg settings.Config) error {
-	c := asynq.NewClient(redisOpt(cfg))
-	defer c.Close()
-	if err := c.Ping(); err != nil {
-		return fmt.Errorf("redis.addr %s: not reachable: %w", cfg.Redis.Addr, err)
-	}
-	return nil
-}
-
-func openStorage(ctx context.Context, cfg settings.Config) (*uploader.Uploader, error) {
-	s := cfg.Storage
-	up, err := uploader.New(ctx, uploader.Config{
-		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
-		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
-		MultipartThreshold: int64(s.MultipartThreshold), PartSize: int64(s.PartSize),
-		PartConcurrency: s.PartConcurrency, MaxConns: 2 * cfg.Worker.Concurrency,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := up.CheckBucket(ctx); err != nil {
-		return nil, err
-	}
-	return up, nil
-}
-
-// run wires the parts and blocks until ctx is done, then shuts down: first it stops taking hooks,
-// then it lets running uploads finish (or hands them back to the queue). ready, if not nil, gets
-// the hook listener's address once it listens.
-func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, ready chan<- string) error {
-	rs, err := roots.New(cfg.Roots)
-	if err != nil {
-		return fmt.Errorf("roots: %w", err)
-	}
-	keys, err := parseKeys(cfg.Keys)
+// serve builds the parts of a role, starts them, and blocks until ctx is done or a listener
+// fails; then it shuts them down within worker.shutdown_timeout (see process.shutdown). ready,
+// if not nil, gets the hook listener's address once it listens.
+func serve(ctx context.Context, p *plan, r roles, log *slog.Logger, ready chan<- string) error {
+	pr, err := build(ctx, p, r, log, buildFor{connect: true, take: true})
 	if err != nil {
 		return err
 	}
-	sp, err := openSpool(cfg, rs, log)
-	if err != nil {
-		return err
-	}
-	qc := queue.NewClient(redisOpt(cfg), queue.Options{
-		Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
-		RedisTimeout: cfg.Hooks.EnqueueTimeout,
-	})
-	defer qc.Close()
-	rec, err := newReconciler(cfg, rs, sp, keys, qc, r, log)
-	if err != nil {
-		return err
-	}
-	// Take first: every file written while no srs-offload ran is held in the spool before Redis
-	// or storage are asked, so SRS's hls_cleanup cannot delete it while they are slow or down.
-	if rec != nil {
-		t0 := time.Now()
-		n, err := rec.TakeAll(ctx)
-		if err != nil {
-			log.Warn("spool: the take pass at start did not finish; the first scan takes the rest", "err", err)
-		}
-		log.Info("spool: files on disk held at start", "files", n, "took", time.Since(t0).Round(time.Millisecond))
-	}
-	if err := pingRedis(cfg); err != nil {
-		if !r.hooks {
-			return err
-		}
-		// The receiver starts anyway: hooks are answered 503 (the file is held in the spool),
-		// and the reconciler enqueues what is on disk once Redis answers.
-		log.Warn("redis not reachable at start; hooks get 503 and their files are held in the spool until it answers", "key", "redis.addr", "err", err)
-	}
-	// The playlist ledger and the warming rendezvous; bounded like the enqueue, since the hook
-	// waits for them too.
-	t := cfg.Hooks.EnqueueTimeout
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
-	defer rdb.Close()
-	ledger := playlist.New(rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain})
-	var rendezvous *warm.Rendezvous // CDN warming, when targets are configured
-	if len(cfg.Warm.Targets) > 0 {
-		rendezvous = warm.NewRendezvous(rdb, cfg.Warm.Wait)
-	}
-
-	// Every process serves its metrics on admin.listen, the queues' too (size and latency: the
-	// backlog's age); the receiver takes hooks on listen, and nothing else is served there.
-	inspector := asynq.NewInspector(redisOpt(cfg))
-	defer inspector.Close()
-	collector := metrics.NewQueueMetricsCollector(inspector)
-	if err := prometheus.Register(collector); err == nil {
-		defer prometheus.Unregister(collector)
-	}
-	var hooks http.Handler
-	if r.hooks {
-		h, err := newHooks(cfg, rs, keys, qc, &playlist.Receiver{Ledger: ledger, Node: cfg.Node}, rendezvous, sp, rec, log)
-		if err != nil {
-			return err
-		}
-		hooks = h // every path: SRS posts to whatever path the operator configured
-	}
-	var ws *worker.Server
-	var store *uploader.Uploader
-	if r.worker {
-		if ws, store, err = startWorker(ctx, cfg, rs, sp, qc, ledger, rendezvous, log); err != nil {
-			return err
-		}
-	}
-	recCtx, stopRec := context.WithCancel(context.Background())
-	defer stopRec()
-	if rec != nil {
-		go rec.Run(recCtx)
-	}
-	checks := []admin.Check{
-		{Name: "redis", Dependency: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
-		{Name: "roots", Run: admin.Writable(rs.Dirs())},
-	}
-	if store != nil {
-		checks = append(checks, admin.Check{Name: "storage", Dependency: "storage", Run: store.CheckBucket})
-	}
-	adm := admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf})
-	go adm.Watch(recCtx, 15*time.Second)
-
-	srvs, err := serveListeners(ctx, cfg, r, hooks, adm, log)
-	if err != nil {
-		if ws != nil {
-			ws.Shutdown()
-		}
+	defer pr.close()
+	if err := pr.start(ctx); err != nil {
+		pr.shutdown(context.Background())
 		return err
 	}
 	if ready != nil {
-		ready <- srvs.addr
+		ready <- pr.srvs.addr
 	}
-	if r.hooks {
-		log.Info("hook receiver ready", "roots", rs.String(), "node", cfg.Node)
-	}
-
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case err := <-srvs.errc:
+	case err := <-pr.srvs.errc:
 		runErr = err
 	}
-	log.Info("shutting down")
-	// In-flight hooks finish: reading one takes hooks.read_timeout at most, recording it
-	// hooks.enqueue_timeout.
-	srvs.shutdown(cfg.Hooks.ReadTimeout + cfg.Hooks.EnqueueTimeout + time.Second)
-	stopRec()
-	if ws != nil {
-		ws.Shutdown()
-	}
-	return runErr
+	log.Info("shutting down", "within", p.cfg.Worker.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), p.cfg.Worker.ShutdownTimeout+shutdownMargin)
+	defer cancel()
+	return errors.Join(runErr, pr.shutdown(sctx))
 }
 
 // servers are the HTTP servers of a process and their sockets' hand-overs.
@@ -218,12 +76,18 @@ type servers struct {
 	errc      chan error
 	srvs      []*listener.Serving
 	handovers []*listener.Handover
+	watching  sync.WaitGroup // the goroutines passing on a server's failure
 }
 
 // serveListeners opens the hook listener (when hooks is set) and the admin listener (when
 // admin.listen is set), from systemd, from the process being replaced or bound anew (package
 // listener), and serves them.
-func serveListeners(ctx context.Context, cfg settings.Config, r roles, hooks http.Handler, adm http.Handler, log *slog.Logger) (*servers, error) {
+func (pr *process) serveListeners(ctx context.Context) (*servers, error) {
+	cfg, r, adm, log := pr.p.cfg, pr.r, pr.adm, pr.log
+	var hooks http.Handler
+	if pr.hooks != nil {
+		hooks = pr.hooks // every path: SRS posts to whatever path the operator configured
+	}
 	group := fmt.Sprintf("hooks=%t,worker=%t", r.hooks, r.worker) // hand-overs only between processes of one kind
 	var specs []listener.Spec
 	if hooks != nil {
@@ -263,7 +127,9 @@ func serveListeners(ctx context.Context, cfg settings.Config, r roles, hooks htt
 		}
 		sv := listener.Serve(srv, limited)
 		s.srvs = append(s.srvs, sv)
+		s.watching.Add(1)
 		go func() {
+			defer s.watching.Done()
 			if err, ok := <-sv.Err(); ok {
 				s.errc <- fmt.Errorf("%s listener %s: %w", ln.Spec.Name, ln.Addr(), err)
 			}
@@ -273,188 +139,25 @@ func serveListeners(ctx context.Context, cfg settings.Config, r roles, hooks htt
 	return s, nil
 }
 
-// shutdown stops offering the sockets to a successor, stops accepting and waits up to wait for
-// the requests in flight (see listener.Serving.Stop).
-func (s *servers) shutdown(wait time.Duration) {
+// shutdown stops offering the sockets to a successor, stops accepting and waits for the requests
+// in flight (see listener.Serving.Stop) and for the goroutines that watch the servers, or for ctx.
+func (s *servers) shutdown(ctx context.Context) error {
 	for _, h := range s.handovers {
 		h.Close()
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
+	errs := make([]error, len(s.srvs))
 	var wg sync.WaitGroup
-	for _, srv := range s.srvs {
+	for i, srv := range s.srvs {
 		wg.Add(1)
-		go func() { defer wg.Done(); srv.Stop(sctx) }()
+		go func() { defer wg.Done(); errs[i] = srv.Stop(ctx) }()
 	}
 	wg.Wait()
-}
-
-// openSpool prepares the spool folder of every root (nil when spool.enabled is off).
-func openSpool(cfg settings.Config, rs *roots.Set, log *slog.Logger) (*spool.Spool, error) {
-	if !cfg.Spool.Enabled {
-		return nil, nil
+	done := make(chan struct{})
+	go func() { s.watching.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("listeners: %w", ctx.Err()))
 	}
-	sp, err := spool.New(rs, cfg.Spool.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("spool.dir: %w", err)
-	}
-	if err := sp.Probe(); err != nil {
-		if errors.Is(err, spool.ErrNoLinks) {
-			log.Warn("spool: hard links fail in a root; SRS's hls_cleanup/hls_dispose may delete segments before they are uploaded", "err", err)
-			return sp, nil
-		}
-		return nil, fmt.Errorf("spool.dir: %w", err)
-	}
-	return sp, nil
-}
-
-// newReconciler builds the scan and watch of the roots (nil when reconcile.enabled is off). In a
-// process without the receiver (a worker) it only holds files in the spool (nil without a spool):
-// files written while the hooks process is down are then safe from SRS's cleanup, and that
-// process's reconciler enqueues them from the spool once it is back.
-func newReconciler(cfg settings.Config, rs *roots.Set, sp *spool.Spool, keys hook.Keys, qc *queue.Client, r roles, log *slog.Logger) (*reconcile.Reconciler, error) {
-	c := cfg.Reconcile
-	if !c.Enabled || (!r.hooks && sp == nil) {
-		return nil, nil
-	}
-	layout, err := reconcile.NewLayout(c.HLSTSFile, c.DVRPath)
-	if err != nil {
-		return nil, fmt.Errorf("reconcile.%w", err)
-	}
-	rec := &reconcile.Reconciler{
-		Roots: rs, Spool: sp, Layout: layout, HLSKey: keys.HLS, DVRKey: keys.DVR,
-		MinAge: c.MinAge, Interval: c.Interval, Recheck: max(c.Interval, 30*time.Minute), Watch: c.Watch, Log: log,
-	}
-	if r.hooks {
-		rec.Queue = qc
-		if cfg.Playlist.Enabled {
-			rec.Placer = &reconcile.Placer{Roots: rs, M3U8: c.HLSM3U8File, PlaylistKey: keys.Playlist, Log: log}
-		}
-	}
-	return rec, nil
-}
-
-// newPlaylists builds the worker's playlist manager, which publishes to store.
-func newPlaylists(cfg settings.Config, ledger *playlist.Ledger, store playlist.Store, log *slog.Logger) (*playlist.Manager, error) {
-	m := &playlist.Manager{
-		Ledger: ledger, Store: store,
-		EndLive: cfg.Playlist.EndLive, VODWait: cfg.Playlist.VODWait, Node: cfg.Node, Log: log,
-	}
-	if cfg.Playlist.VODKey != "" {
-		t, err := objkey.Parse(cfg.Playlist.VODKey)
-		if err != nil {
-			return nil, fmt.Errorf("playlist.vod_key: %w", err)
-		}
-		m.VODKey = &t
-	}
-	return m, nil
-}
-
-// newHooks builds the hook receiver, with on_hls_notify warming when rendezvous is set.
-func newHooks(cfg settings.Config, rs *roots.Set, keys hook.Keys, qc *queue.Client, playlists *playlist.Receiver,
-	rendezvous *warm.Rendezvous, sp *spool.Spool, rec *reconcile.Reconciler, log *slog.Logger) (*hook.Handler, error) {
-	in := &hook.Intake{Roots: rs, Keys: keys, Queue: qc, Timeout: cfg.Hooks.EnqueueTimeout, Log: log}
-	if cfg.Playlist.Enabled {
-		in.Playlists, in.Purged = playlists, playlists
-	}
-	if sp != nil {
-		in.Spool = sp
-	}
-	if rec != nil {
-		in.Unrecorded = rec.Kick
-	}
-	h := &hook.Handler{Intake: in, Token: cfg.Hooks.Token, Log: log}
-	if rendezvous == nil {
-		return h, nil
-	}
-	pattern, err := warm.ParsePattern(cfg.Warm.NotifyPath)
-	if err != nil {
-		return nil, fmt.Errorf("warm.notify_path: %w", err)
-	}
-	folder, err := objkey.Parse(cfg.Warm.Folder)
-	if err != nil {
-		return nil, fmt.Errorf("warm.folder: %w", err)
-	}
-	h.Notify = &warm.Intake{Pattern: pattern, Folders: playlists, Fallback: folder, HLSKey: keys.HLS,
-		Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm}
-	return h, nil
-}
-
-// startWorker reaches the bucket and starts the asynq server with the offload, session-end and
-// (with rendezvous) warm handlers, and the playlist sweep.
-func startWorker(ctx context.Context, cfg settings.Config, rs *roots.Set, sp *spool.Spool, qc *queue.Client, ledger *playlist.Ledger,
-	rendezvous *warm.Rendezvous, log *slog.Logger) (*worker.Server, *uploader.Uploader, error) {
-	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	up, err := openStorage(startCtx, cfg)
-	cancel()
-	if err != nil {
-		return nil, nil, err
-	}
-	playlists, err := newPlaylists(cfg, ledger, up, log)
-	if err != nil {
-		return nil, nil, err
-	}
-	off := &worker.Offloader{Roots: rs, Store: up, Spool: sp, Purge: cfg.Purge.Enabled, Log: log}
-	if cfg.Playlist.Enabled {
-		off.Playlists, off.Purges = playlists, playlists
-	}
-	var lastAbort time.Time
-	opts := worker.Options{
-		Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
-		RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
-		ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
-		Sweep: func(ctx context.Context) error {
-			// Multipart uploads older than the longest attempt belong to killed workers.
-			if time.Since(lastAbort) > time.Minute {
-				lastAbort = time.Now()
-				if n, err := up.AbortStale(ctx, cfg.Worker.Timeout+time.Minute); err != nil {
-					log.Warn("could not look for stale multipart uploads", "err", err)
-				} else if n > 0 {
-					log.Info("aborted multipart uploads left by killed workers", "uploads", n)
-				}
-			}
-			if !cfg.Playlist.Enabled {
-				return nil
-			}
-			return playlists.Sweep(ctx, cfg.Playlist.Idle, func(e queue.End) error { return qc.EnqueueEnd(ctx, e) })
-		},
-		SweepEvery: min(max(cfg.Playlist.Idle/4, time.Second), 5*time.Second),
-	}
-	if cfg.Playlist.Enabled {
-		opts.Ender = playlists
-	}
-	if rendezvous != nil {
-		targets := make([]warm.Target, len(cfg.Warm.Targets))
-		for i, t := range cfg.Warm.Targets {
-			targets[i] = t.Target()
-		}
-		warmer, err := warm.NewWarmer(targets, cfg.Storage.Bucket, cfg.Storage.Prefix, log)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts.Warmer = warmer
-		off.Warms = &warm.Trigger{Rendezvous: rendezvous, Enqueue: qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
-	}
-	ws := worker.NewServer(redisOpt(cfg), opts, off)
-	if err := ws.Start(); err != nil {
-		return nil, nil, fmt.Errorf("worker: %w", err)
-	}
-	log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,
-		"bucket", up.Bucket(), "purge", cfg.Purge.Enabled, "warm_targets", len(cfg.Warm.Targets))
-	return ws, up, nil
-}
-
-func parseKeys(k settings.Keys) (hook.Keys, error) {
-	var out hook.Keys
-	var err error
-	if out.HLS, err = objkey.Parse(k.HLS); err != nil {
-		return out, fmt.Errorf("keys.hls: %w", err)
-	}
-	if out.Playlist, err = objkey.Parse(k.Playlist); err != nil {
-		return out, fmt.Errorf("keys.playlist: %w", err)
-	}
-	if out.DVR, err = objkey.Parse(k.DVR); err != nil {
-		return out, fmt.Errorf("keys.dvr: %w", err)
-	}
-	return out, nil
+	return errors.Join(errs...)
 }
