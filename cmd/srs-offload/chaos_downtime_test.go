@@ -132,7 +132,7 @@ reconcile: {min_age: 3s, interval: 5s}
 	t0 := time.Now()
 	closeAt := func(i int) time.Time { return t0.Add(time.Duration(i+1) * seg) }
 	writeSeg := func(i int) {
-		name := fmt.Sprintf("ds-%d.ts", i)
+		name := fmt.Sprintf("%s-%d.ts", node, i) // the bucket is shared by the runs
 		path := filepath.Join(root, "live", name)
 		data := make([]byte, 64<<10)
 		rand.Read(data)

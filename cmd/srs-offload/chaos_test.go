@@ -506,12 +506,18 @@ func newChaosPlan(rng *rand.Rand) chaosPlan {
 			down = sec(chaosHLSWindow.Seconds()+1, chaosHookDownMax.Seconds())
 		}
 		slots = slots[:0]
-		for at := 2 * time.Second; at < chaosWindow-down-2*time.Second; at += 250 * time.Millisecond {
-			if !busy(at, down) {
-				slots = append(slots, at)
+		for ; len(slots) == 0 && down >= chaosHookDownMin; down -= time.Second { // crowded: shorter
+			for at := 2 * time.Second; at < chaosWindow-down-2*time.Second; at += 250 * time.Millisecond {
+				if !busy(at, down) {
+					slots = append(slots, at)
+				}
+			}
+			if len(slots) > 0 {
+				break
 			}
 		}
-		if len(slots) == 0 { // crowded: anywhere but on another kill of the hooks process
+		down = max(down, chaosHookDownMin)
+		if len(slots) == 0 { // still crowded: anywhere but on another kill of the hooks process
 			for at := 2 * time.Second; at < chaosWindow-down-2*time.Second; at += 250 * time.Millisecond {
 				if !slices.ContainsFunc(p.hookKills, func(k time.Duration) bool { return at > k-down-3*time.Second && at < k+chaosHookDownMax+3*time.Second }) {
 					slots = append(slots, at)
