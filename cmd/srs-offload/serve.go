@@ -123,6 +123,15 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 		}
 		log.Info("spool: files on disk held at start", "files", n, "took", time.Since(t0).Round(time.Millisecond))
 	}
+	// From here until the worker has shut down, the reconciler takes every new file (watcher,
+	// scans), also while Redis, storage or the worker's start are slow, and while running uploads
+	// finish after the hook listener closed: in those times no hook takes a file, and SRS's
+	// cleanup does not wait.
+	recCtx, stopRec := context.WithCancel(context.Background())
+	defer stopRec()
+	if rec != nil {
+		go rec.Run(recCtx)
+	}
 	if err := pingRedis(cfg); err != nil {
 		if !r.hooks {
 			return err
@@ -166,11 +175,6 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 			return err
 		}
 	}
-	recCtx, stopRec := context.WithCancel(context.Background())
-	defer stopRec()
-	if rec != nil {
-		go rec.Run(recCtx)
-	}
 	checks := []admin.Check{
 		{Name: "redis", Dependency: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
 		{Name: "roots", Run: admin.Writable(rs.Dirs())},
@@ -205,10 +209,10 @@ func run(ctx context.Context, cfg settings.Config, r roles, log *slog.Logger, re
 	// In-flight hooks finish: reading one takes hooks.read_timeout at most, recording it
 	// hooks.enqueue_timeout.
 	srvs.shutdown(cfg.Hooks.ReadTimeout + cfg.Hooks.EnqueueTimeout + time.Second)
-	stopRec()
 	if ws != nil {
 		ws.Shutdown()
 	}
+	stopRec()
 	return runErr
 }
 
