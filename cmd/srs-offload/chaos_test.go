@@ -39,12 +39,15 @@ import (
 )
 
 // TestChaos runs srs-offload as deployed (a `hooks` and a `worker` process, a persistent
-// redis-server, versitygw) under a fake SRS that writes HLS segments and DVR recordings with SRS's
-// own file handling (.tmp then rename, hls_cleanup deleting segments 15 s after they were written,
-// hooks lost, repeated and refused), while the worker is SIGKILLed (once in the middle of a DVR
-// multipart upload), storage is down for 30 s and Redis for 10 s. It then proves that every file
-// ends up in storage byte for byte, that srs-offload never deleted a file before its object was
-// stored, and that nothing but SRS's playlists is left on disk.
+// redis-server, versitygw) under a fake SRS that writes real MPEG-TS segments (made by ffmpeg) and
+// DVR recordings with SRS's own file handling (.tmp then rename, its m3u8, hls_cleanup with a 6 s
+// hls_window unlinking each segment once the ones after it last longer, hooks lost, repeated and
+// refused), while the worker is SIGKILLed (once in the middle of a DVR multipart upload), the
+// hooks process is SIGKILLed 4 times for 2-10 s, storage is down for 30 s and Redis for 10 s. It
+// then proves that every file ends up in storage byte for byte, that srs-offload never deleted a
+// file before its object was stored, that nothing but SRS's playlists is left on disk, and that
+// every publish session's VoD playlist lists every segment of the session in order, each stored,
+// with its EXTINF within 1% of what was written (and plays so in ffprobe, for one stream).
 //
 // SRS_OFFLOAD_CHAOS_SEED=<n> replays a run's plan (the timing still varies);
 // SRS_OFFLOAD_CHAOS_BASELINE=1 turns the spool and the reconciler off, to see what the test
