@@ -29,7 +29,8 @@ test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The chaos test alone, verbose (it also runs in `make test`): >=1000 segments and DVR files while
-# the worker is SIGKILLed, storage and Redis stopped, hooks lost and duplicated; prints the counts.
+# the worker and the hooks process are SIGKILLed, storage and Redis stopped, hooks lost and
+# duplicated, SRS's hls_cleanup on a 6 s window; checks every VoD playlist; prints the counts.
 chaos: tools
 	$(GO) test -count=1 -v -timeout 15m -run '^TestChaos$$' ./cmd/srs-offload/
 

@@ -27,7 +27,8 @@ type Enqueuer interface {
 // Announcer learns each hooked HLS file in the order SRS reported it (the playlist ledger).
 type Announcer interface {
 	Announce(ctx context.Context, p queue.Offload) error
-	// Lost withdraws an announced file whose task could not be enqueued.
+	// Lost withdraws an announced file whose task could not be enqueued, when no reconciler
+	// (Intake.Unrecorded) will enqueue it later.
 	Lost(ctx context.Context, p queue.Offload) error
 }
 
@@ -194,7 +195,10 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	dup, err := in.Queue.Enqueue(ctx, p)
 	if err != nil {
 		in.unrecorded()
-		if in.Playlists != nil {
+		// With a reconciler (Unrecorded), the file is kept and enqueued later under this very
+		// task id, which completes the announced segment: withdrawing it now would leave the
+		// stored segment out of its playlists. Without one, nothing will upload it.
+		if in.Playlists != nil && in.Unrecorded == nil {
 			if lerr := in.Playlists.Lost(context.WithoutCancel(ctx), p); lerr != nil && in.Log != nil {
 				in.Log.Warn("hook: could not withdraw the announced segment", "path", p.Path, "err", lerr)
 			}

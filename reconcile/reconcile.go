@@ -116,6 +116,9 @@ func (r *Reconciler) Kick() {
 
 // Start runs Run (the scans and the watcher) in the background until Shutdown.
 func (r *Reconciler) Start() {
+	if r.stop != nil {
+		return // started already (a process starts it right after its take pass)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stop, r.done = cancel, make(chan struct{})
 	go func() {

@@ -273,6 +273,9 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 	pr := &process{p: p, r: r, log: log}
 	defer func() {
 		if err != nil {
+			if pr.rec != nil {
+				pr.rec.Shutdown(context.Background()) // started after the take pass
+			}
 			pr.close() // what was built so far
 		}
 	}()
@@ -297,6 +300,10 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 			log.Warn("spool: the take pass at start did not finish; the first scan takes the rest", "err", err)
 		}
 		log.Info("spool: files on disk held at start", "files", n, "took", time.Since(t0).Round(time.Millisecond))
+		// From here until the worker has shut down, the reconciler takes every new file (watcher,
+		// scans), also while Redis, storage or the worker's start are slow: in that time no hook
+		// takes a file, and SRS's cleanup does not wait.
+		pr.rec.Start()
 	}
 	var reach []error
 	if f.connect {

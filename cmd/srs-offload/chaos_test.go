@@ -31,6 +31,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/loopback"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
@@ -38,12 +39,15 @@ import (
 )
 
 // TestChaos runs srs-offload as deployed (a `hooks` and a `worker` process, a persistent
-// redis-server, versitygw) under a fake SRS that writes HLS segments and DVR recordings with SRS's
-// own file handling (.tmp then rename, hls_cleanup deleting segments 15 s after they were written,
-// hooks lost, repeated and refused), while the worker is SIGKILLed (once in the middle of a DVR
-// multipart upload), storage is down for 30 s and Redis for 10 s. It then proves that every file
-// ends up in storage byte for byte, that srs-offload never deleted a file before its object was
-// stored, and that nothing but SRS's playlists is left on disk.
+// redis-server, versitygw) under a fake SRS that writes real MPEG-TS segments (made by ffmpeg) and
+// DVR recordings with SRS's own file handling (.tmp then rename, its m3u8, hls_cleanup with a 6 s
+// hls_window unlinking each segment once the ones after it last longer, hooks lost, repeated and
+// refused), while the worker is SIGKILLed (once in the middle of a DVR multipart upload), the
+// hooks process is SIGKILLed 4 times for 2-10 s, storage is down for 30 s and Redis for 10 s. It
+// then proves that every file ends up in storage byte for byte, that srs-offload never deleted a
+// file before its object was stored, that nothing but SRS's playlists is left on disk, and that
+// every publish session's VoD playlist lists every segment of the session in order, each stored,
+// with its EXTINF within 1% of what was written (and plays so in ffprobe, for one stream).
 //
 // SRS_OFFLOAD_CHAOS_SEED=<n> replays a run's plan (the timing still varies);
 // SRS_OFFLOAD_CHAOS_BASELINE=1 turns the spool and the reconciler off, to see what the test
@@ -157,20 +161,18 @@ worker:
 
 	srs := &fakeSRS{
 		ctx: ctx, base: "http://" + hooksListen, hlsRoot: hlsRoot, dvrRoot: dvrRoot, start: start, seed: seed,
-		client:   &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
-		files:    map[string]*genFile{},
-		byIno:    map[uint64]*genFile{},
-		stop:     make(chan struct{}),
-		cleanups: make(chan srsCleanup, 1<<16),
+		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+		files:  map[string]*genFile{},
+		byIno:  map[uint64]*genFile{},
+		stop:   make(chan struct{}),
+		pool:   chaosMediaPool(t),
 		st: srsStats{firstFailed: map[string]int{}, dupAnswers: map[string]int{}, streamFailed: map[string]int{},
 			samples: map[string]string{}},
 	}
 	watch.setResolve(srs.fileByIno)
-	dir := &director{ctx: ctx, start: start, tl: timeline, redis: rds, gw: gw, store: store, worker: worker}
+	dir := &director{ctx: ctx, start: start, tl: timeline, redis: rds, gw: gw, store: store, worker: worker, hooks: hooks}
 
 	// Run the fake SRS and the chaos.
-	cleanerDone := make(chan struct{})
-	go func() { srs.cleaner(); close(cleanerDone) }()
 	var streams sync.WaitGroup
 	for i := range chaosStreams {
 		streams.Add(1)
@@ -193,14 +195,12 @@ worker:
 	streams.Wait()
 	<-dvrDone
 	srs.dupWG.Wait()
-	close(srs.cleanups)
 	fakeEnd := time.Now()
 	timeline.add("fake SRS done: %d segments, %d DVR files", srs.segments.Load(), len(chaosDVRSizes))
 
 	// Step 5: wait until every file is stored and nothing is left locally.
 	files := srs.all()
 	drainEnd, drained := chaosDrain(t, ctx, store, files, []string{hlsRoot, dvrRoot}, fakeEnd, timeline)
-	<-cleanerDone
 	time.Sleep(time.Second) // the last removals reach the watcher
 	watch.close()
 
@@ -240,6 +240,27 @@ worker:
 	}
 	if len(extra) > 0 {
 		t.Errorf("%d media objects under keys no file has (a file stored twice, or under an alternate key):\n  %s", len(extra), strings.Join(firstN(extra, 40), "\n  "))
+	}
+
+	// Every publish session's VoD playlist: every segment, in order, each stored, its EXTINF
+	// within 1% of what was written; the first stream's played with ffprobe.
+	vods := chaosVODs(ctx, store, files, time.Minute)
+	var vodProblems []string
+	vodSegs, maxErr := 0, 0.0
+	for _, v := range vods {
+		if v.problem != "" {
+			vodProblems = append(vodProblems, fmt.Sprintf("%s: VoD playlist %s: %s", v.stream, v.key, v.problem))
+			continue
+		}
+		vodSegs += len(v.pl.Segments)
+		maxErr = max(maxErr, v.extinfErr())
+	}
+	if len(vodProblems) > 0 {
+		t.Errorf("%d of %d publish sessions have no complete VoD playlist:\n  %s", len(vodProblems), len(vods), strings.Join(vodProblems, "\n  "))
+	}
+	probed := "not played (its VoD playlist is incomplete)"
+	if len(vods) > 0 && vods[0].problem == "" {
+		probed = probeVOD(t, ctx, store, vods[0])
 	}
 
 	// Step 4's proof: every removal srs-offload made came after the object was stored.
@@ -322,12 +343,21 @@ worker:
 		proof.origRemoved, proof.spoolRemoved, proof.renamed, proof.checked, len(proof.violations))
 	fmt.Fprintf(&b, "SIGKILLs of the worker:      %d (%d during a DVR multipart upload); worker processes started %d, start attempts refused (Redis/S3 down) %d\n",
 		kills, dir.multipartKills.Load(), starts-refused, refused)
+	hooks.mu.Lock()
+	hookDowns := make([]string, len(hooks.downs))
+	for i, d := range hooks.downs {
+		hookDowns[i] = fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	fmt.Fprintf(&b, "SIGKILLs of the hooks process: %d, down %s (SRS window %s: hls_cleanup deleted segments meanwhile)\n", hooks.kills, strings.Join(hookDowns, ", "), chaosHLSWindow)
+	hooks.mu.Unlock()
 	fmt.Fprintf(&b, "S3 downtime:                 %s\n", dir.outageText("S3"))
 	fmt.Fprintf(&b, "Redis downtime:              %s\n", dir.outageText("Redis"))
 	fmt.Fprintf(&b, "objects verified:            %d of %d (missing %d, differing %d, extra media objects %d)\n", verified, len(files), len(missing), len(mismatched), len(extra))
 	fmt.Fprintf(&b, "left on disk:                %d media files; incomplete multipart uploads in the bucket: %s\n", len(left), pending)
 	fmt.Fprintf(&b, "time to drain:               %s\n", drainText)
-	fmt.Fprintf(&b, "VoD playlists in storage:    %s\n", vodText(objs))
+	fmt.Fprintf(&b, "VoD playlists in storage:    %s; complete: %d of %d sessions (%d segments), EXTINF off by at most %.3f%%\n",
+		vodText(objs), len(vods)-len(vodProblems), len(vods), vodSegs, 100*maxErr)
+	fmt.Fprintf(&b, "ffprobe of a VoD playlist:   %s\n", probed)
 	fmt.Fprintf(&b, "ERROR log lines:             %s\n", errLines)
 	b.WriteString("====\n")
 	t.Logf("timeline:\n%s", timeline.String())
@@ -341,14 +371,22 @@ const (
 	chaosMinSegments = 1000
 	// chaosWindow is the time from the start of the fake SRS within which all chaos happens; the
 	// fake SRS runs at least this long.
-	chaosWindow     = 70 * time.Second
-	chaosS3Down     = 30 * time.Second
-	chaosRedisDown  = 10 * time.Second
-	chaosKills      = 5
-	chaosHLSCleanup = 15 * time.Second
-	chaosDrainMax   = 4*time.Minute + 15*time.Second
-	chaosSpoolDir   = ".srs-offload"
-	chaosCwd        = "/usr/local/srs"
+	chaosWindow    = 70 * time.Second
+	chaosS3Down    = 30 * time.Second
+	chaosRedisDown = 10 * time.Second
+	chaosKills     = 5
+	// chaosHookKills SIGKILLs of the hooks process, each down for chaosHookDownMin to
+	// chaosHookDownMax (the first longer than SRS's window, which the worker's spool holder
+	// covers meanwhile).
+	chaosHookKills   = 4
+	chaosHookDownMin = 2 * time.Second
+	chaosHookDownMax = 10 * time.Second
+	// chaosHLSWindow is SRS's hls_window with hls_cleanup on: a segment is deleted once the
+	// segments after it last longer than this (SrsFragmentWindow::shrink).
+	chaosHLSWindow = 6 * time.Second
+	chaosDrainMax  = 4*time.Minute + 15*time.Second
+	chaosSpoolDir  = ".srs-offload"
+	chaosCwd       = "/usr/local/srs"
 )
 
 // chaosDVRSizes are the DVR recordings, in MiB; the last one is the target of the kill during a
@@ -363,6 +401,8 @@ type chaosPlan struct {
 	dvrAt         []time.Duration // per chaosDVRSizes
 	dvrNoHook     int             // the DVR file whose on_dvr is never sent
 	dvrTarget     int             // the DVR file whose multipart upload is killed
+	hookKills     []time.Duration // SIGKILLs of the hooks process
+	hookDown      []time.Duration // how long it stays down after each
 }
 
 func newChaosPlan(rng *rand.Rand) chaosPlan {
@@ -414,7 +454,7 @@ func newChaosPlan(rng *rand.Rand) chaosPlan {
 	// from each other and from the targeted kill (a kill and its restart take up to 4 s).
 	slots = slots[:0]
 	for at := 2 * time.Second; at < chaosWindow-3*time.Second; at += 250 * time.Millisecond {
-		if !inS3(at, time.Second, time.Second) && (at < p.dvrAt[p.dvrTarget]-4*time.Second || at > p.dvrAt[p.dvrTarget]+8*time.Second) {
+		if !inS3(at, 5*time.Second, time.Second) && (at < p.dvrAt[p.dvrTarget]-4*time.Second || at > p.dvrAt[p.dvrTarget]+8*time.Second) {
 			slots = append(slots, at)
 		}
 	}
@@ -443,6 +483,56 @@ func newChaosPlan(rng *rand.Rand) chaosPlan {
 	for range len(p.kills) + 1 {
 		p.restarts = append(p.restarts, sec(1, 3))
 	}
+	// The hooks process is killed while the worker runs (with both down longer than SRS's window
+	// nobody could hold a file, which is the downtime the README measures), and not while the
+	// targeted DVR's hook is due. The first downtime is longer than SRS's window.
+	busy := func(at, down time.Duration) bool {
+		lo, hi := at-time.Second, at+down+4*time.Second // a restart takes up to about 2 s more
+		for i, k := range p.kills {
+			if hi > k-time.Second && lo < k+p.restarts[i]+4*time.Second {
+				return true
+			}
+		}
+		if hi > p.dvrAt[p.dvrTarget]-2*time.Second && lo < p.dvrAt[p.dvrTarget]+12*time.Second {
+			return true
+		}
+		for i, k := range p.hookKills {
+			if hi > k-time.Second && lo < k+p.hookDown[i]+4*time.Second {
+				return true
+			}
+		}
+		return false
+	}
+	for i := range chaosHookKills {
+		down := sec(chaosHookDownMin.Seconds(), chaosHookDownMax.Seconds())
+		if i == 0 {
+			down = sec(chaosHLSWindow.Seconds()+1, chaosHookDownMax.Seconds())
+		}
+		slots = slots[:0]
+		for ; len(slots) == 0 && down >= chaosHookDownMin; down -= time.Second { // crowded: shorter
+			for at := 2 * time.Second; at < chaosWindow-down-2*time.Second; at += 250 * time.Millisecond {
+				if !busy(at, down) {
+					slots = append(slots, at)
+				}
+			}
+			if len(slots) > 0 {
+				break
+			}
+		}
+		down = max(down, chaosHookDownMin)
+		if len(slots) == 0 { // still crowded: anywhere but on another kill of the hooks process
+			for at := 2 * time.Second; at < chaosWindow-down-2*time.Second; at += 250 * time.Millisecond {
+				if !slices.ContainsFunc(p.hookKills, func(k time.Duration) bool { return at > k-down-3*time.Second && at < k+chaosHookDownMax+3*time.Second }) {
+					slots = append(slots, at)
+				}
+			}
+		}
+		if len(slots) == 0 {
+			break
+		}
+		p.hookKills = append(p.hookKills, slots[rng.IntN(len(slots))])
+		p.hookDown = append(p.hookDown, down)
+	}
 	return p
 }
 
@@ -455,9 +545,13 @@ func (p chaosPlan) String() string {
 	for i, d := range p.dvrAt {
 		ds[i] = fmt.Sprintf("%dMiB@%.1fs", chaosDVRSizes[i], d.Seconds())
 	}
-	return fmt.Sprintf("S3 down at %.1fs for %s; Redis down at %.1fs for %s; worker SIGKILL at %s and after the %d MiB DVR hook; DVR %s (no hook for %d MiB)",
+	hs := make([]string, len(p.hookKills))
+	for i, k := range p.hookKills {
+		hs[i] = fmt.Sprintf("%.1fs(down %.1fs)", k.Seconds(), p.hookDown[i].Seconds())
+	}
+	return fmt.Sprintf("S3 down at %.1fs for %s; Redis down at %.1fs for %s; worker SIGKILL at %s and after the %d MiB DVR hook; hooks SIGKILL at %s; DVR %s (no hook for %d MiB)",
 		p.s3At.Seconds(), chaosS3Down, p.redisAt.Seconds(), chaosRedisDown, strings.Join(ks, " "), chaosDVRSizes[p.dvrTarget],
-		strings.Join(ds, " "), chaosDVRSizes[p.dvrNoHook])
+		strings.Join(hs, " "), strings.Join(ds, " "), chaosDVRSizes[p.dvrNoHook])
 }
 
 // chaosTimeline records what happened when, for the log.
@@ -564,6 +658,7 @@ type chaosRole struct {
 	kills      int      // SIGKILLs sent
 	refused    []string // start attempts that failed (Redis or storage down)
 	unexpected []string
+	downs      []time.Duration // from each SIGKILL until its successor served
 	closing    atomic.Bool
 }
 
@@ -620,11 +715,13 @@ func (r *chaosRole) kill(restartAfter time.Duration, why string) bool {
 		}
 	}
 	r.cur.kill()
+	down := time.Now()
 	r.cur = nil
 	r.kills++
 	r.tl.add("%s SIGKILL #%d (%s); restart in %.1fs", r.name, r.kills, why, restartAfter.Seconds())
 	sleepCtx(r.ctx, restartAfter)
 	r.launch()
+	r.downs = append(r.downs, time.Since(down))
 	return true
 }
 
@@ -674,6 +771,7 @@ type director struct {
 	gw     *s3test.Gateway
 	store  *uploader.Uploader
 	worker *chaosRole
+	hooks  *chaosRole
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
@@ -693,6 +791,9 @@ func (d *director) run(p chaosPlan) {
 	d.at(p.redisAt, func() { d.outage("Redis", chaosRedisDown, d.redis.Stop, d.redis.Start) })
 	for i, k := range p.kills {
 		d.at(k, func() { d.worker.kill(p.restarts[i], "random") })
+	}
+	for i, k := range p.hookKills {
+		d.at(k, func() { d.hooks.kill(p.hookDown[i], "random") })
 	}
 	d.targetRestart = p.restarts[len(p.kills)]
 	d.wg.Add(1) // the targeted kill; done by killDuringMultipart or targetSkipped
@@ -803,9 +904,11 @@ type genFile struct {
 	size                    int64
 	md5                     string
 	created                 time.Time
-	hook                    string // "once", "dup", "none"
-	hookOK                  bool   // a hook for it was answered {"code":0}
-	srsDeleted              bool   // the fake SRS's cleanup removed it (else it was gone already)
+	hook                    string  // "once", "dup", "none"
+	hookOK                  bool    // a hook for it was answered {"code":0}
+	srsDeleted              bool    // the fake SRS's cleanup removed it (else it was gone already)
+	seq                     int     // HLS: its seq_no
+	dur                     float64 // HLS: its duration (seconds, as SRS reports it)
 }
 
 type srsStats struct {
@@ -818,11 +921,6 @@ type srsStats struct {
 	cleanupErrs                 []string
 	samples                     map[string]string // an answer per failing status
 	latencies                   []time.Duration   // of every on_hls/on_dvr answer (or failure)
-}
-
-type srsCleanup struct {
-	g  *genFile
-	at time.Time
 }
 
 type fakeSRS struct {
@@ -840,8 +938,48 @@ type fakeSRS struct {
 	st       srsStats
 	segments atomic.Int64
 	stop     chan struct{}
-	cleanups chan srsCleanup
 	dupWG    sync.WaitGroup
+	pool     []chaosSeg // the media every stream writes, in order
+}
+
+// chaosSeg is one MPEG-TS segment of the media pool.
+type chaosSeg struct {
+	data []byte
+	dur  float64 // its EXTINF, as ffmpeg wrote it
+}
+
+// chaosMediaPool makes the segments every stream writes with ffmpeg: real H.264 in MPEG-TS, a
+// keyframe and a segment every 0.4 s, long enough that a stream of the chaos test does not
+// wrap around (a stream that does starts the pool again, its timestamps too).
+func chaosMediaPool(t *testing.T) []chaosSeg {
+	t.Helper()
+	dir := t.TempDir()
+	secs := int((chaosWindow + 30*time.Second).Seconds())
+	runTool(t, 2*time.Minute, "ffmpeg", "-v", "error", "-nostdin",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", strconv.Itoa(secs),
+		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "10", "-keyint_min", "10", "-sc_threshold", "0",
+		"-f", "hls", "-hls_time", "0.4", "-hls_list_size", "0",
+		"-hls_segment_filename", filepath.Join(dir, "pool-%d.ts"), filepath.Join(dir, "pool.m3u8"))
+	body, err := os.ReadFile(filepath.Join(dir, "pool.m3u8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := hlstest.Parse("pool.m3u8", body)
+	if err != nil {
+		t.Fatalf("ffmpeg's playlist: %v", err)
+	}
+	var pool []chaosSeg
+	for _, sg := range pl.Segments {
+		b, err := os.ReadFile(filepath.Join(dir, sg.Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool = append(pool, chaosSeg{data: b, dur: sg.Duration})
+	}
+	if len(pool) < secs*2 {
+		t.Fatalf("ffmpeg made %d segments of %d s", len(pool), secs)
+	}
+	return pool
 }
 
 // srsDuration is printed like SRS's %.2f.
@@ -1073,11 +1211,6 @@ func writeM3U8(path string, win []m3u8Entry) {
 // own serial hook worker (as SRS's per-stream async worker), ~5% never, ~5% twice.
 func (f *fakeSRS) runStream(i int) {
 	rng := rand.New(rand.NewPCG(f.seed, uint64(i+1)))
-	var chachaSeed [32]byte
-	for j := range chachaSeed {
-		chachaSeed[j] = byte(rng.Uint32())
-	}
-	fill := rand.NewChaCha8(chachaSeed)
 	s := f.streamOf(i)
 	if st, _ := f.send("/api/v1/streams", s.publishHook("on_publish")); st != "ok" {
 		f.streamHookFailed(st)
@@ -1094,17 +1227,23 @@ func (f *fakeSRS) runStream(i int) {
 	}()
 	dir := filepath.Join(f.hlsRoot, "live")
 	m3u8 := filepath.Join(dir, s.name+".m3u8")
-	var window []m3u8Entry
+	type inWindow struct {
+		m3u8Entry
+		g *genFile
+	}
+	var window []inWindow
 	next := time.Now()
 	for seq := 0; !isClosed(f.stop); seq++ {
-		d := chaosSegEvery - 50*time.Millisecond + time.Duration(rng.Int64N(int64(100*time.Millisecond)))
+		// Real MPEG-TS from ffmpeg, written in real time: a segment closes its duration after
+		// the one before.
+		ps := f.pool[seq%len(f.pool)]
+		d := time.Duration(ps.dur * float64(time.Second))
 		next = next.Add(d)
 		if !sleepCtx(f.ctx, time.Until(next)) {
 			break
 		}
-		size := 16<<10 + rng.IntN(512<<10-16<<10+1)
-		data := make([]byte, size)
-		fill.Read(data)
+		data := ps.data
+		size := len(data)
 		name := fmt.Sprintf("%s-%d.ts", s.name, seq)
 		path := filepath.Join(dir, name)
 		ino, err := writeMedia(path, data)
@@ -1113,7 +1252,7 @@ func (f *fakeSRS) runStream(i int) {
 		}
 		sum := md5.Sum(data)
 		g := &genFile{kind: "hls", stream: s.name, path: path, key: "live/" + name, size: int64(size),
-			md5: hex.EncodeToString(sum[:]), created: time.Now(), hook: "once"}
+			md5: hex.EncodeToString(sum[:]), created: time.Now(), hook: "once", seq: seq, dur: ps.dur}
 		switch r := rng.Float64(); {
 		case r < 0.05:
 			g.hook = "none"
@@ -1123,16 +1262,30 @@ func (f *fakeSRS) runStream(i int) {
 		dupAfter := 2*time.Second + time.Duration(rng.Int64N(int64(4*time.Second)))
 		f.register(g, ino)
 		f.segments.Add(1)
-		window = append(window, m3u8Entry{name: name, seq: seq, dur: d.Seconds()})
-		if len(window) > 10 {
-			window = window[1:]
+		// SRS's hls_cleanup (SrsFragmentWindow::shrink): walking back from the newest segment,
+		// the one that takes the total past hls_window stays listed, every older one is
+		// unlinked, all before the hook is sent.
+		window = append(window, inWindow{m3u8Entry{name: name, seq: seq, dur: ps.dur}, g})
+		var total time.Duration
+		for i := len(window) - 1; i > 0; i-- {
+			total += time.Duration(window[i].dur * float64(time.Second))
+			if total > chaosHLSWindow {
+				for _, e := range window[:i] {
+					f.srsCleanup(e.g)
+				}
+				window = window[i:]
+				break
+			}
 		}
-		writeM3U8(m3u8, window)
-		f.cleanups <- srsCleanup{g: g, at: g.created.Add(chaosHLSCleanup)}
+		entries := make([]m3u8Entry, len(window))
+		for i, e := range window {
+			entries[i] = e.m3u8Entry
+		}
+		writeM3U8(m3u8, entries)
 		if g.hook != "none" {
 			body := srsHLSHook{ServerID: srsServerID, ServiceID: srsServiceID, Action: "on_hls", ClientID: s.client, IP: "127.0.0.1",
 				Vhost: "__defaultVhost__", App: "live", TcURL: "rtmp://127.0.0.1:19350/live", Stream: s.name, Param: s.param,
-				Duration: srsDuration(d.Seconds()), Cwd: chaosCwd, File: path, URL: "live/" + name, M3U8: m3u8,
+				Duration: srsDuration(ps.dur), Cwd: chaosCwd, File: path, URL: "live/" + name, M3U8: m3u8,
 				M3U8URL: "live/" + s.name + ".m3u8", SeqNo: seq, StreamURL: "/live/" + s.name, StreamID: s.streamID}
 			dup := g.hook == "dup"
 			if dup {
@@ -1240,23 +1393,19 @@ func (f *fakeSRS) runDVR(p chaosPlan, d *director) {
 	d.targetSkipped("the targeted DVR file was never written")
 }
 
-// cleaner is SRS's hls_cleanup: every segment goes from its path 15 s after it was written,
-// whatever srs-offload did with it.
-func (f *fakeSRS) cleaner() {
-	for c := range f.cleanups {
-		sleepCtx(f.ctx, time.Until(c.at))
-		err := os.Remove(c.g.path)
-		f.mu.Lock()
-		switch {
-		case err == nil:
-			c.g.srsDeleted = true
-			f.st.cleanupRemoved++
-		case errors.Is(err, fs.ErrNotExist):
-			f.st.cleanupGone++
-		default:
-			f.st.cleanupErrs = append(f.st.cleanupErrs, err.Error())
-		}
-		f.mu.Unlock()
+// srsCleanup is SRS's hls_cleanup unlinking an expired segment, whatever srs-offload did with it.
+func (f *fakeSRS) srsCleanup(g *genFile) {
+	err := os.Remove(g.path)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case err == nil:
+		g.srsDeleted = true
+		f.st.cleanupRemoved++
+	case errors.Is(err, fs.ErrNotExist):
+		f.st.cleanupGone++
+	default:
+		f.st.cleanupErrs = append(f.st.cleanupErrs, err.Error())
 	}
 }
 
