@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -33,7 +34,7 @@ type Announcer interface {
 
 // PurgedFiles remembers files stored and purged in the last hour (playlist.Manager).
 type PurgedFiles interface {
-	PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error)
+	PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error)
 }
 
 // Taker takes ownership of a hooked file before SRS can delete it (package spool).
@@ -130,7 +131,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return 0, nil, pathError(err)
 	}
 	real, fi, err := in.Roots.Resolve(r.Cwd, r.File)
-	var fid queue.FileID
+	var fid fileid.ID
 	purged := false
 	if errors.Is(err, roots.ErrNotExist) {
 		real, fid, purged = in.purgedFile(ctx, joined)
@@ -139,7 +140,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return 0, nil, pathError(err)
 	}
 	if !purged {
-		fid = queue.FileIDOf(fi)
+		fid = fileid.Of(fi)
 	}
 	rel, _ := in.Roots.Rel(joined)
 	vars := objkey.Vars{
@@ -225,9 +226,9 @@ func (in *Intake) followup(ctx context.Context, p queue.Offload) {
 
 // purgedFile looks up a hooked file that is gone among those purged lately (under its path as
 // joined, or with its folder's symlinks resolved): its resolved path and identity.
-func (in *Intake) purgedFile(ctx context.Context, joined string) (string, queue.FileID, bool) {
+func (in *Intake) purgedFile(ctx context.Context, joined string) (string, fileid.ID, bool) {
 	if in.Purged == nil {
-		return "", queue.FileID{}, false
+		return "", fileid.ID{}, false
 	}
 	cands := []string{joined}
 	if dir, err := filepath.EvalSymlinks(filepath.Dir(joined)); err == nil && dir != filepath.Dir(joined) {
@@ -242,7 +243,7 @@ func (in *Intake) purgedFile(ctx context.Context, joined string) (string, queue.
 			return c, f, true
 		}
 	}
-	return "", queue.FileID{}, false
+	return "", fileid.ID{}, false
 }
 
 func (in *Intake) unrecorded() {

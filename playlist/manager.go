@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -272,12 +273,12 @@ const purgedTTL = time.Hour
 func purgedKey(path string) string { return "so:purged:" + path }
 
 // Purged records that the file at path, with identity f, was stored, verified and purged.
-func (m *Manager) Purged(ctx context.Context, path string, f queue.FileID) error {
+func (m *Manager) Purged(ctx context.Context, path string, f fileid.ID) error {
 	b, _ := json.Marshal(f)
 	return m.Ledger.rdb.Set(ctx, purgedKey(path), b, purgedTTL).Err()
 }
 
 // PurgedFile returns the identity of the file that was at path when it was purged (see Receiver).
-func (m *Manager) PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error) {
+func (m *Manager) PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error) {
 	return m.receiver().PurgedFile(ctx, path)
 }

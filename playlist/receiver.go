@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/queue"
 )
 
@@ -75,8 +76,8 @@ func (r *Receiver) Folder(ctx context.Context, app, stream string) (string, bool
 
 // PurgedFile returns the identity of the file that was at path when it was purged, if that was
 // within the last hour (Manager.Purged records it).
-func (r *Receiver) PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error) {
-	var f queue.FileID
+func (r *Receiver) PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error) {
+	var f fileid.ID
 	b, err := r.Ledger.rdb.Get(ctx, purgedKey(path)).Bytes()
 	if err == redis.Nil {
 		return f, false, nil

@@ -24,9 +24,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -316,7 +316,7 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 		if !ok || !isMedia(orig) {
 			return nil
 		}
-		if fi, err := os.Lstat(orig); err == nil && inode(fi) == ino {
+		if fi, err := os.Lstat(orig); err == nil && fileid.Inode(fi) == ino {
 			return nil // visited under SRS's name
 		}
 		fi, err := d.Info()
@@ -404,7 +404,7 @@ func (r *Reconciler) offload(c candidate) (queue.Offload, result) {
 			continue
 		}
 		return queue.Offload{
-			Kind: kind, Path: c.orig, Key: key, File: queue.FileIDOf(c.fi),
+			Kind: kind, Path: c.orig, Key: key, File: fileid.Of(c.fi),
 			Vhost: vars.Vhost, App: vars.App, Stream: vars.Stream,
 		}, resultEnqueued
 	}
@@ -449,7 +449,7 @@ func (r *Reconciler) claim(c candidate) (queue.Offload, result) {
 		// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
 		link := c.disk
 		if link == c.orig && r.Spool != nil {
-			link, _ = r.Spool.Path(c.orig, inode(c.fi))
+			link, _ = r.Spool.Path(c.orig, fileid.Inode(c.fi))
 		}
 		if link != "" && link != c.orig {
 			if err := r.Spool.Release(link, c.fi); err != nil {
@@ -478,7 +478,7 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 		return resultHeld, nil
 	}
 	if now.Sub(c.fi.ModTime()) < r.MinAge {
-		if found != nil && !r.schedule(c.orig, inode(c.fi), c.fi.ModTime().Add(r.MinAge)) {
+		if found != nil && !r.schedule(c.orig, fileid.Inode(c.fi), c.fi.ModTime().Add(r.MinAge)) {
 			return resultYoung, nil
 		}
 		if found != nil {
@@ -586,7 +586,7 @@ func (r *Reconciler) takeDue(now time.Time) []due {
 func (r *Reconciler) considerDue(ctx context.Context, d due) (result, error) {
 	c := candidate{orig: d.path, disk: d.path}
 	fi, err := r.Roots.Lstat(d.path)
-	if err != nil || inode(fi) != d.ino {
+	if err != nil || fileid.Inode(fi) != d.ino {
 		sp, ok := "", false
 		if r.Spool != nil {
 			sp, ok = r.Spool.Path(d.path, d.ino)
@@ -604,11 +604,4 @@ func (r *Reconciler) considerDue(ctx context.Context, d due) (result, error) {
 	}
 	c.fi = fi
 	return r.consider(ctx, c, time.Now(), nil)
-}
-
-func inode(fi fs.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Ino)
-	}
-	return 0
 }

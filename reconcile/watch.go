@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/srs-offload/srs-offload/fileid"
 )
 
 // watch is the fast path for files whose hook never comes: inotify tells of each file SRS
@@ -101,7 +103,7 @@ func (r *Reconciler) spot(p string) {
 	if _, res := r.claim(candidate{orig: p, disk: p, fi: fi}); res != resultEnqueued || r.Queue == nil {
 		return
 	}
-	r.schedule(p, inode(fi), time.Now().Add(r.MinAge))
+	r.schedule(p, fileid.Inode(fi), time.Now().Add(r.MinAge))
 }
 
 // addTree watches dir and every folder below it (not the spool), and returns how many it added.

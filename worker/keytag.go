@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
@@ -57,7 +58,7 @@ func (o *Offloader) keyTag(ctx context.Context, p queue.Offload) (string, error)
 		return "", fmt.Errorf("key file: %w", err)
 	}
 	defer kf.Close()
-	id := queue.FileIDOf(fi)
+	id := fileid.Of(fi)
 	origin := fmt.Sprintf("key-%x-%x-%x", id.Ino, id.Size, id.MtimeNs)
 	stored, _, err := o.Store.PutNew(ctx, objKey, kf, fi.Size(), media.KeyType, origin)
 	if err != nil {
