@@ -103,10 +103,10 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	switch {
 	case r.Action == "on_hls":
 		kind = queue.KindHLS
-		_, ok = media.ForHLS(r.File)
+		_, ok = queue.TypeOf(kind, r.File)
 	case r.Action == "on_dvr":
 		kind = queue.KindDVR
-		_, ok = media.ForDVR(r.File)
+		_, ok = queue.TypeOf(kind, r.File)
 	case r.Action == "on_unpublish" && in.Playlists != nil:
 		return in.end(ctx, r)
 	case ignored[r.Action]:
@@ -258,12 +258,9 @@ func (in *Intake) take(kind, real string, fi fs.FileInfo) error {
 	if in.Spool == nil {
 		return nil
 	}
-	// The worker decides by the resolved path too (worker.typeOf): a DVR .mp4 recording is
+	// The worker and the reconciler decide by the same queue.TypeOf: a DVR .mp4 recording is
 	// spooled, an init segment (whichever hook named it) is not.
-	typ, _ := media.ForHLS(real)
-	if kind == queue.KindDVR {
-		typ, _ = media.ForDVR(real)
-	}
+	typ, _ := queue.TypeOf(kind, real)
 	if typ.Kind == media.Init {
 		return nil // rewritten in place by SRS and never purged: nothing to hold
 	}
@@ -315,7 +312,7 @@ const MaxDuration = 3600
 // reported with duration 0 (it has no media), so 0 is allowed for it.
 func checkDuration(r Request) error {
 	d := r.Duration
-	if t, _ := media.ForHLS(r.File); t.Kind == media.Init && d == 0 {
+	if t, _ := queue.TypeOf(queue.KindHLS, r.File); t.Kind == media.Init && d == 0 {
 		return nil
 	}
 	if !(d > 0 && d <= MaxDuration) {

@@ -54,7 +54,7 @@ func itemOf(p queue.Offload) (Item, bool) {
 	if p.File.MtimeNs != 0 {
 		it.Written = time.Unix(0, p.File.MtimeNs)
 	}
-	t, _ := media.ForHLS(p.Path)
+	t, _ := p.Type()
 	switch {
 	case t.Kind == media.Init:
 		it.Kind, it.Seq = KindInit, 0

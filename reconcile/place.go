@@ -41,7 +41,7 @@ func (r *Reconciler) place(p *queue.Offload, c candidate) {
 	if r.Placer == nil || p.Kind != queue.KindHLS {
 		return
 	}
-	if t, _ := media.ForHLS(p.Path); t.Kind == media.Init {
+	if t, _ := p.Type(); t.Kind == media.Init {
 		return // an fMP4 init segment is listed as EXT-X-MAP, from its hook
 	}
 	rel, ok := r.Roots.Rel(c.orig)

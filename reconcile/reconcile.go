@@ -244,7 +244,7 @@ func (r *Reconciler) TakeAll(ctx context.Context) (int, error) {
 	n := 0
 	for _, root := range r.Roots.Dirs() {
 		err := r.walk(ctx, root, func(c candidate) {
-			if _, res := r.claim(c); res == resultEnqueued && !isInit(c.orig) {
+			if p, res := r.claim(c); res == resultEnqueued && !isInit(p) {
 				n++
 			}
 		})
@@ -281,7 +281,7 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || !isMedia(p) {
+		if !d.Type().IsRegular() || !queue.Moved(p) {
 			return nil
 		}
 		fi, err := d.Info()
@@ -313,7 +313,7 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 			return nil
 		}
 		orig, ino, ok := r.Spool.Orig(p)
-		if !ok || !isMedia(orig) {
+		if !ok || !queue.Moved(orig) {
 			return nil
 		}
 		if fi, err := os.Lstat(orig); err == nil && fileid.Inode(fi) == ino {
@@ -332,17 +332,11 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 	return err
 }
 
-func isInit(p string) bool {
-	t, ok := media.ForHLS(p)
+// isInit reports whether the task's file is an fMP4 init segment: uploaded, never purged, so
+// never held in the spool. A DVR .mp4 recording is not one.
+func isInit(p queue.Offload) bool {
+	t, ok := p.Type()
 	return ok && t.Kind == media.Init
-}
-
-func isMedia(p string) bool {
-	if t, ok := media.ForHLS(p); ok && (t.Kind == media.Segment || t.Kind == media.Init) {
-		return true
-	}
-	_, ok := media.ForDVR(p)
-	return ok
 }
 
 type result int
@@ -388,7 +382,7 @@ func (r *Reconciler) offload(c candidate) (queue.Offload, result) {
 		return queue.Offload{}, resultNone
 	}
 	for _, kind := range []string{queue.KindHLS, queue.KindDVR} {
-		if !kindOf(kind, c.orig) {
+		if _, ok := queue.TypeOf(kind, c.orig); !ok {
 			continue
 		}
 		vars, ok := r.Layout.Vars(kind, filepath.ToSlash(rel))
@@ -409,15 +403,6 @@ func (r *Reconciler) offload(c candidate) (queue.Offload, result) {
 		}, resultEnqueued
 	}
 	return queue.Offload{}, resultUnmatched
-}
-
-func kindOf(kind, p string) bool {
-	if kind == queue.KindHLS {
-		_, ok := media.ForHLS(p)
-		return ok
-	}
-	_, ok := media.ForDVR(p)
-	return ok
 }
 
 // claim builds the task a hook would have made for a file and takes the file into the spool,
@@ -463,7 +448,7 @@ func (r *Reconciler) claim(c candidate) (queue.Offload, result) {
 	// removes it next) or fails because the file is gone. A link made just after a worker kept
 	// and marked the file (purge off) is released by the next scan (above).
 	if r.Spool != nil && c.disk == c.orig {
-		r.take(c)
+		r.take(p, c)
 	}
 	return p, resultEnqueued
 }
@@ -536,8 +521,8 @@ func (r *Reconciler) marked(c candidate, id string) bool {
 }
 
 // take holds a file in the spool while it waits, unless it is an fMP4 init (never purged).
-func (r *Reconciler) take(c candidate) {
-	if isInit(c.orig) {
+func (r *Reconciler) take(p queue.Offload, c candidate) {
+	if isInit(p) {
 		return
 	}
 	if _, err := r.Spool.Take(c.orig, c.fi); err != nil && !errors.Is(err, roots.ErrNotExist) {

@@ -9,6 +9,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/srs-offload/srs-offload/fileid"
+	"github.com/srs-offload/srs-offload/queue"
 )
 
 // watch is the fast path for files whose hook never comes: inotify tells of each file SRS
@@ -57,14 +58,14 @@ func (r *Reconciler) watch(ctx context.Context) {
 				watchedDirs.Set(float64(dirs))
 				// Files created before the watch was in place have no event.
 				_ = r.Roots.WalkDir(ev.Name, func(p string, d fs.DirEntry, err error) error {
-					if err == nil && d.Type().IsRegular() && isMedia(p) {
+					if err == nil && d.Type().IsRegular() && queue.Moved(p) {
 						r.spot(p)
 					}
 					return nil
 				})
 				continue
 			}
-			if fi.Mode().IsRegular() && isMedia(ev.Name) {
+			if fi.Mode().IsRegular() && queue.Moved(ev.Name) {
 				r.spot(ev.Name)
 			}
 		case err, ok := <-w.Errors:

@@ -273,13 +273,7 @@ func (o *Offloader) gone(ctx context.Context, p queue.Offload) error {
 }
 
 func typeOf(p queue.Offload) (media.Type, error) {
-	var t media.Type
-	var ok bool
-	if p.Kind == queue.KindHLS {
-		t, ok = media.ForHLS(p.Path)
-	} else {
-		t, ok = media.ForDVR(p.Path)
-	}
+	t, ok := p.Type()
 	if !ok {
 		return t, fmt.Errorf("%s is not a %s file srs-offload moves", p.Path, p.Kind)
 	}
