@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 // entry is one segment of a playlist, as the ledger stores it (JSON from ledger.lua).
@@ -39,12 +41,12 @@ type live struct {
 
 // snapshot reads the live state and window in one transaction.
 func (l *Ledger) snapshot(ctx context.Context, playlistKey string) (live, error) {
-	k := streamKeys(playlistKey)
+	k := rdb.StreamKeys(playlistKey)
 	var st *redis.MapStringStringCmd
 	var win *redis.StringSliceCmd
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		st = p.HGetAll(ctx, k.st)
-		win = p.LRange(ctx, k.w, 0, -1)
+		st = p.HGetAll(ctx, k.St)
+		win = p.LRange(ctx, k.W, 0, -1)
 		return nil
 	})
 	if err != nil {
