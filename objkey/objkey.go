@@ -128,7 +128,7 @@ func (t Template) Expand(v Vars) (string, error) {
 	}
 	key := utf8Key(b.String())
 	if err := checkKey(key); err != nil {
-		return "", fmt.Errorf("%w: template %q gave %q: %v", ErrBadKey, t.text, key, err)
+		return "", fmt.Errorf("%w: template %q gave %q: %w", ErrBadKey, t.text, key, err)
 	}
 	return key, nil
 }

@@ -630,9 +630,9 @@ func splitRel(rel string) []string {
 func lookupErr(err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w (%v)", ErrNotExist, err)
+		return fmt.Errorf("%w (%w)", ErrNotExist, err)
 	case isEscape(err):
-		return fmt.Errorf("%v: %w", err, ErrOutside)
+		return fmt.Errorf("%w: %w", err, ErrOutside)
 	}
 	return err
 }

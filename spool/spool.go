@@ -154,7 +154,7 @@ func (s *Spool) Probe() error {
 		}
 		var lerr *os.LinkError
 		if err := s.Roots.CheckLinks(dir); errors.As(err, &lerr) {
-			return fmt.Errorf("spool folder %s: %w: %v", dir, ErrNoLinks, err)
+			return fmt.Errorf("spool folder %s: %w: %w", dir, ErrNoLinks, err)
 		} else if err != nil {
 			return fmt.Errorf("spool folder %s: %w", dir, err)
 		}
