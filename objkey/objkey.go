@@ -1,3 +1,5 @@
+// Package objkey owns object key templates ({app}/{stream}/{basename}…), their variables and the
+// rules every expanded key must pass (ErrBadKey).
 package objkey
 
 import (

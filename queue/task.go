@@ -1,5 +1,7 @@
-// Package queue defines srs-offload's asynq tasks: their types, payloads, identity and queues, and
-// the client that enqueues them durably in Redis.
+// Package queue defines srs-offload's asynq tasks: their types, payloads, identity (TaskID, from
+// the path and the file's fileid.ID) and per-node queues, and the client that enqueues them durably
+// in Redis. It owns the one decision of what a task's file is (TypeOf: its media type by the hook
+// that names it), which the receiver, the worker, the reconciler and the playlists all use.
 package queue
 
 import (

@@ -13,6 +13,9 @@
 // also one that fails because Redis is down), whatever its age. min_age delays only the enqueue,
 // so SRS's hls_cleanup cannot delete a file while it waits for its hook, or while srs-offload
 // was down.
+//
+// What a found file is, is decided as for a hook (queue.TypeOf): a DVR .mp4 recording is held, an
+// fMP4 init segment is not. A found segment's place comes from SRS's playlist, read with m3u8.
 package reconcile
 
 import (

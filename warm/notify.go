@@ -5,6 +5,7 @@
 // verified" meet in Redis (Rendezvous): whichever comes second enqueues the warm task, so an edge
 // is asked for a segment only once storage has it, and a warm request can never make an edge
 // cache a 404. The warm task then fetches the segment through every configured target.
+// The meeting point's Redis key and scripts are package rdb's.
 package warm
 
 import (
