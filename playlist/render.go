@@ -189,11 +189,15 @@ func relURI(from, to string) string {
 	return escapeURI(strings.Join(parts, "/"))
 }
 
-// escapeURI escapes what a URI path cannot hold, keeping the slashes.
+// escapeURI escapes what a URI path cannot hold, keeping the slashes. A first segment with a
+// colon would read as a scheme ("cam:1.ts"), so such a path starts with "./" (RFC 3986 4.2).
 func escapeURI(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
+	}
+	if strings.Contains(segs[0], ":") {
+		return "./" + strings.Join(segs, "/")
 	}
 	return strings.Join(segs, "/")
 }
