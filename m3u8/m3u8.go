@@ -197,34 +197,44 @@ func anyKey(segs []Segment) bool {
 }
 
 // Find returns the segment whose URI names the file at rel (a slash path below the root), the
-// playlist itself being at m3u8Rel below the same root. An absolute URL (SRS's hls_entry_prefix)
-// names it when its path ends with rel.
+// playlist itself being at m3u8Rel below the same root. A relative URI names it as written (SRS
+// writes file names unescaped) or percent-decoded; an absolute URL (SRS's hls_entry_prefix) names
+// it when its path ends with rel.
 func (p *Playlist) Find(m3u8Rel, rel string) (Segment, bool) {
 	for _, s := range p.Segments {
 		r := ResolveURI(m3u8Rel, s.URI)
-		if r == rel || (IsAbs(s.URI) && strings.HasSuffix("/"+r, "/"+rel)) {
+		if IsAbs(s.URI) {
+			if r == rel || strings.HasSuffix("/"+r, "/"+rel) {
+				return s, true
+			}
+			continue
+		}
+		if r == rel || path.Join(path.Dir(m3u8Rel), s.URI) == rel {
 			return s, true
 		}
 	}
 	return Segment{}, false
 }
 
-// IsAbs reports whether uri is an absolute URL or an absolute path, not relative to the playlist.
-func IsAbs(uri string) bool {
-	u, err := url.Parse(uri)
-	return err == nil && (u.IsAbs() || u.Host != "" || strings.HasPrefix(u.Path, "/"))
-}
+// IsAbs reports whether uri is an absolute URL (scheme://…, //host/…) or an absolute path, not
+// relative to the playlist. A name with a colon ("cam:1.ts") is relative: SRS writes file names
+// as they are.
+func IsAbs(uri string) bool { return strings.Contains(uri, "://") || strings.HasPrefix(uri, "/") }
 
 // ResolveURI is the slash path below the root that a URI in the playlist at m3u8Rel names:
-// relative URIs against the playlist's folder; an absolute URL (hls_entry_prefix) by its path.
-// It is "" for a URI that does not parse.
+// relative URIs against the playlist's folder (percent-decoded when they parse as a URI path,
+// else as written); an absolute URL (hls_entry_prefix) by its path. It is "" for an absolute URL
+// that does not parse.
 func ResolveURI(m3u8Rel, uri string) string {
 	u, err := url.Parse(uri)
-	if err != nil {
-		return ""
-	}
-	if u.IsAbs() || u.Host != "" || strings.HasPrefix(u.Path, "/") {
+	if IsAbs(uri) {
+		if err != nil {
+			return ""
+		}
 		return strings.TrimPrefix(path.Clean("/"+u.Path), "/")
+	}
+	if err != nil || u.Scheme != "" || u.Opaque != "" {
+		return path.Join(path.Dir(m3u8Rel), uri)
 	}
 	return path.Join(path.Dir(m3u8Rel), u.Path)
 }

@@ -73,6 +73,17 @@ func TestFind(t *testing.T) {
 			t.Errorf("Find(%s, %s) = %+v, %v; want seq %d", c.m3u8Rel, c.rel, s, ok, c.want)
 		}
 	}
+	// SRS writes file names as they are: a colon is not a scheme, a % not an escape (but a
+	// percent-decoded match is accepted too).
+	q, _ := m3u8.Parse([]byte("#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\ncam:1.ts\n#EXTINF:2,\na%20b.ts\n"))
+	for _, rel := range []string{"live/cam:1.ts", "live/a%20b.ts", "live/a b.ts"} {
+		if _, ok := q.Find("live/cam.m3u8", rel); !ok {
+			t.Errorf("Find(%s) in a playlist naming it: not found", rel)
+		}
+	}
+	if got := m3u8.ResolveURI("live/cam.m3u8", "cam:1.ts"); got != "live/cam:1.ts" {
+		t.Errorf("ResolveURI(cam:1.ts) = %q", got)
+	}
 	if got := m3u8.ResolveURI("live/cam.m3u8", "../x/y.ts"); got != "x/y.ts" {
 		t.Errorf("ResolveURI = %q", got)
 	}

@@ -69,6 +69,11 @@ livestream/13.ts
 	if tag, _, found, enc := findKeyTag(rs, []byte(plain), m3u8Path, seg("1.ts")); tag != "" || !found || enc {
 		t.Errorf("plain stream: %q %v %v", tag, found, enc)
 	}
+	// A colon in SRS's file name is not a URI scheme.
+	colon := "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"c.key\"\n#EXTINF:2.0,\ncam:1.ts\n"
+	if _, uri, found, _ := findKeyTag(rs, []byte(colon), seg("cam.m3u8"), seg("cam:1.ts")); !found || uri != "c.key" {
+		t.Errorf("a name with a colon: %q %v", uri, found)
+	}
 	// A segment reached through a symlinked folder inside the root is still found by its real path.
 	real := filepath.Join(dir, "real")
 	os.MkdirAll(real, 0o755)
