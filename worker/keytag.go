@@ -17,6 +17,9 @@ import (
 	"github.com/srs-offload/srs-offload/roots"
 )
 
+// A segment's EXT-X-KEY comes from SRS's playlist, read beneath the root (roots) and parsed with
+// package m3u8, the one reader of playlists.
+
 // errKeyUnknown: the stream is encrypted, but SRS's playlist no longer shows which key a segment
 // used (it slid out of SRS's window during a backlog). The segment cannot be listed.
 var errKeyUnknown = errors.New("encrypted stream: the segment's EXT-X-KEY is no longer in SRS's playlist")

@@ -1,7 +1,5 @@
 // Package worker runs srs-offload's asynq handlers: it uploads each hooked file, proves the stored
-// bytes equal the local ones, purges the local copy, and publishes the stream's playlist. What a
-// file is comes from queue.TypeOf, its identity from fileid; SRS's playlist (for a segment's
-// EXT-X-KEY) is read beneath the root and parsed with m3u8.
+// bytes equal the local ones, purges the local copy, and publishes the stream's playlist.
 package worker
 
 import (
