@@ -23,6 +23,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/hook"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/objkey"
@@ -400,13 +401,13 @@ func realPath(tb testing.TB, p string) string {
 	return r
 }
 
-func fileID(tb testing.TB, p string) queue.FileID {
+func fileID(tb testing.TB, p string) fileid.ID {
 	tb.Helper()
 	fi, err := os.Lstat(p)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return queue.FileIDOf(fi)
+	return fileid.Of(fi)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -34,7 +35,7 @@ type Announcer interface {
 
 // PurgedFiles remembers files stored and purged in the last hour (playlist.Manager).
 type PurgedFiles interface {
-	PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error)
+	PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error)
 }
 
 // Taker takes ownership of a hooked file before SRS can delete it (package spool).
@@ -103,10 +104,10 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	switch {
 	case r.Action == "on_hls":
 		kind = queue.KindHLS
-		_, ok = media.ForHLS(r.File)
+		_, ok = queue.TypeOf(kind, r.File)
 	case r.Action == "on_dvr":
 		kind = queue.KindDVR
-		_, ok = media.ForDVR(r.File)
+		_, ok = queue.TypeOf(kind, r.File)
 	case r.Action == "on_unpublish" && in.Playlists != nil:
 		return in.end(ctx, r)
 	case ignored[r.Action]:
@@ -131,7 +132,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return 0, nil, pathError(err)
 	}
 	real, fi, err := in.Roots.Resolve(r.Cwd, r.File)
-	var fid queue.FileID
+	var fid fileid.ID
 	purged := false
 	if errors.Is(err, roots.ErrNotExist) {
 		real, fid, purged = in.purgedFile(ctx, joined)
@@ -140,7 +141,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 		return 0, nil, pathError(err)
 	}
 	if !purged {
-		fid = queue.FileIDOf(fi)
+		fid = fileid.Of(fi)
 	}
 	rel, _ := in.Roots.Rel(joined)
 	vars := objkey.Vars{
@@ -229,9 +230,9 @@ func (in *Intake) followup(ctx context.Context, p queue.Offload) {
 
 // purgedFile looks up a hooked file that is gone among those purged lately (under its path as
 // joined, or with its folder's symlinks resolved): its resolved path and identity.
-func (in *Intake) purgedFile(ctx context.Context, joined string) (string, queue.FileID, bool) {
+func (in *Intake) purgedFile(ctx context.Context, joined string) (string, fileid.ID, bool) {
 	if in.Purged == nil {
-		return "", queue.FileID{}, false
+		return "", fileid.ID{}, false
 	}
 	cands := []string{joined}
 	if dir, err := filepath.EvalSymlinks(filepath.Dir(joined)); err == nil && dir != filepath.Dir(joined) {
@@ -246,7 +247,7 @@ func (in *Intake) purgedFile(ctx context.Context, joined string) (string, queue.
 			return c, f, true
 		}
 	}
-	return "", queue.FileID{}, false
+	return "", fileid.ID{}, false
 }
 
 func (in *Intake) unrecorded() {
@@ -261,12 +262,9 @@ func (in *Intake) take(kind, real string, fi fs.FileInfo) error {
 	if in.Spool == nil {
 		return nil
 	}
-	// The worker decides by the resolved path too (worker.typeOf): a DVR .mp4 recording is
+	// The worker and the reconciler decide by the same queue.TypeOf: a DVR .mp4 recording is
 	// spooled, an init segment (whichever hook named it) is not.
-	typ, _ := media.ForHLS(real)
-	if kind == queue.KindDVR {
-		typ, _ = media.ForDVR(real)
-	}
+	typ, _ := queue.TypeOf(kind, real)
 	if typ.Kind == media.Init {
 		return nil // rewritten in place by SRS and never purged: nothing to hold
 	}
@@ -318,7 +316,7 @@ const MaxDuration = 3600
 // reported with duration 0 (it has no media), so 0 is allowed for it.
 func checkDuration(r Request) error {
 	d := r.Duration
-	if t, _ := media.ForHLS(r.File); t.Kind == media.Init && d == 0 {
+	if t, _ := queue.TypeOf(queue.KindHLS, r.File); t.Kind == media.Init && d == 0 {
 		return nil
 	}
 	if !(d > 0 && d <= MaxDuration) {

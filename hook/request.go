@@ -1,6 +1,6 @@
 // Package hook receives SRS's http_hooks. It answers at once, and for on_dvr and on_hls it first
 // validates the file and records one offload task durably. It never reads file contents or talks
-// to storage.
+// to storage. Which files a hook may name, and which are spooled, is queue.TypeOf's decision.
 package hook
 
 import (

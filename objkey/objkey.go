@@ -1,3 +1,5 @@
+// Package objkey owns object key templates ({app}/{stream}/{basename}…), their variables and the
+// rules every expanded key must pass (ErrBadKey).
 package objkey
 
 import (
@@ -128,7 +130,7 @@ func (t Template) Expand(v Vars) (string, error) {
 	}
 	key := utf8Key(b.String())
 	if err := checkKey(key); err != nil {
-		return "", fmt.Errorf("%w: template %q gave %q: %v", ErrBadKey, t.text, key, err)
+		return "", fmt.Errorf("%w: template %q gave %q: %w", ErrBadKey, t.text, key, err)
 	}
 	return key, nil
 }

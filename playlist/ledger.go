@@ -11,19 +11,19 @@
 //     was purged locally.
 //
 // Every change is one Lua script run atomically in Redis; each stream's keys share one hash tag.
+// The key names and scripts are package rdb's; only the Ledger's methods run commands on them.
 package playlist
 
 import (
 	"context"
-	"crypto/sha1"
-	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 // Entry kinds.
@@ -71,7 +71,7 @@ type Ledger struct {
 }
 
 // New returns a ledger on a Redis client.
-func New(rdb redis.UniversalClient, s Settings) *Ledger {
+func New(client redis.UniversalClient, s Settings) *Ledger {
 	if s.Window <= 0 {
 		s.Window = 60 * time.Second
 	}
@@ -81,40 +81,13 @@ func New(rdb redis.UniversalClient, s Settings) *Ledger {
 	if s.Retain <= 0 {
 		s.Retain = 24 * time.Hour
 	}
-	return &Ledger{rdb: rdb, set: s}
+	return &Ledger{rdb: client, set: s}
 }
-
-// keys of one stream; the playlist's object key names the stream.
-type keys struct {
-	st, q, e, w, dn, vs string
-	tag                 string
-}
-
-func streamKeys(playlistKey string) keys {
-	h := sha1.Sum([]byte(playlistKey))
-	tag := "so:{" + hex.EncodeToString(h[:8]) + "}:"
-	return keys{
-		st:  tag + "st", // HASH: the stream's state (see ledger.lua)
-		q:   tag + "q",  // ZSET: items not yet consumed by the live playlist, by hook order
-		e:   tag + "e",  // HASH: item id → JSON record
-		w:   tag + "w",  // LIST: the live window, one JSON entry per segment
-		dn:  tag + "dn", // ZSET: ids of consumed items, by time, so a repeated Complete is a no-op
-		vs:  tag + "vs", // HASH: session number → JSON session info
-		tag: tag,
-	}
-}
-
-func (k keys) vod(session int64) string { return k.tag + "v:" + strconv.FormatInt(session, 10) }
 
 // keepDone is how long the id of a consumed item is remembered, so that a repeated delivery of
 // its task (asynq delivers at least once; redeliveries come within minutes) changes nothing.
 // It bounds the ledger at about an hour of ids per stream.
 const keepDone = time.Hour
-
-//go:embed ledger.lua
-var ledgerLua string
-
-var script = redis.NewScript(ledgerLua)
 
 // Result is what a change did.
 type Result struct {
@@ -166,17 +139,17 @@ type SessionInfo struct {
 }
 
 func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info SessionInfo) (Result, error) {
-	k := streamKeys(playlistKey)
+	k := rdb.StreamKeys(playlistKey)
 	infoJSON, _ := json.Marshal(info)
 	now := time.Now().UnixMilli()
 	var written int64
 	if !it.Written.IsZero() {
 		written = it.Written.UnixMilli()
 	}
-	res, err := script.Run(ctx, l.rdb, []string{k.st, k.q, k.e, k.w, k.dn, k.vs},
+	res, err := rdb.Ledger.Run(ctx, l.rdb, k.LedgerKeys(),
 		op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
 		now, l.set.Window.Seconds(), l.set.Stall.Milliseconds(), keepDone.Milliseconds(),
-		string(infoJSON), playlistKey, k.tag, written).Int64Slice()
+		string(infoJSON), playlistKey, k.Tag, written).Int64Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("playlist ledger %s %s: %w", op, playlistKey, err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/redistest"
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 func newLedger(t *testing.T, s Settings) *Ledger {
@@ -165,7 +166,7 @@ func TestLedgerMissingRecord(t *testing.T) {
 		l.Announce(ctx, pk, seg("a", seq), SessionInfo{Client: "a"})
 	}
 	l.Complete(ctx, pk, seg("a", 0), SessionInfo{Client: "a"})
-	l.rdb.HDel(ctx, streamKeys(pk).e, "a-1")
+	l.rdb.HDel(ctx, rdb.StreamKeys(pk).E, "a-1")
 	if _, err := l.Complete(ctx, pk, seg("a", 2), SessionInfo{Client: "a"}); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestLedgerLateAnnounce(t *testing.T) {
 			t.Errorf("publisher %s: session %d VoD seqs %v, want %v", c, s.Number, got, want)
 		}
 	}
-	all, _ := l.rdb.HGetAll(ctx, streamKeys(pk).vs).Result()
+	all, _ := l.rdb.HGetAll(ctx, rdb.StreamKeys(pk).Vs).Result()
 	if len(all) != 2 {
 		t.Errorf("%d sessions, want 2", len(all))
 	}
@@ -250,7 +251,7 @@ func vodSeqs(t *testing.T, l *Ledger, pk string, sess int64) []int64 {
 
 func sessionsOf(t *testing.T, l *Ledger, pk string) int {
 	t.Helper()
-	all, err := l.rdb.HGetAll(context.Background(), streamKeys(pk).vs).Result()
+	all, err := l.rdb.HGetAll(context.Background(), rdb.StreamKeys(pk).Vs).Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package playlist
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"path"
@@ -11,17 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
-)
-
-const (
-	streamsKey = "so:streams" // HASH vhost/app/stream → playlist key
-	foldersKey = "so:folders" // HASH app/stream → folder of the stream's m3u8_url (for on_hls_notify)
-	activeKey  = "so:active"  // ZSET playlist key → time of its last change (ms)
 )
 
 // ErrNotYet means a session cannot end yet: some of its segments are still in flight.
@@ -53,7 +45,7 @@ func itemOf(p queue.Offload) (Item, bool) {
 	if p.File.MtimeNs != 0 {
 		it.Written = time.Unix(0, p.File.MtimeNs)
 	}
-	t, _ := media.ForHLS(p.Path)
+	t, _ := p.Type()
 	switch {
 	case t.Kind == media.Init:
 		it.Kind, it.Seq = KindInit, 0
@@ -91,10 +83,7 @@ func (m *Manager) Stored(ctx context.Context, p queue.Offload, key, keyTag strin
 	if err != nil {
 		return err
 	}
-	pipe := m.Ledger.rdb.Pipeline()
-	pipe.ZAdd(ctx, activeKey, redis.Z{Score: float64(time.Now().UnixMilli()), Member: p.PlaylistKey})
-	pipe.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey)
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := m.Ledger.touch(ctx, p.PlaylistKey, streamName(p.Vhost, p.App, p.Stream)); err != nil {
 		return err
 	}
 	if res.Reopened {
@@ -165,14 +154,11 @@ func (m *Manager) Lost(ctx context.Context, p queue.Offload) error {
 func (m *Manager) End(ctx context.Context, e queue.End) error {
 	pk := e.PlaylistKey
 	if pk == "" {
-		var err error
-		pk, err = m.Ledger.rdb.HGet(ctx, streamsKey, streamName(e.Vhost, e.App, e.Stream)).Result()
-		if err == redis.Nil {
-			return nil // no HLS for this stream
+		named, found, err := m.Ledger.playlistOf(ctx, streamName(e.Vhost, e.App, e.Stream))
+		if err != nil || !found {
+			return err // !found: no HLS for this stream
 		}
-		if err != nil {
-			return err
-		}
+		pk = named
 	}
 	s, found, err := m.Ledger.sessionOf(ctx, pk, e.Client)
 	if err != nil || !found || s.Info.Ended {
@@ -202,7 +188,7 @@ func (m *Manager) End(ctx context.Context, e queue.End) error {
 // Sweep runs periodically: it moves live playlists past stalled segments, republishes any whose
 // last publisher died, and ends sessions idle for longer than idle (their on_unpublish was lost).
 func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.End) error) error {
-	all, err := m.Ledger.rdb.ZRangeWithScores(ctx, activeKey, 0, -1).Result()
+	all, err := m.Ledger.active(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,7 +199,7 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 		if err != nil {
 			return err
 		}
-		pub, _ := m.Ledger.rdb.HGet(ctx, streamKeys(pk).st, "pub").Int64()
+		pub := m.Ledger.published(ctx, pk)
 		if res.Changed || pub < res.Version {
 			if err := m.Ledger.publish(ctx, m.Store, pk, m.lockTTL()); err != nil {
 				m.log().Warn("playlist: sweep could not publish", "playlist", pk, "err", err)
@@ -232,7 +218,7 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 				return err
 			}
 		}
-		m.Ledger.rdb.ZRem(ctx, activeKey, pk)
+		m.Ledger.deactivate(ctx, pk)
 	}
 	return nil
 }
@@ -269,15 +255,12 @@ func sessionName(s session) string {
 // for at most minutes).
 const purgedTTL = time.Hour
 
-func purgedKey(path string) string { return "so:purged:" + path }
-
 // Purged records that the file at path, with identity f, was stored, verified and purged.
-func (m *Manager) Purged(ctx context.Context, path string, f queue.FileID) error {
-	b, _ := json.Marshal(f)
-	return m.Ledger.rdb.Set(ctx, purgedKey(path), b, purgedTTL).Err()
+func (m *Manager) Purged(ctx context.Context, path string, f fileid.ID) error {
+	return m.Ledger.purged(ctx, path, f)
 }
 
 // PurgedFile returns the identity of the file that was at path when it was purged (see Receiver).
-func (m *Manager) PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error) {
+func (m *Manager) PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error) {
 	return m.receiver().PurgedFile(ctx, path)
 }

@@ -8,9 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/rdb"
 	"github.com/srs-offload/srs-offload/storage"
 )
 
@@ -19,28 +18,13 @@ type Store interface {
 	Put(ctx context.Context, key string, src storage.Source, size int64, t media.Type, origin string) (storage.Object, error)
 }
 
-// release lets go of a stream's publish lock only if the version just uploaded is still the
-// newest; otherwise it keeps the lock so its holder uploads again. A change made while an upload
-// was in flight is therefore always published, by the one holder, in order.
-// KEYS: lock, st. ARGV: token, version uploaded, lock ttl (ms).
-var release = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
-if ver > tonumber(ARGV[2]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 0
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], 'pub', ARGV[2])
-return 1`)
-
 // publish uploads the stream's live playlist. At most one upload per stream is in flight: a
 // caller that finds the lock taken returns at once, and the holder uploads its change after the
 // current one. Each upload renders the newest state, and its deadline is shorter than the lock,
 // so an older version can never land after a newer one.
 func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, lockTTL time.Duration) error {
-	k := streamKeys(playlistKey)
-	lock := k.tag + "lock"
+	k := rdb.StreamKeys(playlistKey)
+	lock := k.Lock
 	tok := make([]byte, 8)
 	rand.Read(tok)
 	token := hex.EncodeToString(tok)
@@ -69,7 +53,7 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 			// publishes the newest version once the lock is gone (pub < ver).
 			return fmt.Errorf("playlist %s: %w", playlistKey, err)
 		}
-		r, err := release.Run(dctx, l.rdb, []string{lock, k.st}, token, s.Version, lockTTL.Milliseconds()).Int()
+		r, err := rdb.Release.Run(dctx, l.rdb, []string{lock, k.St}, token, s.Version, lockTTL.Milliseconds()).Int()
 		if err != nil {
 			return fmt.Errorf("playlist %s: unlock: %w", playlistKey, err)
 		}
@@ -79,7 +63,7 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 		if ctx.Err() != nil {
 			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
 			// now; the next Stored or the sweep publishes it.
-			l.rdb.Eval(dctx, `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`, []string{lock}, token)
+			rdb.Unlock.Run(dctx, l.rdb, []string{lock}, token)
 			return ctx.Err()
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 // A playlist PUT that times out on our side but completes in storage later must never land over
@@ -107,7 +108,7 @@ func TestCancelledPublishLetsGo(t *testing.T) {
 	if err := m.Stored(cctx, p, p.Key, ""); err != nil {
 		t.Fatalf("publish with a cancelled caller: %v", err)
 	}
-	if n, _ := l.rdb.Exists(ctx, streamKeys(pk).tag+"lock").Result(); n != 0 {
+	if n, _ := l.rdb.Exists(ctx, rdb.StreamKeys(pk).Lock).Result(); n != 0 {
 		t.Fatal("the publish lock is still held")
 	}
 	b, err := up.Get(ctx, pk)

@@ -2,14 +2,10 @@ package playlist
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"path"
 	"strings"
-	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/queue"
 )
 
@@ -40,13 +36,11 @@ func (r *Receiver) Announce(ctx context.Context, p queue.Offload) error {
 	}
 	// A session starts: on_unpublish (which names only the stream) must find its playlist, and
 	// on_hls_notify (which names app and stream, no vhost) the folder its [ts_url] is relative to.
-	pipe := r.Ledger.rdb.Pipeline()
-	pipe.HSet(ctx, streamsKey, streamName(p.Vhost, p.App, p.Stream), p.PlaylistKey)
+	folder := ""
 	if p.M3U8URL != "" {
-		pipe.HSet(ctx, foldersKey, p.App+"/"+p.Stream, path.Dir(strings.TrimLeft(p.M3U8URL, "/")))
+		folder = path.Dir(strings.TrimLeft(p.M3U8URL, "/"))
 	}
-	_, err = pipe.Exec(ctx)
-	return err
+	return r.Ledger.started(ctx, p.PlaylistKey, streamName(p.Vhost, p.App, p.Stream), p.App+"/"+p.Stream, folder)
 }
 
 // Lost withdraws an announced segment whose task could not be recorded: the live playlist moves
@@ -60,32 +54,17 @@ func (r *Receiver) Lost(ctx context.Context, p queue.Offload) error {
 	if err != nil || !res.Changed {
 		return err
 	}
-	return r.Ledger.rdb.ZAdd(ctx, activeKey, redis.Z{Score: float64(time.Now().UnixMilli()), Member: p.PlaylistKey}).Err()
+	return r.Ledger.markActive(ctx, p.PlaylistKey)
 }
 
 // Folder returns the folder of a stream's m3u8_url as its last on_hls reported it ("." for a
 // playlist at the top), or false when no on_hls of the stream was seen.
 func (r *Receiver) Folder(ctx context.Context, app, stream string) (string, bool, error) {
-	f, err := r.Ledger.rdb.HGet(ctx, foldersKey, app+"/"+stream).Result()
-	if err == redis.Nil {
-		return "", false, nil
-	}
-	return f, err == nil, err
+	return r.Ledger.folder(ctx, app+"/"+stream)
 }
 
 // PurgedFile returns the identity of the file that was at path when it was purged, if that was
 // within the last hour (Manager.Purged records it).
-func (r *Receiver) PurgedFile(ctx context.Context, path string) (queue.FileID, bool, error) {
-	var f queue.FileID
-	b, err := r.Ledger.rdb.Get(ctx, purgedKey(path)).Bytes()
-	if err == redis.Nil {
-		return f, false, nil
-	}
-	if err != nil {
-		return f, false, fmt.Errorf("purged-file record of %s: %w", path, err)
-	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		return f, false, fmt.Errorf("purged-file record of %s: %w", path, err)
-	}
-	return f, true, nil
+func (r *Receiver) PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error) {
+	return r.Ledger.purgedFile(ctx, path)
 }

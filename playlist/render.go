@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 // entry is one segment of a playlist, as the ledger stores it (JSON from ledger.lua).
@@ -39,12 +41,12 @@ type live struct {
 
 // snapshot reads the live state and window in one transaction.
 func (l *Ledger) snapshot(ctx context.Context, playlistKey string) (live, error) {
-	k := streamKeys(playlistKey)
+	k := rdb.StreamKeys(playlistKey)
 	var st *redis.MapStringStringCmd
 	var win *redis.StringSliceCmd
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		st = p.HGetAll(ctx, k.st)
-		win = p.LRange(ctx, k.w, 0, -1)
+		st = p.HGetAll(ctx, k.St)
+		win = p.LRange(ctx, k.W, 0, -1)
 		return nil
 	})
 	if err != nil {
@@ -187,11 +189,15 @@ func relURI(from, to string) string {
 	return escapeURI(strings.Join(parts, "/"))
 }
 
-// escapeURI escapes what a URI path cannot hold, keeping the slashes.
+// escapeURI escapes what a URI path cannot hold, keeping the slashes. A first segment with a
+// colon would read as a scheme ("cam:1.ts"), so such a path starts with "./" (RFC 3986 4.2).
 func escapeURI(p string) string {
 	segs := strings.Split(p, "/")
 	for i, s := range segs {
 		segs[i] = url.PathEscape(s)
+	}
+	if strings.Contains(segs[0], ":") {
+		return "./" + strings.Join(segs, "/")
 	}
 	return strings.Join(segs, "/")
 }

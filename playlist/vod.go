@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 // session is one publish session of a stream.
@@ -18,7 +20,7 @@ type session struct {
 
 // sessionOf finds the newest session of a publisher (client "": the newest session).
 func (l *Ledger) sessionOf(ctx context.Context, playlistKey, client string) (session, bool, error) {
-	all, err := l.rdb.HGetAll(ctx, streamKeys(playlistKey).vs).Result()
+	all, err := l.rdb.HGetAll(ctx, rdb.StreamKeys(playlistKey).Vs).Result()
 	if err != nil {
 		return session{}, false, err
 	}
@@ -39,7 +41,7 @@ func (l *Ledger) sessionOf(ctx context.Context, playlistKey, client string) (ses
 
 // sessionNumbered reads the session with a number.
 func (l *Ledger) sessionNumbered(ctx context.Context, playlistKey string, number int64) (session, bool, error) {
-	raw, err := l.rdb.HGet(ctx, streamKeys(playlistKey).vs, strconv.FormatInt(number, 10)).Result()
+	raw, err := l.rdb.HGet(ctx, rdb.StreamKeys(playlistKey).Vs, strconv.FormatInt(number, 10)).Result()
 	if err == redis.Nil {
 		return session{}, false, nil
 	}
@@ -55,7 +57,7 @@ func (l *Ledger) sessionNumbered(ctx context.Context, playlistKey string, number
 
 // inFlight counts a session's items announced but neither verified nor lost.
 func (l *Ledger) inFlight(ctx context.Context, playlistKey string, sess int64) (int64, error) {
-	n, err := l.rdb.HGet(ctx, streamKeys(playlistKey).st, "if:"+strconv.FormatInt(sess, 10)).Int64()
+	n, err := l.rdb.HGet(ctx, rdb.StreamKeys(playlistKey).St, "if:"+strconv.FormatInt(sess, 10)).Int64()
 	if err == redis.Nil {
 		return 0, nil
 	}
@@ -64,7 +66,7 @@ func (l *Ledger) inFlight(ctx context.Context, playlistKey string, sess int64) (
 
 // vodEntries reads every verified item of a session in hook order.
 func (l *Ledger) vodEntries(ctx context.Context, playlistKey string, sess int64) ([]entry, error) {
-	raws, err := l.rdb.ZRange(ctx, streamKeys(playlistKey).vod(sess), 0, -1).Result()
+	raws, err := l.rdb.ZRange(ctx, rdb.StreamKeys(playlistKey).VOD(sess), 0, -1).Result()
 	if err != nil {
 		return nil, err
 	}
@@ -120,26 +122,14 @@ func renderVOD(vodKey string, items []entry) []byte {
 
 // endSession marks a session ended, lets its records expire, and (endLive) marks the live
 // playlist ended when no newer session has begun. It returns whether the live playlist changed.
-// KEYS: st, vs, vod set. ARGV: session, info JSON, retain ms, endLive (0|1).
-var endSession = redis.NewScript(`
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
-if ARGV[4] == '1' and tonumber(redis.call('HGET', KEYS[1], 'asess') or '0') == tonumber(ARGV[1])
-   and redis.call('HGET', KEYS[1], 'ended') ~= '1' and tonumber(redis.call('HGET', KEYS[1], 'next') or '0') > 0 then
-  redis.call('HSET', KEYS[1], 'ended', 1)
-  redis.call('HINCRBY', KEYS[1], 'ver', 1)
-  return 1
-end
-return 0`)
-
 func (l *Ledger) endSession(ctx context.Context, playlistKey string, s session, endLive bool) (bool, error) {
-	k := streamKeys(playlistKey)
+	k := rdb.StreamKeys(playlistKey)
 	s.Info.Ended = true
 	info, _ := json.Marshal(s.Info)
 	el := "0"
 	if endLive {
 		el = "1"
 	}
-	r, err := endSession.Run(ctx, l.rdb, []string{k.st, k.vs, k.vod(s.Number)}, s.Number, string(info), l.set.Retain.Milliseconds(), el).Int()
+	r, err := rdb.EndSession.Run(ctx, l.rdb, []string{k.St, k.Vs, k.VOD(s.Number)}, s.Number, string(info), l.set.Retain.Milliseconds(), el).Int()
 	return r == 1, err
 }

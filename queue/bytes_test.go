@@ -7,13 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/queue"
 )
 
 // File names are bytes: a path that is not UTF-8 survives the payload exactly, and a UTF-8 path's
 // payload and TaskID are what they were before (queues made by earlier versions stay deduplicated).
 func TestOffloadPayloadKeepsBytes(t *testing.T) {
-	base := queue.Offload{Kind: queue.KindHLS, Key: "live/a%FF.ts", File: queue.FileID{Dev: 1, Ino: 2, Size: 3, MtimeNs: 4},
+	base := queue.Offload{Kind: queue.KindHLS, Key: "live/a%FF.ts", File: fileid.ID{Dev: 1, Ino: 2, Size: 3, MtimeNs: 4},
 		Hooked: time.Unix(1, 0).UTC()}
 	for _, c := range []struct{ path, playlist string }{
 		{"/data/live/a\xff.ts", "/data/live/a\xfe\xfd.m3u8"},

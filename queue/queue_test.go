@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/queue"
 )
@@ -24,7 +25,7 @@ func basePayload() queue.Offload {
 		Kind: queue.KindHLS,
 		Path: "/data/hls/live/cam1/2026/11/23/22/cam1-7.ts",
 		Key:  "live/cam1/2026/11/23/22/cam1-7.ts",
-		File: queue.FileID{Dev: 2049, Ino: 123456, Size: 204800, MtimeNs: 1795478400123456789},
+		File: fileid.ID{Dev: 2049, Ino: 123456, Size: 204800, MtimeNs: 1795478400123456789},
 		App:  "live", Stream: "cam1",
 		Playlist:    "/data/hls/live/cam1.m3u8",
 		PlaylistKey: "live/cam1.m3u8",
@@ -99,9 +100,9 @@ func TestFileIDOfRealFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := queue.FileIDOf(fi)
+	id := fileid.Of(fi)
 	st := fi.Sys().(*syscall.Stat_t)
-	want := queue.FileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Size: 13, MtimeNs: fi.ModTime().UnixNano()}
+	want := fileid.ID{Dev: uint64(st.Dev), Ino: uint64(st.Ino), Size: 13, MtimeNs: fi.ModTime().UnixNano()}
 	if id != want {
 		t.Fatalf("FileIDOf = %+v, want %+v", id, want)
 	}
@@ -110,7 +111,7 @@ func TestFileIDOfRealFile(t *testing.T) {
 	}
 	// Stat again: same identity.
 	fi2, _ := os.Stat(p)
-	if got := queue.FileIDOf(fi2); got != id {
+	if got := fileid.Of(fi2); got != id {
 		t.Fatalf("second stat gives %+v, first %+v", got, id)
 	}
 	// Another file: another inode.
@@ -119,7 +120,7 @@ func TestFileIDOfRealFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi3, _ := os.Lstat(p2)
-	if got := queue.FileIDOf(fi3); got.Ino == id.Ino {
+	if got := fileid.Of(fi3); got.Ino == id.Ino {
 		t.Fatalf("two files share inode %d", got.Ino)
 	}
 	// The name reused by a new file (SRS restarting its seq_no): new identity, new task id.
@@ -133,7 +134,7 @@ func TestFileIDOfRealFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi4, _ := os.Lstat(p)
-	reused := queue.FileIDOf(fi4)
+	reused := fileid.Of(fi4)
 	if reused == id {
 		t.Fatalf("a new file under the same name has the old identity %+v", id)
 	}
@@ -377,7 +378,7 @@ func TestEnqueueHangingRedisIsBounded(t *testing.T) {
 		Node: "n1", MaxRetry: 1, Timeout: time.Minute, Dedup: time.Minute, RedisTimeout: 300 * time.Millisecond,
 	})
 	defer c.Close()
-	p := queue.Offload{Kind: queue.KindHLS, Path: "/x/a.ts", Key: "a.ts", File: queue.FileID{Ino: 1}}
+	p := queue.Offload{Kind: queue.KindHLS, Path: "/x/a.ts", Key: "a.ts", File: fileid.ID{Ino: 1}}
 	start := time.Now()
 	_, err = c.Enqueue(context.Background(), p)
 	if err == nil {
@@ -398,7 +399,7 @@ func TestRequeue(t *testing.T) {
 	defer insp.Close()
 	var ids []string
 	for i, kind := range []string{queue.KindHLS, queue.KindHLS, queue.KindDVR} {
-		p := queue.Offload{Kind: kind, Path: fmt.Sprintf("/x/%d.ts", i), Key: "k", File: queue.FileID{Ino: uint64(i)}}
+		p := queue.Offload{Kind: kind, Path: fmt.Sprintf("/x/%d.ts", i), Key: "k", File: fileid.ID{Ino: uint64(i)}}
 		if _, err := c.Enqueue(context.Background(), p); err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,7 @@
-// Package queue defines srs-offload's asynq tasks: their types, payloads, identity and queues, and
-// the client that enqueues them durably in Redis.
+// Package queue defines srs-offload's asynq tasks: their types, payloads, identity (TaskID, from
+// the path and the file's fileid.ID) and per-node queues, and the client that enqueues them durably
+// in Redis. It owns the one decision of what a task's file is (TypeOf: its media type by the hook
+// that names it), which the receiver, the worker, the reconciler and the playlists all use.
 package queue
 
 import (
@@ -9,11 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/srs-offload/srs-offload/fileid"
 )
 
 // Task types.
@@ -44,7 +46,7 @@ type Offload struct {
 	// Key is the object key (without the storage prefix).
 	Key string `json:"key"`
 	// File is the identity of the file at hook time.
-	File FileID `json:"file"`
+	File fileid.ID `json:"file"`
 
 	Vhost  string `json:"vhost,omitempty"`
 	App    string `json:"app,omitempty"`
@@ -69,24 +71,6 @@ type Offload struct {
 	// reconciler's, made without the hook's playlist fields, or an earlier delivery). It has its
 	// own queue id, the same TaskID: it finds the file stored by the first and tells the playlists.
 	Followup bool `json:"followup,omitempty"`
-}
-
-// FileID identifies one file's content on one host: the same file hooked twice has the same
-// FileID; a new recording that reuses a name (SRS restarting seq_no) has a new inode or mtime.
-type FileID struct {
-	Dev     uint64 `json:"dev"`
-	Ino     uint64 `json:"ino"`
-	Size    int64  `json:"size"`
-	MtimeNs int64  `json:"mtime_ns"`
-}
-
-// FileIDOf reads the identity from a stat result.
-func FileIDOf(fi fs.FileInfo) FileID {
-	id := FileID{Size: fi.Size(), MtimeNs: fi.ModTime().UnixNano()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		id.Dev, id.Ino = uint64(st.Dev), uint64(st.Ino)
-	}
-	return id
 }
 
 // TaskID is the asynq task id: a hash of the path and the file's identity. Enqueueing the same

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -56,7 +57,7 @@ func benchRoot(b *testing.B, mark bool) string {
 					if err != nil {
 						b.Fatal(err)
 					}
-					id := queue.Offload{Kind: queue.KindHLS, Path: p, File: queue.FileIDOf(fi)}.TaskID()
+					id := queue.Offload{Kind: queue.KindHLS, Path: p, File: fileid.Of(fi)}.TaskID()
 					if err := queue.Mark(f, id); err != nil {
 						b.Fatalf("mark (user xattrs needed): %v", err)
 					}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/srs-offload/srs-offload/m3u8"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -41,7 +42,7 @@ func (r *Reconciler) place(p *queue.Offload, c candidate) {
 	if r.Placer == nil || p.Kind != queue.KindHLS {
 		return
 	}
-	if t, _ := media.ForHLS(p.Path); t.Kind == media.Init {
+	if t, _ := p.Type(); t.Kind == media.Init {
 		return // an fMP4 init segment is listed as EXT-X-MAP, from its hook
 	}
 	rel, ok := r.Roots.Rel(c.orig)
@@ -81,12 +82,12 @@ func (pl *Placer) Place(p *queue.Offload, root, rel, disk string, vars objkey.Va
 		if first == "" {
 			first = m3u8Rel
 		}
-		entries := segtime.ParseM3U8(body)
-		if e, ok := segtime.Find(entries, m3u8Rel, rel); ok {
+		list, _ := m3u8.Parse(body) // SRS's playlist is read for the places of segments, not checked
+		if e, ok := list.Find(m3u8Rel, rel); ok {
 			return pl.fill(p, root, m3u8Rel, vars, e.Seq, e.Duration)
 		}
-		if mapURI == "" && len(entries) > 0 && entries[len(entries)-1].Map != "" {
-			mapURI = segtime.ResolveURI(m3u8Rel, entries[len(entries)-1].Map)
+		if n := len(list.Segments); mapURI == "" && n > 0 && list.Segments[n-1].Map != "" {
+			mapURI = m3u8.ResolveURI(m3u8Rel, list.Segments[n-1].Map)
 		}
 	}
 	if first == "" {

@@ -13,6 +13,9 @@
 // also one that fails because Redis is down), whatever its age. min_age delays only the enqueue,
 // so SRS's hls_cleanup cannot delete a file while it waits for its hook, or while srs-offload
 // was down.
+//
+// What a found file is, is decided as for a hook (queue.TypeOf): a DVR .mp4 recording is held, an
+// fMP4 init segment is not. A found segment's place comes from SRS's playlist, read with m3u8.
 package reconcile
 
 import (
@@ -24,9 +27,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -265,7 +268,7 @@ func (r *Reconciler) TakeAll(ctx context.Context) (int, error) {
 	n := 0
 	for _, root := range r.Roots.Dirs() {
 		err := r.walk(ctx, root, func(c candidate) {
-			if _, res := r.claim(c); res == resultEnqueued && !isInit(c.orig) {
+			if p, res := r.claim(c); res == resultEnqueued && !isInit(p) {
 				n++
 			}
 		})
@@ -302,7 +305,7 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() || !isMedia(p) {
+		if !d.Type().IsRegular() || !queue.Moved(p) {
 			return nil
 		}
 		fi, err := d.Info()
@@ -334,10 +337,10 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 			return nil
 		}
 		orig, ino, ok := r.Spool.Orig(p)
-		if !ok || !isMedia(orig) {
+		if !ok || !queue.Moved(orig) {
 			return nil
 		}
-		if fi, err := os.Lstat(orig); err == nil && inode(fi) == ino {
+		if fi, err := os.Lstat(orig); err == nil && fileid.Inode(fi) == ino {
 			return nil // visited under SRS's name
 		}
 		fi, err := d.Info()
@@ -353,17 +356,11 @@ func (r *Reconciler) walk(ctx context.Context, root string, visit func(candidate
 	return err
 }
 
-func isInit(p string) bool {
-	t, ok := media.ForHLS(p)
+// isInit reports whether the task's file is an fMP4 init segment: uploaded, never purged, so
+// never held in the spool. A DVR .mp4 recording is not one.
+func isInit(p queue.Offload) bool {
+	t, ok := p.Type()
 	return ok && t.Kind == media.Init
-}
-
-func isMedia(p string) bool {
-	if t, ok := media.ForHLS(p); ok && (t.Kind == media.Segment || t.Kind == media.Init) {
-		return true
-	}
-	_, ok := media.ForDVR(p)
-	return ok
 }
 
 type result int
@@ -409,7 +406,7 @@ func (r *Reconciler) offload(c candidate) (queue.Offload, result) {
 		return queue.Offload{}, resultNone
 	}
 	for _, kind := range []string{queue.KindHLS, queue.KindDVR} {
-		if !kindOf(kind, c.orig) {
+		if _, ok := queue.TypeOf(kind, c.orig); !ok {
 			continue
 		}
 		vars, ok := r.Layout.Vars(kind, filepath.ToSlash(rel))
@@ -425,20 +422,11 @@ func (r *Reconciler) offload(c candidate) (queue.Offload, result) {
 			continue
 		}
 		return queue.Offload{
-			Kind: kind, Path: c.orig, Key: key, File: queue.FileIDOf(c.fi),
+			Kind: kind, Path: c.orig, Key: key, File: fileid.Of(c.fi),
 			Vhost: vars.Vhost, App: vars.App, Stream: vars.Stream,
 		}, resultEnqueued
 	}
 	return queue.Offload{}, resultUnmatched
-}
-
-func kindOf(kind, p string) bool {
-	if kind == queue.KindHLS {
-		_, ok := media.ForHLS(p)
-		return ok
-	}
-	_, ok := media.ForDVR(p)
-	return ok
 }
 
 // claim builds the task a hook would have made for a file and takes the file into the spool,
@@ -470,7 +458,7 @@ func (r *Reconciler) claim(c candidate) (queue.Offload, result) {
 		// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
 		link := c.disk
 		if link == c.orig && r.Spool != nil {
-			link, _ = r.Spool.Path(c.orig, inode(c.fi))
+			link, _ = r.Spool.Path(c.orig, fileid.Inode(c.fi))
 		}
 		if link != "" && link != c.orig {
 			if err := r.Spool.Release(link, c.fi); err != nil {
@@ -484,7 +472,7 @@ func (r *Reconciler) claim(c candidate) (queue.Offload, result) {
 	// removes it next) or fails because the file is gone. A link made just after a worker kept
 	// and marked the file (purge off) is released by the next scan (above).
 	if r.Spool != nil && c.disk == c.orig {
-		r.take(c)
+		r.take(p, c)
 	}
 	return p, resultEnqueued
 }
@@ -499,7 +487,7 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 		return resultHeld, nil
 	}
 	if now.Sub(c.fi.ModTime()) < r.MinAge {
-		if found != nil && !r.schedule(c.orig, inode(c.fi), c.fi.ModTime().Add(r.MinAge)) {
+		if found != nil && !r.schedule(c.orig, fileid.Inode(c.fi), c.fi.ModTime().Add(r.MinAge)) {
 			return resultYoung, nil
 		}
 		if found != nil {
@@ -557,8 +545,8 @@ func (r *Reconciler) marked(c candidate, id string) bool {
 }
 
 // take holds a file in the spool while it waits, unless it is an fMP4 init (never purged).
-func (r *Reconciler) take(c candidate) {
-	if isInit(c.orig) {
+func (r *Reconciler) take(p queue.Offload, c candidate) {
+	if isInit(p) {
 		return
 	}
 	if _, err := r.Spool.Take(c.orig, c.fi); err != nil && !errors.Is(err, roots.ErrNotExist) {
@@ -607,7 +595,7 @@ func (r *Reconciler) takeDue(now time.Time) []due {
 func (r *Reconciler) considerDue(ctx context.Context, d due) (result, error) {
 	c := candidate{orig: d.path, disk: d.path}
 	fi, err := r.Roots.Lstat(d.path)
-	if err != nil || inode(fi) != d.ino {
+	if err != nil || fileid.Inode(fi) != d.ino {
 		sp, ok := "", false
 		if r.Spool != nil {
 			sp, ok = r.Spool.Path(d.path, d.ino)
@@ -625,11 +613,4 @@ func (r *Reconciler) considerDue(ctx context.Context, d due) (result, error) {
 	}
 	c.fi = fi
 	return r.consider(ctx, c, time.Now(), nil)
-}
-
-func inode(fi fs.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Ino)
-	}
-	return 0
 }

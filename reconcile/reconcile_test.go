@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
@@ -146,7 +147,7 @@ func (e *env) hookTask(kind, p, key string) queue.Offload {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return queue.Offload{Kind: kind, Path: p, Key: key, File: queue.FileIDOf(fi), Vhost: "__defaultVhost__"}
+	return queue.Offload{Kind: kind, Path: p, Key: key, File: fileid.Of(fi), Vhost: "__defaultVhost__"}
 }
 
 // tasks returns every pending task of this node, by id.

@@ -17,7 +17,7 @@ import (
 // At start-up, before Redis answers, TakeAll holds every file a hook or the reconciler would
 // upload, young or old: SRS's cleanup can then delete its names while Redis is down and while the
 // files wait for min_age. What is never uploaded is not held: a .tmp, SRS's playlist, a file no
-// layout matches, a file marked as stored (purge off), an fMP4 init. Once Redis is back the scan
+// layout matches, a file marked as stored (purge off), an fMP4 init (but a DVR .mp4 is held). Once Redis is back the scan
 // enqueues the old files from the spool, and the young one once it is min_age old.
 func TestTakeAllWithoutRedis(t *testing.T) {
 	t.Parallel()
@@ -27,6 +27,7 @@ func TestTakeAllWithoutRedis(t *testing.T) {
 		e.write("live/cam1-0.ts", old, "written while srs-offload was down"): "live/cam1-0.ts",
 		e.write("live/cam2-3.ts", 0, "written a moment ago"):                 "live/cam2-3.ts",
 		e.write("live/cam3.1763935200123.flv", old, "a DVR file"):            "live/cam3/cam3.1763935200123.flv",
+		e.write("live/cam5.1763935200456.mp4", old, "a DVR MP4 file"):        "live/cam5/cam5.1763935200456.mp4",
 	}
 	stored := e.write("live/cam1-1.ts", old, "stored and kept (purge off)")
 	mark := e.hookTask(queue.KindHLS, stored, "live/cam1-1.ts")
@@ -48,7 +49,7 @@ func TestTakeAllWithoutRedis(t *testing.T) {
 	var hooks []queue.Offload
 	for p, key := range held {
 		kind := queue.KindHLS
-		if filepath.Ext(p) == ".flv" {
+		if ext := filepath.Ext(p); ext == ".flv" || ext == ".mp4" {
 			kind = queue.KindDVR
 		}
 		hooks = append(hooks, e.hookTask(kind, p, key))
@@ -82,8 +83,8 @@ func TestTakeAllWithoutRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := e.scan()
-	if st.Enqueued != 3 || st.Young != 1 {
-		t.Fatalf("scan after Redis came back: %s, want the 2 old files and the init (uploaded, never purged) enqueued and the young one waiting", counts(st))
+	if st.Enqueued != 4 || st.Young != 1 {
+		t.Fatalf("scan after Redis came back: %s, want the 3 old files and the init (uploaded, never purged) enqueued and the young one waiting", counts(st))
 	}
 	e.rec.MinAge = 0 // the young file is min_age old now
 	if st := e.scan(); st.Enqueued != 1 {

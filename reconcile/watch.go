@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/srs-offload/srs-offload/fileid"
+	"github.com/srs-offload/srs-offload/queue"
 )
 
 // watch is the fast path for files whose hook never comes: inotify tells of each file SRS
@@ -55,14 +58,14 @@ func (r *Reconciler) watch(ctx context.Context) {
 				watchedDirs.Set(float64(dirs))
 				// Files created before the watch was in place have no event.
 				_ = r.Roots.WalkDir(ev.Name, func(p string, d fs.DirEntry, err error) error {
-					if err == nil && d.Type().IsRegular() && isMedia(p) {
+					if err == nil && d.Type().IsRegular() && queue.Moved(p) {
 						r.spot(p)
 					}
 					return nil
 				})
 				continue
 			}
-			if fi.Mode().IsRegular() && isMedia(ev.Name) {
+			if fi.Mode().IsRegular() && queue.Moved(ev.Name) {
 				r.spot(ev.Name)
 			}
 		case err, ok := <-w.Errors:
@@ -101,7 +104,7 @@ func (r *Reconciler) spot(p string) {
 	if _, res := r.claim(candidate{orig: p, disk: p, fi: fi}); res != resultEnqueued || r.Queue == nil {
 		return
 	}
-	r.schedule(p, inode(fi), time.Now().Add(r.MinAge))
+	r.schedule(p, fileid.Inode(fi), time.Now().Add(r.MinAge))
 }
 
 // addTree watches dir and every folder below it (not the spool), and returns how many it added.

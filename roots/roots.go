@@ -25,9 +25,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/srs-offload/srs-offload/fileid"
 )
 
 var (
@@ -389,8 +390,7 @@ func (s *Set) Link(oldpath, newpath string, want fs.FileInfo) error {
 
 // sameFile reports whether st is the file want (device and inode).
 func sameFile(st *unix.Stat_t, want fs.FileInfo) bool {
-	ws, ok := want.Sys().(*syscall.Stat_t)
-	return ok && uint64(ws.Dev) == uint64(st.Dev) && uint64(ws.Ino) == uint64(st.Ino)
+	return fileid.OfUnix(st).SameFile(fileid.Of(want))
 }
 
 // MkdirAll creates the folder dir inside a root and the folders above it. An existing folder on
@@ -630,9 +630,9 @@ func splitRel(rel string) []string {
 func lookupErr(err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w (%v)", ErrNotExist, err)
+		return fmt.Errorf("%w (%w)", ErrNotExist, err)
 	case isEscape(err):
-		return fmt.Errorf("%v: %w", err, ErrOutside)
+		return fmt.Errorf("%w: %w", err, ErrOutside)
 	}
 	return err
 }

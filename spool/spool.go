@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/roots"
 )
 
@@ -91,11 +92,11 @@ func (s *Spool) inSpool(rel string) bool {
 // (or a folder in it, or a folder of orig) is not a real folder: no symlink is ever followed, so
 // nothing is created or linked outside the root, nor anywhere else a symlink points.
 func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
+	ino := fileid.Inode(fi)
+	if ino == 0 {
 		return "", fmt.Errorf("spool %s: no inode", orig)
 	}
-	dst, ok := s.Path(orig, st.Ino)
+	dst, ok := s.Path(orig, ino)
 	if !ok {
 		return "", fmt.Errorf("spool %s: %w", orig, roots.ErrOutside)
 	}
@@ -153,7 +154,7 @@ func (s *Spool) Probe() error {
 		}
 		var lerr *os.LinkError
 		if err := s.Roots.CheckLinks(dir); errors.As(err, &lerr) {
-			return fmt.Errorf("spool folder %s: %w: %v", dir, ErrNoLinks, err)
+			return fmt.Errorf("spool folder %s: %w: %w", dir, ErrNoLinks, err)
 		} else if err != nil {
 			return fmt.Errorf("spool folder %s: %w", dir, err)
 		}

@@ -5,6 +5,7 @@
 // verified" meet in Redis (Rendezvous): whichever comes second enqueues the warm task, so an edge
 // is asked for a segment only once storage has it, and a warm request can never make an edge
 // cache a 404. The warm task then fetches the segment through every configured target.
+// The meeting point's Redis key and scripts are package rdb's.
 package warm
 
 import (
@@ -83,14 +84,14 @@ func (p Pattern) Match(escapedPath string) (Notice, error) {
 		if part == "{ts_url}" {
 			rest, err := url.PathUnescape(strings.Join(segs[i:], "/"))
 			if err != nil {
-				return n, fmt.Errorf("%w: %v", ErrUnsafe, err)
+				return n, fmt.Errorf("%w: %w", ErrUnsafe, err)
 			}
 			n.TSURL = rest
 			break
 		}
 		seg, err := url.PathUnescape(segs[i])
 		if err != nil {
-			return n, fmt.Errorf("%w: %v", ErrUnsafe, err)
+			return n, fmt.Errorf("%w: %w", ErrUnsafe, err)
 		}
 		switch part {
 		case "{app}":
@@ -161,7 +162,7 @@ func (in *Intake) Accept(ctx context.Context, escapedPath string) error {
 	u := path.Join(folder, n.TSURL)
 	key, err := in.HLSKey.Expand(objkey.Vars{App: n.App, Stream: n.Stream, Basename: path.Base(n.TSURL), URL: u})
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnsafe, err)
+		return fmt.Errorf("%w: %w", ErrUnsafe, err)
 	}
 	// Only a stream the ledger knows (an on_hls was recorded for it) may leave a mark at the
 	// rendezvous: a notify naming anything else only meets a segment already stored, so notifies

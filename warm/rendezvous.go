@@ -8,53 +8,30 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 // Rendezvous is where a notify and the segment's "stored and verified" meet, by the segment's
 // expected key (the key the hook computed; a reused name may be stored under another, actual
 // key). Whichever arrives second learns that both happened; a side left alone expires after Wait.
+// The meeting point's key and its scripts are package rdb's (rdb.Warm, rdb.Meet, rdb.Collect).
 type Rendezvous struct {
 	rdb  redis.UniversalClient
 	wait time.Duration
 }
 
 // NewRendezvous returns a rendezvous on Redis; wait bounds how long one side waits for the other.
-func NewRendezvous(rdb redis.UniversalClient, wait time.Duration) *Rendezvous {
+func NewRendezvous(client redis.UniversalClient, wait time.Duration) *Rendezvous {
 	if wait <= 0 {
 		wait = time.Minute
 	}
-	return &Rendezvous{rdb: rdb, wait: wait}
+	return &Rendezvous{rdb: client, wait: wait}
 }
-
-// meet: KEYS[1] the meeting point. ARGV: 1 this side's mark ("n", or "s:<actual key>"), 2 wait ms.
-// Returns the other side's mark when it was there (and clears the point), else "" after leaving
-// this side's mark.
-var meet = redis.NewScript(`
-local other = redis.call('GET', KEYS[1])
-local mine = ARGV[1]
-if other and string.sub(other, 1, 1) ~= string.sub(mine, 1, 1) then
-  redis.call('DEL', KEYS[1])
-  return other
-end
-redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
-return ''`)
-
-// collect: KEYS[1] the meeting point. Returns the stored side's mark when it is there (and clears
-// the point), else an empty string; it never leaves a mark.
-var collect = redis.NewScript(`
-local other = redis.call('GET', KEYS[1])
-if other and string.sub(other, 1, 2) == 's:' then
-  redis.call('DEL', KEYS[1])
-  return other
-end
-return ''`)
-
-func (r *Rendezvous) point(expected string) string { return "so:warm:" + expected }
 
 // Notified records a notify for the segment with this expected key. ready is true when the
 // segment is already stored, under actual.
 func (r *Rendezvous) Notified(ctx context.Context, expected string) (actual string, ready bool, err error) {
-	other, err := meet.Run(ctx, r.rdb, []string{r.point(expected)}, "n", r.wait.Milliseconds()).Text()
+	other, err := rdb.Meet.Run(ctx, r.rdb, []string{rdb.Warm(expected)}, "n", r.wait.Milliseconds()).Text()
 	if err != nil || other == "" {
 		return "", false, err
 	}
@@ -65,7 +42,7 @@ func (r *Rendezvous) Notified(ctx context.Context, expected string) (actual stri
 // and otherwise writes nothing to Redis (a notify for a stream the ledger does not know may come
 // from anyone who can reach the hook listener).
 func (r *Rendezvous) Collect(ctx context.Context, expected string) (actual string, ready bool, err error) {
-	other, err := collect.Run(ctx, r.rdb, []string{r.point(expected)}).Text()
+	other, err := rdb.Collect.Run(ctx, r.rdb, []string{rdb.Warm(expected)}).Text()
 	if err != nil || other == "" {
 		return "", false, err
 	}
@@ -75,7 +52,7 @@ func (r *Rendezvous) Collect(ctx context.Context, expected string) (actual strin
 // Stored records that the segment with this expected key is stored and verified under actual.
 // ready is true when its notify came already.
 func (r *Rendezvous) Stored(ctx context.Context, expected, actual string) (ready bool, err error) {
-	other, err := meet.Run(ctx, r.rdb, []string{r.point(expected)}, "s:"+actual, r.wait.Milliseconds()).Text()
+	other, err := rdb.Meet.Run(ctx, r.rdb, []string{rdb.Warm(expected)}, "s:"+actual, r.wait.Milliseconds()).Text()
 	return other != "", err
 }
 

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/hibiken/asynq"
@@ -37,7 +38,11 @@ type warmHandler struct{ warmer Warmer }
 
 func (h warmHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var w queue.Warm
-	if err := json.Unmarshal(t.Payload(), &w); err != nil || w.Key == "" {
+	err := json.Unmarshal(t.Payload(), &w)
+	if err == nil && w.Key == "" {
+		err = errors.New("no key")
+	}
+	if err != nil {
 		return fmt.Errorf("warm payload %q: %w: %w", t.Payload(), err, asynq.SkipRetry)
 	}
 	h.warmer.Warm(ctx, w.Key)

@@ -23,6 +23,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
@@ -324,7 +325,7 @@ func TestPlaylistInvariantsUnderConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 		g.p = queue.Offload{
-			Kind: queue.KindHLS, Path: path, Key: g.rel, File: queue.FileIDOf(fi),
+			Kind: queue.KindHLS, Path: path, Key: g.rel, File: fileid.Of(fi),
 			Vhost: "__defaultVhost__", App: "live", Stream: "cam", Client: g.client,
 			Playlist: filepath.Join(root, "live/cam.m3u8"), PlaylistKey: pk, SeqNo: g.seq, Duration: g.dur,
 			Hooked: time.Now(),

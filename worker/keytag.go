@@ -9,11 +9,16 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/srs-offload/srs-offload/fileid"
+	"github.com/srs-offload/srs-offload/m3u8"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 )
+
+// A segment's EXT-X-KEY comes from SRS's playlist, read beneath the root (roots) and parsed with
+// package m3u8, the one reader of playlists.
 
 // errKeyUnknown: the stream is encrypted, but SRS's playlist no longer shows which key a segment
 // used (it slid out of SRS's window during a backlog). The segment cannot be listed.
@@ -38,7 +43,7 @@ func (o *Offloader) keyTag(ctx context.Context, p queue.Offload) (string, error)
 	if err != nil {
 		return "", err
 	}
-	tag, uri, found, encrypted := findKeyTag(string(body), filepath.Dir(p.Playlist), p.Path)
+	tag, uri, found, encrypted := findKeyTag(o.Roots, body, p.Playlist, p.Path)
 	switch {
 	case !found && encrypted:
 		return "", errKeyUnknown
@@ -57,7 +62,7 @@ func (o *Offloader) keyTag(ctx context.Context, p queue.Offload) (string, error)
 		return "", fmt.Errorf("key file: %w", err)
 	}
 	defer kf.Close()
-	id := queue.FileIDOf(fi)
+	id := fileid.Of(fi)
 	origin := fmt.Sprintf("key-%x-%x-%x", id.Ino, id.Size, id.MtimeNs)
 	stored, _, err := o.Store.PutNew(ctx, objKey, kf, fi.Size(), media.KeyType, origin)
 	if err != nil {
@@ -66,46 +71,34 @@ func (o *Offloader) keyTag(ctx context.Context, p queue.Offload) (string, error)
 	return strings.Replace(tag, `URI="`+uri+`"`, `URI="`+playlist.KeyURI(stored)+`"`, 1), nil
 }
 
-// findKeyTag looks up segment (a real path) in an m3u8 whose folder is dir, and returns the
+// findKeyTag looks up segment (a real path) in SRS's playlist at m3u8Path, and returns the
 // EXT-X-KEY in effect for it and that tag's URI; found reports whether the segment is listed, and
-// encrypted whether any segment is.
-func findKeyTag(m3u8, dir, segment string) (tag, uri string, found, encrypted bool) {
-	cur := ""
-	for _, line := range strings.Split(m3u8, "\n") {
-		line = strings.TrimSpace(line)
-		switch {
-		case strings.HasPrefix(line, "#EXT-X-KEY:"):
-			cur = line
-			if strings.Contains(line, "METHOD=NONE") {
-				cur = ""
-			} else {
-				encrypted = true
-			}
-		case line == "" || strings.HasPrefix(line, "#"):
-		default:
-			if strings.Contains(line, "://") || filepath.Base(line) != filepath.Base(segment) {
-				continue
-			}
-			p := filepath.Join(dir, filepath.FromSlash(line))
-			if p != segment {
-				if real, err := filepath.EvalSymlinks(p); err != nil || real != segment {
-					continue
-				}
-			}
-			return cur, attr(cur, "URI"), true, encrypted || cur != ""
-		}
+// encrypted whether any segment is. A URI names the segment by its path, or through symlinks
+// resolved beneath the root (roots.Set.Resolve): a symlink that leads out of the root is never
+// followed, not even to come back in.
+func findKeyTag(rs *roots.Set, body []byte, m3u8Path, segment string) (tag, uri string, found, encrypted bool) {
+	list, _ := m3u8.Parse(body) // SRS's playlist is read for the segment's key, not checked
+	dir := filepath.Dir(m3u8Path)
+	s, ok := segmentOf(rs, list, dir, filepath.Base(m3u8Path), segment)
+	if !ok {
+		return "", "", false, list.Encrypted
 	}
-	return "", "", false, encrypted
+	return s.Key, m3u8.Attr(s.Key, "URI"), true, list.Encrypted
 }
 
-func attr(line, name string) string {
-	i := strings.Index(line, name+`="`)
-	if i < 0 {
-		return ""
+func segmentOf(rs *roots.Set, list *m3u8.Playlist, dir, name, segment string) (m3u8.Segment, bool) {
+	if rel, err := filepath.Rel(dir, segment); err == nil {
+		if s, ok := list.Find(name, filepath.ToSlash(rel)); ok {
+			return s, true
+		}
 	}
-	rest := line[i+len(name)+2:]
-	if j := strings.IndexByte(rest, '"'); j >= 0 {
-		return rest[:j]
+	for _, s := range list.Segments {
+		if m3u8.IsAbs(s.URI) || path.Base(s.URI) != filepath.Base(segment) {
+			continue
+		}
+		if real, _, err := rs.Resolve(dir, filepath.FromSlash(s.URI)); err == nil && real == segment {
+			return s, true
+		}
 	}
-	return ""
+	return m3u8.Segment{}, false
 }

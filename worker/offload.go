@@ -15,6 +15,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
@@ -43,7 +44,7 @@ type Playlists interface {
 // PurgeRecorder remembers purged files for a while (see playlist.Manager.Purged), so that a hook
 // arriving after its file was purged is answered and still completes the segment's playlists.
 type PurgeRecorder interface {
-	Purged(ctx context.Context, path string, f queue.FileID) error
+	Purged(ctx context.Context, path string, f fileid.ID) error
 }
 
 // Warms learns of every stored HLS file, to warm CDN edges with it (see package warm).
@@ -115,7 +116,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 		return err
 	}
 	defer f.Close()
-	if got := queue.FileIDOf(fi); got != p.File {
+	if got := fileid.Of(fi); got != p.File {
 		return fmt.Errorf("file %s changed since its hook (now %d bytes, inode %d; hooked %d bytes, inode %d): SRS reused the name, and the new file's own hook uploads it: %w",
 			p.Path, got.Size, got.Ino, p.File.Size, p.File.Ino, asynq.SkipRetry)
 	}
@@ -139,7 +140,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	// Nothing local goes, neither SRS's name nor the spooled link, unless the file is still what
 	// was verified: a file written to during the upload is the same inode, but the bytes added
 	// since were never stored.
-	if now, err := f.Stat(); err != nil || queue.FileIDOf(now) != p.File {
+	if now, err := f.Stat(); err != nil || fileid.Of(now) != p.File {
 		purgeFailures.Inc()
 		o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
 	} else if o.Purge && typ.Kind != media.Init {
@@ -274,13 +275,7 @@ func (o *Offloader) gone(ctx context.Context, p queue.Offload) error {
 }
 
 func typeOf(p queue.Offload) (media.Type, error) {
-	var t media.Type
-	var ok bool
-	if p.Kind == queue.KindHLS {
-		t, ok = media.ForHLS(p.Path)
-	} else {
-		t, ok = media.ForDVR(p.Path)
-	}
+	t, ok := p.Type()
 	if !ok {
 		return t, fmt.Errorf("%s is not a %s file srs-offload moves", p.Path, p.Kind)
 	}

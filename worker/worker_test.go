@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
@@ -197,7 +198,7 @@ func (r *rig) payload(kind, rel, key string) queue.Offload {
 		r.t.Fatal(err)
 	}
 	return queue.Offload{
-		Kind: kind, Path: p, Key: key, File: queue.FileIDOf(fi),
+		Kind: kind, Path: p, Key: key, File: fileid.Of(fi),
 		Vhost: "__defaultVhost__", App: "live", Stream: "cam1", Hooked: time.Now(),
 	}
 }
@@ -893,7 +894,7 @@ func TestPermanentErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	fi, _ := os.Lstat(outside)
-	out := queue.Offload{Kind: queue.KindHLS, Path: outside, Key: "live/x.ts", File: queue.FileIDOf(fi)}
+	out := queue.Offload{Kind: queue.KindHLS, Path: outside, Key: "live/x.ts", File: fileid.Of(fi)}
 
 	r.writeRandom("live/cam1/notes.txt", 10)
 	badExt := r.payload(queue.KindHLS, "live/cam1/notes.txt", "live/cam1/notes.txt")

@@ -1,16 +1,14 @@
-// Package hlstest reads HLS media playlists and checks the invariants srs-offload promises for
-// every playlist in storage: valid HLS (RFC 8216), every URI already stored, and no going back.
+// Package hlstest checks the invariants srs-offload promises for every playlist in storage: valid
+// HLS (RFC 8216), every URI already stored, and no going back. It reads playlists with package
+// m3u8 and resolves their URIs to object keys.
 package hlstest
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"math"
-	"net/url"
-	"path"
-	"strconv"
 	"strings"
+
+	"github.com/srs-offload/srs-offload/m3u8"
 )
 
 // Segment is one media segment of a playlist.
@@ -36,102 +34,32 @@ type Playlist struct {
 }
 
 // Parse reads a playlist stored under key (URIs are resolved against it). It fails on anything
-// that is not a well-formed media playlist.
+// that is not a well-formed media playlist (m3u8.Parse's ErrMalformed), and on a URI that is not
+// relative or leaves the bucket.
 func Parse(key string, body []byte) (*Playlist, error) {
-	p := &Playlist{}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	first := true
-	var dur float64
-	haveInf, disc := false, false
-	var curMap, curKey string
-	seenTarget := false
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if first {
-			if line != "#EXTM3U" {
-				return nil, fmt.Errorf("first line %q, want #EXTM3U", line)
-			}
-			first = false
-			continue
+	m, err := m3u8.Parse(body)
+	if err != nil {
+		return nil, err
+	}
+	p := &Playlist{Version: m.Version, Target: m.Target, MSN: m.MSN, DiscSeq: m.DiscSeq, Type: m.Type, Ended: m.Ended}
+	for _, s := range m.Segments {
+		k, err := m3u8.ResolveKey(key, s.URI)
+		if err != nil {
+			return nil, err
 		}
-		switch {
-		case line == "":
-		case strings.HasPrefix(line, "#EXT-X-VERSION:"):
-			p.Version, _ = strconv.Atoi(line[len("#EXT-X-VERSION:"):])
-		case strings.HasPrefix(line, "#EXT-X-TARGETDURATION:"):
-			t, err := strconv.ParseInt(line[len("#EXT-X-TARGETDURATION:"):], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("bad %q", line)
-			}
-			p.Target, seenTarget = t, true
-		case strings.HasPrefix(line, "#EXT-X-MEDIA-SEQUENCE:"):
-			p.MSN, _ = strconv.ParseInt(line[len("#EXT-X-MEDIA-SEQUENCE:"):], 10, 64)
-		case strings.HasPrefix(line, "#EXT-X-DISCONTINUITY-SEQUENCE:"):
-			p.DiscSeq, _ = strconv.ParseInt(line[len("#EXT-X-DISCONTINUITY-SEQUENCE:"):], 10, 64)
-		case strings.HasPrefix(line, "#EXT-X-PLAYLIST-TYPE:"):
-			p.Type = line[len("#EXT-X-PLAYLIST-TYPE:"):]
-		case line == "#EXT-X-ENDLIST":
-			p.Ended = true
-		case line == "#EXT-X-DISCONTINUITY":
-			disc = true
-		case strings.HasPrefix(line, "#EXT-X-MAP:"):
-			u := attr(line, "URI")
-			if u == "" {
-				return nil, fmt.Errorf("EXT-X-MAP without URI: %q", line)
-			}
-			k, err := Resolve(key, u)
-			if err != nil {
+		seg := Segment{URI: s.URI, Key: k, Duration: s.Duration, Disc: s.Disc, KeyTag: s.Key, MSN: s.Seq}
+		if s.Map != "" {
+			if seg.Map, err = m3u8.ResolveKey(key, s.Map); err != nil {
 				return nil, err
 			}
-			curMap = k
-		case strings.HasPrefix(line, "#EXT-X-KEY:"):
-			curKey = line
-			if strings.Contains(line, "METHOD=NONE") {
-				curKey = ""
-			}
-		case strings.HasPrefix(line, "#EXTINF:"):
-			v := strings.TrimSuffix(strings.SplitN(line[len("#EXTINF:"):], ",", 2)[0], ",")
-			d, err := strconv.ParseFloat(v, 64)
-			if err != nil || d < 0 {
-				return nil, fmt.Errorf("bad %q", line)
-			}
-			dur, haveInf = d, true
-		case strings.HasPrefix(line, "#"):
-			// other tags are allowed
-		default:
-			if !haveInf {
-				return nil, fmt.Errorf("URI %q without #EXTINF", line)
-			}
-			k, err := Resolve(key, line)
-			if err != nil {
-				return nil, err
-			}
-			p.Segments = append(p.Segments, Segment{URI: line, Key: k, Duration: dur, Disc: disc, Map: curMap, KeyTag: curKey,
-				MSN: p.MSN + int64(len(p.Segments))})
-			haveInf, disc = false, false
 		}
-	}
-	if first {
-		return nil, fmt.Errorf("empty playlist")
-	}
-	if !seenTarget {
-		return nil, fmt.Errorf("no #EXT-X-TARGETDURATION")
+		p.Segments = append(p.Segments, seg)
 	}
 	return p, nil
 }
 
-// Resolve turns a URI in the playlist stored under key into an object key.
-func Resolve(key, uri string) (string, error) {
-	u, err := url.Parse(uri)
-	if err != nil || u.IsAbs() || u.Host != "" {
-		return "", fmt.Errorf("URI %q is not relative", uri)
-	}
-	p := path.Join(path.Dir(key), u.Path)
-	if strings.HasPrefix(p, "../") || p == ".." || strings.HasPrefix(p, "/") {
-		return "", fmt.Errorf("URI %q leaves the bucket", uri)
-	}
-	return p, nil
-}
+// Resolve turns a URI in the playlist stored under key into an object key (m3u8.ResolveKey).
+func Resolve(key, uri string) (string, error) { return m3u8.ResolveKey(key, uri) }
 
 // Check verifies the RFC 8216 rules srs-offload relies on: a target duration at least every
 // EXTINF rounded, EXT-X-MAP (and version ≥ 6) for fMP4 segments, a VoD playlist that ends.
@@ -195,17 +123,4 @@ func (p *Playlist) Duration() float64 {
 		d += s.Duration
 	}
 	return d
-}
-
-func attr(line, name string) string {
-	i := strings.Index(line, name+"=\"")
-	if i < 0 {
-		return ""
-	}
-	rest := line[i+len(name)+2:]
-	j := strings.IndexByte(rest, '"')
-	if j < 0 {
-		return ""
-	}
-	return rest[:j]
 }

@@ -1,0 +1,133 @@
+// Package rdb owns every Redis key name and Lua script of srs-offload's own (asynq keeps its
+// queues under its own "asynq:" names). Key names are part of the upgrade contract: a new
+// version reads what the previous one wrote, so every name here is pinned by a test and must not
+// change. The playlist ledger (package playlist) and the warm rendezvous (package warm) run their
+// commands on these keys and scripts; no other package names a key.
+//
+// Every key starts with Prefix. A stream's ledger keys share one hash tag ({…}), so its Lua
+// scripts touch one Redis Cluster slot.
+package rdb
+
+import (
+	"crypto/sha1"
+	_ "embed"
+	"encoding/hex"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Prefix starts every key of ours.
+const Prefix = "so:"
+
+// Keys shared by all streams.
+const (
+	// Streams is a HASH "vhost/app/stream" → the stream's playlist key: on_unpublish names only
+	// the stream.
+	Streams = Prefix + "streams"
+	// Folders is a HASH "app/stream" → folder of the stream's m3u8_url, which on_hls_notify's
+	// [ts_url] is relative to.
+	Folders = Prefix + "folders"
+	// Active is a ZSET playlist key → time of its last change (Unix ms), what the sweep visits.
+	Active = Prefix + "active"
+)
+
+// Purged is a STRING: the JSON fileid.ID of the file at path when it was purged, so a late or
+// repeated hook for it is answered.
+func Purged(path string) string { return Prefix + "purged:" + path }
+
+// Warm is a STRING: the meeting point of a segment's on_hls_notify and its upload, by the
+// segment's expected object key (see Meet).
+func Warm(expected string) string { return Prefix + "warm:" + expected }
+
+// Stream is the ledger keys of one stream. All share Tag, made from the playlist's object key.
+type Stream struct {
+	Tag  string // the hash tag prefix, e.g. "so:{0123456789abcdef}:"
+	St   string // HASH: the stream's state (fields in ledger.lua)
+	Q    string // ZSET: items not yet consumed by the live playlist, by hook order
+	E    string // HASH: item id → JSON record
+	W    string // LIST: the live window, one JSON entry per segment
+	Dn   string // ZSET: ids of consumed items, by time, so a repeated Complete is a no-op
+	Vs   string // HASH: session number → JSON session info
+	Lock string // STRING: the publish lock, a random token (see Release)
+}
+
+// StreamKeys returns the ledger keys of the stream whose live playlist has this object key.
+func StreamKeys(playlistKey string) Stream {
+	h := sha1.Sum([]byte(playlistKey))
+	tag := Prefix + "{" + hex.EncodeToString(h[:8]) + "}:"
+	return Stream{
+		Tag: tag, St: tag + "st", Q: tag + "q", E: tag + "e", W: tag + "w", Dn: tag + "dn", Vs: tag + "vs",
+		Lock: tag + "lock",
+	}
+}
+
+// VOD is a ZSET of one session's verified items (JSON), by hook order: its VoD playlist.
+// ledger.lua writes it as Tag .. "v:" .. session.
+func (s Stream) VOD(session int64) string { return s.Tag + "v:" + strconv.FormatInt(session, 10) }
+
+// LedgerKeys is the KEYS of Ledger, in order.
+func (s Stream) LedgerKeys() []string { return []string{s.St, s.Q, s.E, s.W, s.Dn, s.Vs} }
+
+//go:embed ledger.lua
+var ledgerLua string
+
+// Ledger is every change to a stream's ledger (announce, complete, lost, advance), atomically.
+// KEYS: LedgerKeys. ARGV and results: see ledger.lua.
+var Ledger = redis.NewScript(ledgerLua)
+
+// Release lets go of a stream's publish lock only if the version just uploaded is still the
+// newest; otherwise it keeps the lock so its holder uploads again. A change made while an upload
+// was in flight is therefore always published, by the one holder, in order.
+// KEYS: Lock, St. ARGV: token, version uploaded, lock ttl (ms). Returns -1 (not the holder),
+// 0 (kept: upload again) or 1 (released).
+var Release = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
+if ver > tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return 0
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[2], 'pub', ARGV[2])
+return 1`)
+
+// Unlock deletes a lock only if it still holds this token. KEYS: lock. ARGV: token.
+var Unlock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`)
+
+// EndSession marks a session ended, lets its records expire, and (endLive) marks the live
+// playlist ended when no newer session has begun. Returns 1 when the live playlist changed.
+// KEYS: St, Vs, VOD(session). ARGV: session, info JSON, retain ms, endLive (0|1).
+var EndSession = redis.NewScript(`
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+if ARGV[4] == '1' and tonumber(redis.call('HGET', KEYS[1], 'asess') or '0') == tonumber(ARGV[1])
+   and redis.call('HGET', KEYS[1], 'ended') ~= '1' and tonumber(redis.call('HGET', KEYS[1], 'next') or '0') > 0 then
+  redis.call('HSET', KEYS[1], 'ended', 1)
+  redis.call('HINCRBY', KEYS[1], 'ver', 1)
+  return 1
+end
+return 0`)
+
+// Meet is one side arriving at a Warm point. KEYS: Warm(expected). ARGV: 1 this side's mark ("n"
+// for the notify, "s:<actual key>" for the stored segment), 2 wait ms. Returns the other side's
+// mark when it was there (and clears the point), else "" after leaving this side's mark.
+var Meet = redis.NewScript(`
+local other = redis.call('GET', KEYS[1])
+local mine = ARGV[1]
+if other and string.sub(other, 1, 1) ~= string.sub(mine, 1, 1) then
+  redis.call('DEL', KEYS[1])
+  return other
+end
+redis.call('SET', KEYS[1], mine, 'PX', ARGV[2])
+return ''`)
+
+// Collect is Meet for a notify that leaves no mark. KEYS: Warm(expected). Returns the stored
+// side's mark when it is there (and clears the point), else "".
+var Collect = redis.NewScript(`
+local other = redis.call('GET', KEYS[1])
+if other and string.sub(other, 1, 2) == 's:' then
+  redis.call('DEL', KEYS[1])
+  return other
+end
+return ''`)
