@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/internal/redistest"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
@@ -95,7 +96,7 @@ func TestHookEnqueueFailsThenReconciledJoinsVOD(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p := queue.Offload{Kind: queue.KindHLS, Path: real, File: queue.FileIDOf(fi)}
+		p := queue.Offload{Kind: queue.KindHLS, Path: real, File: fileid.Of(fi)}
 		it := playlist.Item{ID: p.TaskID(), Kind: playlist.KindSegment, Seq: seq, Key: rel, Duration: 2}
 		if seq == 0 {
 			it.Client = "c1"
