@@ -66,9 +66,12 @@ func (c *Config) Validate() error {
 		add("roots", "name at least one folder SRS records into")
 	}
 	for i, r := range c.Roots {
-		if _, err := roots.New([]string{r}); err != nil {
+		rs, err := roots.New([]string{r})
+		if err != nil {
 			add(fmt.Sprintf("roots[%d]", i), "%v", err)
+			continue
 		}
+		rs.Close() // only checked here: serve opens the roots it uses
 	}
 	if c.Hooks.EnqueueTimeout <= 0 || c.Hooks.EnqueueTimeout >= 30*time.Second {
 		add("hooks.enqueue_timeout", "want between 0 and 30s (SRS's own timeout), got %s", c.Hooks.EnqueueTimeout)
