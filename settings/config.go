@@ -360,7 +360,7 @@ var envVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // secretKeys are the keys whose empty value turns a protection off or changes which credentials
 // are used; warm.targets[N].headers.* are secrets too (Authorization and the like).
 var secretKeys = map[string]bool{
-	"hooks.token": true, "storage.access_key": true, "storage.secret_key": true, "redis.password": true,
+	"hooks.token": true, "admin.token": true, "storage.access_key": true, "storage.secret_key": true, "redis.password": true,
 }
 
 var headerKey = regexp.MustCompile(`^warm\.targets\[\d+\]\.headers\.`)
