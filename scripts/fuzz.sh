@@ -2,13 +2,16 @@
 # Runs every fuzz target of the module, one after the other, for $FUZZTIME each (`make fuzz`).
 # Targets are found with `go test -list '^Fuzz' ./...`, so a target added anywhere later is run
 # without changing this script. Each runs as
-#   go test -run '^$' -fuzz '^Name$' -fuzztime $FUZZTIME -parallel $FUZZPARALLEL PKG
+#   go test -run '^$' -fuzz '^Name$' -fuzztime $FUZZTIME -parallel $FUZZPARALLEL \
+#     -fuzzminimizetime $FUZZMINIMIZETIME PKG
 # and gets one summary line: target, package, executions, new interesting inputs, result.
 # A failing input is kept by Go in PKG/testdata/fuzz/Name/<hash>: commit it, it then runs as a
 # seed in `go test ./...` (make test) until the bug is fixed, and after.
 #
 #   FUZZTIME      time (or count, e.g. 10000x) per target (default 60s)
 #   FUZZPARALLEL  fuzzing worker processes per target (default 2)
+#   FUZZMINIMIZETIME  bound on minimizing each new input (default 5s; Go's 60s default lets a
+#                 slow target such as FuzzIntake spend its whole FUZZTIME minimizing)
 #   FUZZ          only the targets whose name matches this extended regexp (default: all)
 #   FUZZLOGS      folder for each target's full output (default: a temporary folder)
 set -uo pipefail
@@ -16,6 +19,7 @@ cd "$(dirname "$0")/.."
 
 fuzztime="${FUZZTIME:-60s}"
 parallel="${FUZZPARALLEL:-2}"
+minimize="${FUZZMINIMIZETIME:-5s}"
 only="${FUZZ:-.}"
 go="${GO:-go}"
 logs="${FUZZLOGS:-$(mktemp -d "${TMPDIR:-/tmp}/srs-offload-fuzz.XXXXXX")}"
@@ -58,7 +62,8 @@ for t in "${targets[@]}"; do
   echo "fuzz: $name ($short) ..."
   # -timeout 0: the run is bounded by -fuzztime; go test's 10-minute default would cut off a
   # longer FUZZTIME.
-  "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" -timeout 0 "$pkg" >"$log" 2>&1
+  "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -parallel "$parallel" \
+    -fuzzminimizetime "$minimize" -timeout 0 "$pkg" >"$log" 2>&1
   rc=$?
   last="$(grep -E '^fuzz: elapsed: .*execs: ' "$log" | tail -n 1)"
   execs="$(sed -nE 's/.*execs: ([0-9]+).*/\1/p' <<<"$last")"
