@@ -38,6 +38,8 @@ func FuzzLayout(f *testing.F) {
 	f.Add("[app]/[stream]-[seq].ts", "[app].flv", "[app]/[stream].m3u8", "/live/cam-1.ts")
 	f.Add("[app]/[stream]-[seq].ts", "[app].flv", "[app]/[stream].m3u8", "live\\..\\..\\cam-1.ts")
 	f.Add("[app]/[stream]-[seq]-[seq].ts", "[stream", "[app]/[x].m3u8", "live/a-1-2.ts")
+	f.Add("[app]-[seq].ts", "[app].flv", "[app]/x.m3u8", "...-1.ts") // app ".." from a name, not a folder
+	f.Add("[app]-[seq].ts", "[app].flv", "[app]/x.m3u8", "...flv")
 	f.Add("([app]+/[stream]-[seq].ts", "[duration].flv", "[app]/[stream].M3U8", "(live+/a-1.ts")
 
 	// A real segment: the first bytes of an ffmpeg-made one (segtime's fuzz seed) time as 3.4 s.

@@ -113,6 +113,9 @@ func escapes(p string) bool {
 	return false
 }
 
+// dots reports whether a variable's value is "." or "..".
+func dots(s string) bool { return s == "." || s == ".." }
+
 // below cleans rel, a path below a root; false when it is absolute or leads out of the root.
 func below(rel string) (string, bool) {
 	rel = path.Clean(strings.ReplaceAll(rel, "\\", "/"))
@@ -166,6 +169,9 @@ func (l *Layout) Vars(kind, rel string) (objkey.Vars, bool) {
 			case "stream":
 				v.Stream = m[i]
 			}
+		}
+		if dots(v.Vhost) || dots(v.App) || dots(v.Stream) {
+			continue // "[app].flv" matching "...flv": no name SRS gives, and a way out of a folder
 		}
 		if v.Vhost == "" {
 			v.Vhost = "__defaultVhost__"
