@@ -6,7 +6,7 @@ GO    ?= go
 TOOLS ?= $(or $(SRS_OFFLOAD_TOOLS),$(HOME)/.cache/srs-offload/bin)
 export SRS_OFFLOAD_TOOLS := $(TOOLS)
 
-.PHONY: build run test tools lint chaos bench
+.PHONY: build run test tools lint chaos bench fuzz
 
 build:
 	$(GO) build -o bin/srs-offload ./cmd/srs-offload
@@ -27,6 +27,13 @@ lint:
 
 test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
+
+# Every fuzz target (go test -list '^Fuzz' ./...), one at a time, FUZZTIME each (about a minute per
+# target by default): prints a line per target and fails if one fails; a failing input is kept in
+# <package>/testdata/fuzz/<target>/ (commit it: `make test` then runs it as a seed, as it runs all seeds).
+FUZZTIME ?= 60s
+fuzz: tools
+	@FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
 
 # The chaos test alone, verbose (it also runs in `make test`): >=1000 segments and DVR files while
 # the worker and the hooks process are SIGKILLed, storage and Redis stopped, hooks lost and

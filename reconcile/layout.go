@@ -62,6 +62,9 @@ func compile(t string) (pattern, error) {
 	if t == "" || strings.HasPrefix(t, "/") {
 		return pattern{}, fmt.Errorf("%q: must be a path relative to the root, like SRS's hls_ts_file", t)
 	}
+	if escapes(t) {
+		return pattern{}, fmt.Errorf("%q: a '..' segment leads out of the root", t)
+	}
 	if !utf8.ValidString(t) {
 		return pattern{}, fmt.Errorf("%q: not valid UTF-8 (write the template in UTF-8; a file name's other bytes are matched by the variables)", t)
 	}
@@ -100,10 +103,32 @@ func compile(t string) (pattern, error) {
 	return pattern{text: t, re: c}, nil
 }
 
+// escapes reports whether a slash path relative to a root has a ".." segment.
+func escapes(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// dots reports whether a variable's value is "." or "..".
+func dots(s string) bool { return s == "." || s == ".." }
+
+// below cleans rel, a path below a root; false when it is absolute or leads out of the root.
+func below(rel string) (string, bool) {
+	rel = path.Clean(strings.ReplaceAll(rel, "\\", "/"))
+	return rel, rel != "." && !path.IsAbs(rel) && !escapes(rel)
+}
+
 // Seq returns SRS's seq_no of an HLS file at rel below its root when the first hls_ts_file template
 // that matches it has [seq]; false otherwise.
 func (l *Layout) Seq(rel string) (int64, bool) {
-	rel = path.Clean(strings.ReplaceAll(rel, "\\", "/"))
+	rel, ok := below(rel)
+	if !ok {
+		return 0, false
+	}
 	for _, p := range l.hls {
 		m := p.re.FindStringSubmatch(rel)
 		if m == nil {
@@ -119,13 +144,16 @@ func (l *Layout) Seq(rel string) (int64, bool) {
 }
 
 // Vars returns the key variables of a file at rel below its root, from the first template of its
-// kind ("hls" or "dvr") that matches; false when none does.
+// kind ("hls" or "dvr") that matches; false when none does, or when rel leads out of the root.
 func (l *Layout) Vars(kind, rel string) (objkey.Vars, bool) {
 	ps := l.hls
 	if kind == "dvr" {
 		ps = l.dvr
 	}
-	rel = path.Clean(strings.ReplaceAll(rel, "\\", "/"))
+	rel, ok := below(rel)
+	if !ok {
+		return objkey.Vars{}, false
+	}
 	for _, p := range ps {
 		m := p.re.FindStringSubmatch(rel)
 		if m == nil {
@@ -141,6 +169,9 @@ func (l *Layout) Vars(kind, rel string) (objkey.Vars, bool) {
 			case "stream":
 				v.Stream = m[i]
 			}
+		}
+		if dots(v.Vhost) || dots(v.App) || dots(v.Stream) {
+			continue // "[app].flv" matching "...flv": no name SRS gives, and a way out of a folder
 		}
 		if v.Vhost == "" {
 			v.Vhost = "__defaultVhost__"

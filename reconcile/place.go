@@ -175,19 +175,26 @@ func (pl *Placer) log() *slog.Logger {
 }
 
 // expandSRS substitutes SRS's [vhost], [app] and [stream] in an hls_m3u8_file template; false
-// when it has another variable or a value is unknown.
+// when it has another variable, a value is unknown, or the path leads out of the root.
 func expandSRS(t string, v objkey.Vars) (string, bool) {
 	s := strings.NewReplacer("[vhost]", v.Vhost, "[app]", v.App, "[stream]", v.Stream).Replace(t)
 	if strings.ContainsAny(s, "[]") || (strings.Contains(t, "[app]") && v.App == "") || (strings.Contains(t, "[stream]") && v.Stream == "") {
 		return "", false
 	}
-	return path.Clean(s), true
+	s = path.Clean(s)
+	if path.IsAbs(s) || escapes(s) {
+		return "", false // a value or the template leads out of the root
+	}
+	return s, true
 }
 
 // CheckM3U8Template reports what is wrong with one hls_m3u8_file template.
 func CheckM3U8Template(t string) error {
 	if t == "" || strings.HasPrefix(t, "/") {
 		return fmt.Errorf("%q: must be a path relative to the root, like SRS's hls_m3u8_file", t)
+	}
+	if escapes(t) {
+		return fmt.Errorf("%q: a '..' segment leads out of the root", t)
 	}
 	if !strings.HasSuffix(strings.ToLower(t), ".m3u8") {
 		return fmt.Errorf("%q: must end in .m3u8", t)

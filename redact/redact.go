@@ -3,18 +3,37 @@
 // user information is replaced by "xxxxx", since the user name alone is often a token too.
 package redact
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // Mask is what replaces the user information of a URL.
 const Mask = "xxxxx"
 
 // URL returns the URL s with its user information masked, leaving the rest as written (a
-// template's {key} stays readable).
-func URL(s string) string { return Text(s) }
+// template's {key} stays readable). s is one URL, valid or not: its user information is all
+// between "://" and the last '@' before the host's '/', '?' or '#', spaces included, whatever
+// the scheme.
+func URL(s string) string {
+	i := strings.Index(s, "://")
+	if i < 0 {
+		return s
+	}
+	rest := s[i+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	if at := strings.LastIndexByte(rest[:end], '@'); at >= 0 {
+		return s[:i+3] + Mask + Text(rest[at:])
+	}
+	return s[:i+3] + Text(rest)
+}
 
-// userinfo matches "scheme://userinfo@" anywhere in a text. The user information ends at the
-// last '@' before the host's '/', '?', '#' or a space, as in URL parsing.
-var userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#\s]*@`)
+// userinfo matches "://userinfo@" anywhere in a text, after any scheme (a mistyped one too).
+// The user information ends at the last '@' before the host's '/', '?', '#' or a space.
+var userinfo = regexp.MustCompile(`(://)[^/?#\s]*@`)
 
 // Text masks the user information of every URL inside a free text, such as an error message
 // that quotes one.

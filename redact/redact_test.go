@@ -17,6 +17,10 @@ func TestURL(t *testing.T) {
 		"redis://:pw@10.0.0.1:6379/0":              "redis://xxxxx@10.0.0.1:6379/0",
 		"127.0.0.1:6379":                           "127.0.0.1:6379",
 		"http://u:p@h/%zz":                         "http://xxxxx@h/%zz", // does not parse: masked as text
+		"0://u:pw@h":                               "0://xxxxx@h",        // not a scheme: masked all the same
+		"http://u:p w@h/{key}":                     "http://xxxxx@h/{key}",
+		"://u:pw@h":                                "://xxxxx@h",
+		"https://cdn/{key}?next=http://u:pw@h":     "https://cdn/{key}?next=http://xxxxx@h",
 	} {
 		if got := redact.URL(in); got != want {
 			t.Errorf("URL(%q) = %q, want %q", in, got, want)
@@ -36,6 +40,9 @@ func TestTextAndError(t *testing.T) {
 	}
 	if redact.Error(nil) != nil || redact.Error(base) != base {
 		t.Error("Error of nil or of a clean error changed it")
+	}
+	if got := redact.Text(`got "0://u:pw@h"`); got != `got "0://xxxxx@h"` {
+		t.Errorf("Text of a URL with a mistyped scheme: %q", got)
 	}
 	if got := redact.Text("see mailto:a@b and user@host"); got != "see mailto:a@b and user@host" {
 		t.Errorf("Text touched a non-URL: %q", got)

@@ -248,6 +248,9 @@ func Parse(raw []byte) (Config, error) {
 	if len(doc.Content) == 0 {
 		return cfg, nil
 	}
+	if top := doc.Content[0]; top.Kind != yaml.MappingNode && top.ShortTag() != "!!null" {
+		return cfg, fmt.Errorf("config: line %d: the file must be a mapping of keys (listen: …, roots: …), not %s", top.Line, top.ShortTag())
+	}
 	var problems Errors
 	decode(doc.Content[0], reflect.ValueOf(&cfg).Elem(), "", &problems)
 	if len(problems) > 0 {
@@ -341,7 +344,11 @@ func decode(n *yaml.Node, v reflect.Value, prefix string, out *Errors) {
 		k, val := n.Content[i], n.Content[i+1]
 		idx, ok := fields[k.Value]
 		if !ok {
-			*out = append(*out, Problem{prefix + k.Value, fmt.Sprintf("unknown key (line %d)", k.Line)})
+			name := k.Value
+			if name == "" {
+				name = `""` // an empty or non-scalar key still names its place
+			}
+			*out = append(*out, Problem{prefix + name, fmt.Sprintf("unknown key (line %d)", k.Line)})
 			continue
 		}
 		decode(val, v.Field(idx), prefix+k.Value+".", out)
@@ -353,7 +360,7 @@ var envVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // secretKeys are the keys whose empty value turns a protection off or changes which credentials
 // are used; warm.targets[N].headers.* are secrets too (Authorization and the like).
 var secretKeys = map[string]bool{
-	"hooks.token": true, "storage.access_key": true, "storage.secret_key": true, "redis.password": true,
+	"hooks.token": true, "admin.token": true, "storage.access_key": true, "storage.secret_key": true, "redis.password": true,
 }
 
 var headerKey = regexp.MustCompile(`^warm\.targets\[\d+\]\.headers\.`)

@@ -15,6 +15,7 @@ func TestEmptySecretAfterExpansion(t *testing.T) {
 		for _, c := range []struct{ yaml, key string }{
 			{"hooks:\n  token: ${SRS_OFFLOAD_TEST_EMPTY}\n", "hooks.token"},
 			{"hooks:\n  token: \"${SRS_OFFLOAD_TEST_EMPTY}\"\n", "hooks.token"},
+			{"admin:\n  token: ${SRS_OFFLOAD_TEST_EMPTY}\n", "admin.token"},
 			{"storage:\n  access_key: ${SRS_OFFLOAD_TEST_EMPTY}\n  secret_key: x\n", "storage.access_key"},
 			{"storage:\n  access_key: x\n  secret_key: ${SRS_OFFLOAD_TEST_EMPTY}\n", "storage.secret_key"},
 			{"redis:\n  password: ${SRS_OFFLOAD_TEST_EMPTY}\n", "redis.password"},
