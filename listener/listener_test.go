@@ -471,3 +471,28 @@ func TestSeparateReusePortSocketsLoseQueue(t *testing.T) {
 		t.Fatal("no connection lost: the kernel spread none to the closed socket, or migrated them")
 	}
 }
+
+// Stop right after Serve reports no error: the listener Stop closed may still be tracked by
+// net/http when Shutdown runs (Serve has not returned from its failed Accept yet), and closing
+// it again is not a failure of shutting down (a worker exited 1 with "use of closed network
+// connection" after a clean SIGTERM).
+func TestStopRightAfterServe(t *testing.T) {
+	for i := range 1000 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := Serve(Server(answer("x"), Timeouts{Read: time.Second, Idle: time.Second}, quiet), ln)
+		if i%2 == 1 {
+			time.Sleep(time.Duration(i%7) * 10 * time.Microsecond)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = s.Stop(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d: Stop: %v", i, err)
+		}
+		for range s.Err() {
+		}
+	}
+}

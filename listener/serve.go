@@ -77,10 +77,20 @@ func (s *Serving) Stop(ctx context.Context) error {
 	for s.freshConns() > 0 {
 		select {
 		case <-ctx.Done():
-			return s.srv.Shutdown(ctx)
+			return s.shutdown(ctx)
 		case <-s.idle:
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return s.srv.Shutdown(ctx)
+	return s.shutdown(ctx)
+}
+
+// shutdown shuts the server down. The listener was closed by Stop already: when Serve has not
+// yet returned from its failed Accept, Shutdown closes it again and reports net.ErrClosed, which
+// is no failure of shutting down.
+func (s *Serving) shutdown(ctx context.Context) error {
+	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
