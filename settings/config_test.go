@@ -322,7 +322,7 @@ func TestValidateGood(t *testing.T) {
 		func(c *settings.Config) { c.Redis.DB = 15 },
 		func(c *settings.Config) { c.Listen = ":8085" },
 		func(c *settings.Config) { c.Keys.DVR = "dvr/{vhost}/{path}" },
-		func(c *settings.Config) { c.Worker.MaxRetry = 0; c.Worker.ShutdownTimeout = 0 },
+		func(c *settings.Config) { c.Worker.MaxRetry = 0; c.Worker.ShutdownTimeout = time.Second },
 		func(c *settings.Config) { c.Roots = append(c.Roots, t.TempDir()) },
 	}
 	for i, v := range variants {
@@ -379,6 +379,7 @@ func TestValidateEachProblem(t *testing.T) {
 		{"worker.retry_max", func(c *settings.Config) { c.Worker.RetryMax = time.Second }},
 		{"worker.timeout", func(c *settings.Config) { c.Worker.Timeout = 0 }},
 		{"worker.shutdown_timeout", func(c *settings.Config) { c.Worker.ShutdownTimeout = -time.Second }},
+		{"worker.shutdown_timeout", func(c *settings.Config) { c.Worker.ShutdownTimeout = 0 }},
 		{"worker.dedup", func(c *settings.Config) { c.Worker.Dedup = time.Second - 1 }},
 		{"worker.poll_interval", func(c *settings.Config) { c.Worker.PollInterval = 0 }},
 		{"worker.poll_interval", func(c *settings.Config) { c.Worker.PollInterval = 6 * time.Second }},

@@ -144,8 +144,9 @@ func (c *Config) Validate() error {
 	if c.Worker.Timeout <= 0 {
 		add("worker.timeout", "must be positive")
 	}
-	if c.Worker.ShutdownTimeout < 0 {
-		add("worker.shutdown_timeout", "must not be negative")
+	if c.Worker.ShutdownTimeout < time.Second {
+		// asynq takes 0 for its own 8 s, beyond the deadline the process gives itself.
+		add("worker.shutdown_timeout", "want at least 1s, got %s", c.Worker.ShutdownTimeout)
 	}
 	if c.Worker.Dedup < time.Second {
 		add("worker.dedup", "must be at least 1s")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/settings"
 )
 
@@ -135,5 +136,13 @@ func TestCompileReportsAllAtOnce(t *testing.T) {
 	}
 	if errs.Has("roots[1]") {
 		t.Error("the good root was reported")
+	}
+}
+
+// playlist.stall has one default: the config's. The ledger's fallback (for callers that give none)
+// must say the same, or a test of the ledger would not test what a process runs.
+func TestStallDefaultOneValue(t *testing.T) {
+	if got, want := playlist.DefaultStall, settings.Default().Playlist.Stall; got != want {
+		t.Fatalf("playlist.DefaultStall = %s, settings' playlist.stall default = %s", got, want)
 	}
 }
