@@ -40,6 +40,26 @@ func TestWarnings(t *testing.T) {
 		}
 	}
 
+	// admin.listen off loopback without admin.token; off (empty) or on loopback is fine.
+	for _, l := range []string{"0.0.0.0:8086", ":8086", "192.0.2.1:8086"} {
+		c := valid(t)
+		c.Admin.Listen = l
+		if !warned(settings.Warnings(c, ""), "admin.listen", "admin.token") {
+			t.Errorf("admin.listen %s without token: no warning", l)
+		}
+		c.Admin.Token = "s3cret"
+		if ws := settings.Warnings(c, ""); len(ws) != 0 {
+			t.Errorf("admin.listen %s with a token: %v", l, ws)
+		}
+	}
+	for _, l := range []string{"", "127.0.0.1:8086", "[::1]:8086"} {
+		c := valid(t)
+		c.Admin.Listen = l
+		if ws := settings.Warnings(c, ""); len(ws) != 0 {
+			t.Errorf("admin.listen %q: %v", l, ws)
+		}
+	}
+
 	// roots: / and roots holding system folders, also through a symlink.
 	link := filepath.Join(t.TempDir(), "slash")
 	if err := os.Symlink("/", link); err != nil {
