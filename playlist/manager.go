@@ -104,36 +104,62 @@ func (m *Manager) rewriteVOD(ctx context.Context, pk string, number int64) error
 	if err != nil || !found {
 		return err
 	}
-	_, err = m.writeVOD(ctx, pk, s, 0)
-	return err
+	return m.settleVOD(ctx, pk, s, -1)
+}
+
+// settleVOD makes sure the VoD playlist in storage holds every item of the session's record,
+// after the session was marked ended. written is how many items the last write held (-1: none
+// yet). Several writers may race (End, and the Stored of each late segment): each writes, then
+// reads the record's size again, and writes again while it grew meanwhile. An item recorded
+// after a writer's last check finds the session ended and starts a writer of its own, so the
+// last write holds every item. Without this, End could render the record just before a late
+// segment joined it and mark the session ended just after: the VoD playlist lacked that segment.
+func (m *Manager) settleVOD(ctx context.Context, pk string, s session, written int) error {
+	if m.VODKey == nil {
+		return nil
+	}
+	for range 20 {
+		n, err := m.Ledger.vodSize(ctx, pk, s.Number)
+		if err != nil {
+			return err
+		}
+		if int(n) == written {
+			return nil
+		}
+		if written, err = m.writeVOD(ctx, pk, s, 0); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("vod playlist of session %d of %s: its record kept growing while written", s.Number, pk)
 }
 
 // writeVOD writes a session's VoD playlist (none without playlist.vod_key), from every verified
-// segment of it; n is how many were still in flight, for the log.
-func (m *Manager) writeVOD(ctx context.Context, pk string, s session, n int64) (string, error) {
+// segment of it; n is how many were still in flight, for the log. It returns how many items of
+// the session's record the playlist was rendered from.
+func (m *Manager) writeVOD(ctx context.Context, pk string, s session, n int64) (int, error) {
 	if m.VODKey == nil {
-		return "", nil
+		return 0, nil
 	}
 	items, err := m.Ledger.vodEntries(ctx, pk, s.Number)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	key, err := m.VODKey.Expand(objkey.Vars{
 		Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, StreamID: s.Info.StreamID,
 		ClientID: s.Info.Client, Session: sessionName(s),
 	})
 	if err != nil {
-		return "", fmt.Errorf("playlist.vod_key: %w", err)
+		return 0, fmt.Errorf("playlist.vod_key: %w", err)
 	}
 	body := renderVOD(key, items)
 	if body == nil {
-		return "", nil
+		return len(items), nil
 	}
 	if _, err := m.Store.Put(ctx, key, bytes.NewReader(body), int64(len(body)), media.PlaylistType, "vod"); err != nil {
-		return "", fmt.Errorf("vod playlist %s: %w", key, err)
+		return 0, fmt.Errorf("vod playlist %s: %w", key, err)
 	}
 	m.log().Info("playlist: VoD written", "playlist", pk, "session", s.Number, "vod", key, "items", len(items), "in_flight", n)
-	return key, nil
+	return len(items), nil
 }
 
 // Lost records that a segment will never be stored; the live playlist moves past it.
@@ -175,12 +201,21 @@ func (m *Manager) End(ctx context.Context, e queue.End) error {
 	if n > 0 && time.Since(e.Since) < wait {
 		return fmt.Errorf("session %d of %s: %d %w", s.Number, pk, n, ErrNotYet)
 	}
-	if _, err := m.writeVOD(ctx, pk, s, n); err != nil {
+	written, err := m.writeVOD(ctx, pk, s, n)
+	if err != nil {
 		return err
 	}
 	changed, err := m.Ledger.endSession(ctx, pk, s, m.EndLive)
-	if err != nil || !changed {
+	if err != nil {
 		return err
+	}
+	// A late segment recorded between the write and the mark found the session not ended, so
+	// nothing else writes it: write again while the record grew.
+	if err := m.settleVOD(ctx, pk, s, written); err != nil {
+		return err
+	}
+	if !changed {
+		return nil
 	}
 	return m.Ledger.publish(ctx, m.Store, pk, m.lockTTL())
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/rdb"
 )
@@ -114,5 +115,62 @@ func TestCancelledPublishLetsGo(t *testing.T) {
 	b, err := up.Get(ctx, pk)
 	if err != nil || !strings.Contains(string(b), "cam/cam-0.ts") {
 		t.Fatalf("playlist %q %v", b, err)
+	}
+}
+
+// A late segment that joins a session's VoD record after End rendered the VoD playlist but before
+// End marked the session ended finds the session not ended, so its Stored writes nothing: End
+// must see the record grew and write the playlist again. (The chaos test lost one segment of a
+// VoD playlist this way: a found segment's retried task completed while End wrote.)
+func TestEndLateSegmentBetweenWriteAndMark(t *testing.T) {
+	ctx := context.Background()
+	var m *Manager
+	var lateErr error
+	var once sync.Once
+	found := queue.Offload{Kind: queue.KindHLS, Path: "/x/cam-3.ts", Key: "live/cam/cam-3.ts", App: "live", Stream: "cam",
+		PlaylistKey: "live/cam.m3u8", SeqNo: 3, Duration: 2} // no client: found on disk, its hook never came
+	srv := s3test.Fake(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, "/vod.m3u8") {
+				// End has read the record and is writing it: the found segment completes now.
+				once.Do(func() { lateErr = m.Stored(ctx, found, found.Key, "") })
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	up := srv.Uploader(t, nil)
+	vod, err := objkey.Parse("{app}/{stream}/vod.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = &Manager{Ledger: newLedger(t, Settings{Window: time.Hour, Stall: time.Hour}), Store: up, VODKey: &vod, LockTTL: time.Minute}
+	pk := found.PlaylistKey
+	ts, _ := media.ForHLS("x.ts")
+	for seq := int64(0); seq < 3; seq++ {
+		p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", seq), Key: fmt.Sprintf("live/cam/cam-%d.ts", seq),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: seq, Duration: 2}
+		if err := m.Announce(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o")
+		if err := m.Stored(ctx, p, p.Key, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up.Put(ctx, found.Key, bytes.NewReader([]byte("x")), 1, ts, "o")
+	if err := m.End(ctx, queue.End{PlaylistKey: pk, Client: "a", App: "live", Stream: "cam", Since: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if lateErr != nil {
+		t.Fatalf("the late segment's Stored: %v", lateErr)
+	}
+	b, err := up.Get(ctx, "live/cam/vod.m3u8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := range 4 {
+		if !strings.Contains(string(b), fmt.Sprintf("cam-%d.ts", seq)) {
+			t.Fatalf("the VoD playlist lacks cam-%d.ts:\n%s", seq, b)
+		}
 	}
 }

@@ -64,6 +64,11 @@ func (l *Ledger) inFlight(ctx context.Context, playlistKey string, sess int64) (
 	return n, err
 }
 
+// vodSize is how many items a session's VoD record holds.
+func (l *Ledger) vodSize(ctx context.Context, playlistKey string, sess int64) (int64, error) {
+	return l.rdb.ZCard(ctx, rdb.StreamKeys(playlistKey).VOD(sess)).Result()
+}
+
 // vodEntries reads every verified item of a session in hook order.
 func (l *Ledger) vodEntries(ctx context.Context, playlistKey string, sess int64) ([]entry, error) {
 	raws, err := l.rdb.ZRange(ctx, rdb.StreamKeys(playlistKey).VOD(sess), 0, -1).Result()
