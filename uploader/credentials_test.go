@@ -189,7 +189,7 @@ func (s *stsStub) requests() ([]url.Values, []string) {
 func TestAssumeRole(t *testing.T) {
 	srv := s3test.Versity(t)
 	isolateAWS(t)
-	stub := &stsStub{ak: srv.AccessKey, sk: srv.SecretKey, }
+	stub := &stsStub{ak: srv.AccessKey, sk: srv.SecretKey}
 	stsURL := stub.start(t)
 	cfg := srv.Config()
 	cfg.AccessKey, cfg.SecretKey = "BASEKEY", "basesecret"
@@ -233,7 +233,7 @@ func TestWebIdentity(t *testing.T) {
 	srv := s3test.Versity(t)
 	for _, viaEnv := range []bool{false, true} {
 		dir := isolateAWS(t)
-		stub := &stsStub{ak: srv.AccessKey, sk: srv.SecretKey, }
+		stub := &stsStub{ak: srv.AccessKey, sk: srv.SecretKey}
 		stsURL := stub.start(t)
 		tokenFile := filepath.Join(dir, "token")
 		if err := os.WriteFile(tokenFile, []byte("jwt-from-kubernetes"), 0o600); err != nil {
