@@ -84,6 +84,24 @@ type Storage struct {
 	PartSize           Size `yaml:"part_size"`
 	// PartConcurrency is how many parts of one file are in flight at once.
 	PartConcurrency int `yaml:"part_concurrency"`
+
+	// Object options (see StorageObjects).
+	StorageClass       string            `yaml:"storage_class"`
+	StorageClassHLS    string            `yaml:"storage_class_hls"`
+	StorageClassDVR    string            `yaml:"storage_class_dvr"`
+	Tags               map[string]string `yaml:"tags"`
+	Metadata           map[string]string `yaml:"metadata"`
+	ContentDisposition string            `yaml:"content_disposition"`
+	ACL                string            `yaml:"acl"`
+
+	// Credentials beyond access_key/secret_key, through the SDK's own providers.
+	SessionToken         string `yaml:"session_token"`
+	Profile              string `yaml:"profile"`
+	RoleARN              string `yaml:"role_arn"`
+	ExternalID           string `yaml:"external_id"`
+	SessionName          string `yaml:"session_name"`
+	WebIdentityTokenFile string `yaml:"web_identity_token_file"`
+	STSEndpoint          string `yaml:"sts_endpoint"`
 }
 
 type Keys struct {
@@ -196,16 +214,17 @@ type Debug struct {
 func Default() Config {
 	t := true
 	return Config{
-		Listen:  "127.0.0.1:8085",
-		Admin:   Admin{Listen: "127.0.0.1:8086"},
-		Log:     Log{Format: "text", Level: "info"},
-		Redis:   Redis{Addr: "127.0.0.1:6379"},
-		Roots:   []string{"/usr/local/srs/objs/nginx/html"},
-		Hooks:   Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
-		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4},
-		Keys:    Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
-		Purge:   Purge{Enabled: true},
-		Spool:   Spool{Enabled: true, Dir: ".srs-offload"},
+		Listen: "127.0.0.1:8085",
+		Admin:  Admin{Listen: "127.0.0.1:8086"},
+		Log:    Log{Format: "text", Level: "info"},
+		Redis:  Redis{Addr: "127.0.0.1:6379"},
+		Roots:  []string{"/usr/local/srs/objs/nginx/html"},
+		Hooks:  Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
+		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,
+			ACL: "private", SessionName: "srs-offload"},
+		Keys:  Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
+		Purge: Purge{Enabled: true},
+		Spool: Spool{Enabled: true, Dir: ".srs-offload"},
 		Reconcile: Reconcile{
 			Enabled: true, Interval: 5 * time.Minute, MinAge: time.Minute, Watch: true,
 			HLSTSFile: []string{"[app]/[stream]-[seq].ts", "[app]/[stream]/[2006][01][02]/[timestamp]-[seq].ts",
@@ -361,6 +380,7 @@ var envVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // are used; warm.targets[N].headers.* are secrets too (Authorization and the like).
 var secretKeys = map[string]bool{
 	"hooks.token": true, "admin.token": true, "storage.access_key": true, "storage.secret_key": true, "redis.password": true,
+	"storage.session_token": true, "storage.external_id": true,
 }
 
 var headerKey = regexp.MustCompile(`^warm\.targets\[\d+\]\.headers\.`)

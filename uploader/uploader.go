@@ -54,6 +54,11 @@ type Config struct {
 	MaxConns int
 	// Log gets what the uploader cleans up on its own (default: slog.Default()).
 	Log *slog.Logger
+
+	// Objects are the options every object is written with.
+	Objects ObjectOptions
+	// Credentials beyond AccessKey/SecretKey (see credentials.go).
+	Credentials Credentials
 }
 
 // Uploader uploads and verifies. It is safe for concurrent use.
@@ -66,6 +71,7 @@ type Uploader struct {
 	partSize  int64
 	provider  provider
 	log       *slog.Logger
+	objects   ObjectOptions
 }
 
 // ErrVerify means storage holds bytes other than the local file's. The local file must stay.
@@ -121,12 +127,16 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 	}
 	if c.AccessKey != "" || c.SecretKey != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, "")))
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, c.Credentials.SessionToken)))
+	}
+	if c.Credentials.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(c.Credentials.Profile))
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}
+	c.Credentials.assumeRole(&awsCfg)
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
@@ -144,6 +154,7 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	return &Uploader{
 		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
 		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, log: cmp.Or(c.Log, slog.Default()),
+		objects: c.Objects,
 	}, nil
 }
 
@@ -278,7 +289,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		return Object{}, err
 	}
 	want := hex.EncodeToString(sum)
-	out, err := u.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
 		Body:          io.NewSectionReader(src, 0, size),
@@ -289,7 +300,9 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		CacheControl: aws.String(t.CacheControl),
 		Metadata:     map[string]string{metaOrigin: origin, metaETag: want},
 		IfNoneMatch:  ifNoneMatch,
-	}, unsignedPayload)
+	}
+	u.objects.apply(ctx, in, full, t)
+	out, err := u.client.PutObject(ctx, in, unsignedPayload)
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
 	}
@@ -327,7 +340,7 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 	}
 	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
 	// about PartConcurrency × a small copy buffer, whatever the file size.
-	_, err = u.parts.Upload(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
 		Body:          io.NewSectionReader(src, 0, size),
@@ -336,7 +349,9 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 		CacheControl:  aws.String(t.CacheControl),
 		Metadata:      map[string]string{metaOrigin: origin, metaETag: want, metaMD5: whole},
 		IfNoneMatch:   ifNoneMatch, // the manager sends it with CompleteMultipartUpload
-	}, func(m *manager.Uploader) { m.PartSize = ps })
+	}
+	u.objects.apply(ctx, in, full, t) // the manager sends them with CreateMultipartUpload
+	_, err = u.parts.Upload(ctx, in, func(m *manager.Uploader) { m.PartSize = ps })
 	if err != nil {
 		return Object{}, fmt.Errorf("multipart upload s3://%s/%s: %w", u.bucket, full, err)
 	}

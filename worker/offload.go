@@ -121,6 +121,9 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 			p.Path, got.Size, got.Ino, p.File.Size, p.File.Ino, asynq.SkipRetry)
 	}
 	start := time.Now()
+	// The stream's names go with every upload of this task (the file, its key file, its
+	// playlists), for the object options' templates.
+	ctx = storage.WithNames(ctx, storage.Names{Vhost: p.Vhost, App: p.App, Stream: p.Stream})
 	key, obj, err := o.Store.PutNew(ctx, p.Key, f, fi.Size(), typ, p.TaskID())
 	if err != nil {
 		if errors.Is(err, storage.ErrVerify) {

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +48,8 @@ type plan struct {
 	targets []warm.Target
 	notify  warm.Pattern
 	folder  objkey.Template
+	// objects are the options every stored object is written with (storage.storage_class …).
+	objects uploader.ObjectOptions
 }
 
 // compile validates cfg (settings.Validate, which fills in node) and converts it. Every problem,
@@ -70,6 +75,7 @@ func compile(cfg settings.Config) (*plan, error) {
 		t := ps.template("playlist.vod_key", cfg.Playlist.VODKey)
 		p.vodKey = &t
 	}
+	p.objects = ps.objectOptions(cfg.Storage)
 	if cfg.Spool.Enabled {
 		sp, err := spool.New(p.roots, cfg.Spool.Dir)
 		if err != nil {
@@ -124,6 +130,33 @@ func (ps *problems) template(key, t string) objkey.Template {
 		ps.add(key, err)
 	}
 	return v
+}
+
+// objectOptions parses the object options' templates: they may name only the variables every
+// stored object knows (settings.ObjectVars).
+func (ps *problems) objectOptions(s settings.Storage) uploader.ObjectOptions {
+	text := func(key, t string) objkey.Template {
+		if ps.Has(key) {
+			return objkey.Template{}
+		}
+		v, err := objkey.ParseText(t, settings.ObjectVars)
+		if err != nil {
+			ps.add(key, err)
+		}
+		return v
+	}
+	named := func(key string, m map[string]string) []uploader.Text {
+		var out []uploader.Text
+		for _, name := range slices.Sorted(maps.Keys(m)) {
+			out = append(out, uploader.Text{Name: name, Template: text(key+"."+name, m[name])})
+		}
+		return out
+	}
+	return uploader.ObjectOptions{
+		StorageClassHLS: cmp.Or(s.StorageClassHLS, s.StorageClass), StorageClassDVR: cmp.Or(s.StorageClassDVR, s.StorageClass),
+		Tags: named("storage.tags", s.Tags), Metadata: named("storage.metadata", s.Metadata),
+		ContentDisposition: text("storage.content_disposition", s.ContentDisposition), ACL: s.ACL,
+	}
 }
 
 // roots opens the roots, naming the one at fault.
@@ -202,19 +235,23 @@ func pingRedis(cfg settings.Config) error {
 }
 
 // newStorage builds the storage client without reaching it.
-func newStorage(ctx context.Context, cfg settings.Config) (*uploader.Uploader, error) {
+func newStorage(ctx context.Context, p *plan) (*uploader.Uploader, error) {
+	cfg := p.cfg
 	s := cfg.Storage
 	return uploader.New(ctx, uploader.Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
 		MultipartThreshold: int64(s.MultipartThreshold), PartSize: int64(s.PartSize),
 		PartConcurrency: s.PartConcurrency, MaxConns: 2 * cfg.Worker.Concurrency,
+		Objects: p.objects,
+		Credentials: uploader.Credentials{SessionToken: s.SessionToken, Profile: s.Profile, RoleARN: s.RoleARN,
+			ExternalID: s.ExternalID, SessionName: s.SessionName, WebIdentityTokenFile: s.WebIdentityTokenFile, STSEndpoint: s.STSEndpoint},
 	})
 }
 
 // openStorage builds the storage client and checks that the bucket answers.
-func openStorage(ctx context.Context, cfg settings.Config) (*uploader.Uploader, error) {
-	up, err := newStorage(ctx, cfg)
+func openStorage(ctx context.Context, p *plan) (*uploader.Uploader, error) {
+	up, err := newStorage(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -409,14 +446,14 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 	p, cfg, log := pr.p, pr.p.cfg, pr.log
 	if connect {
 		startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		up, err := openStorage(startCtx, cfg)
+		up, err := openStorage(startCtx, p)
 		cancel()
 		if err != nil {
 			return err
 		}
 		pr.store = up
 	} else {
-		up, err := newStorage(ctx, cfg)
+		up, err := newStorage(ctx, p)
 		if err != nil {
 			return err
 		}
