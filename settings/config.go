@@ -84,6 +84,10 @@ type Storage struct {
 	PartSize           Size `yaml:"part_size"`
 	// PartConcurrency is how many parts of one file are in flight at once.
 	PartConcurrency int `yaml:"part_concurrency"`
+	// Verify is how an upload is proven before its file is deleted: auto, md5, checksum or size.
+	Verify string `yaml:"verify"`
+	// Checksum is the algorithm of verify checksum: crc32c, crc64nvme or sha256.
+	Checksum string `yaml:"checksum"`
 }
 
 type Keys struct {
@@ -196,16 +200,17 @@ type Debug struct {
 func Default() Config {
 	t := true
 	return Config{
-		Listen:  "127.0.0.1:8085",
-		Admin:   Admin{Listen: "127.0.0.1:8086"},
-		Log:     Log{Format: "text", Level: "info"},
-		Redis:   Redis{Addr: "127.0.0.1:6379"},
-		Roots:   []string{"/usr/local/srs/objs/nginx/html"},
-		Hooks:   Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
-		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4},
-		Keys:    Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
-		Purge:   Purge{Enabled: true},
-		Spool:   Spool{Enabled: true, Dir: ".srs-offload"},
+		Listen: "127.0.0.1:8085",
+		Admin:  Admin{Listen: "127.0.0.1:8086"},
+		Log:    Log{Format: "text", Level: "info"},
+		Redis:  Redis{Addr: "127.0.0.1:6379"},
+		Roots:  []string{"/usr/local/srs/objs/nginx/html"},
+		Hooks:  Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
+		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,
+			Verify: "auto", Checksum: "crc32c"},
+		Keys:  Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
+		Purge: Purge{Enabled: true},
+		Spool: Spool{Enabled: true, Dir: ".srs-offload"},
 		Reconcile: Reconcile{
 			Enabled: true, Interval: 5 * time.Minute, MinAge: time.Minute, Watch: true,
 			HLSTSFile: []string{"[app]/[stream]-[seq].ts", "[app]/[stream]/[2006][01][02]/[timestamp]-[seq].ts",

@@ -209,6 +209,7 @@ func newStorage(ctx context.Context, cfg settings.Config) (*uploader.Uploader, e
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
 		MultipartThreshold: int64(s.MultipartThreshold), PartSize: int64(s.PartSize),
 		PartConcurrency: s.PartConcurrency, MaxConns: 2 * cfg.Worker.Concurrency,
+		Verify: s.Verify, Checksum: s.Checksum,
 	})
 }
 
