@@ -256,7 +256,7 @@ func (u *Uploader) putNew(ctx context.Context, key string, src Source, size int6
 	if err := u.mayWrite(ctx, full, origin); err != nil {
 		return Object{}, err
 	}
-	if obj, found, meta, err := u.head(ctx, full); err == nil && found && verified(obj.reported, meta) {
+	if obj, found, meta, err := u.head(ctx, full); err == nil && found && u.verified(obj.reported, meta) {
 		return obj.Object, nil
 	}
 	return u.put(ctx, full, src, size, t, origin, false)
@@ -494,7 +494,7 @@ func (u *Uploader) Holds(ctx context.Context, key, origin string) (bool, error) 
 	if err != nil || !found {
 		return false, err
 	}
-	return meta[metaOrigin] == origin && verified(h.reported, meta), nil
+	return meta[metaOrigin] == origin && u.verified(h.reported, meta), nil
 }
 
 // Find is Holds for an object PutNew stored: it looks under key, then under the alternate key

@@ -382,16 +382,18 @@ func (n need) metadata(origin string, d digests, multipart bool, full bool) map[
 }
 
 // verified reports whether what storage reports about an object proves the bytes an earlier
-// upload wrote, by the metadata that upload stored with it.
-func verified(r reported, meta map[string]string) bool {
-	if e := meta[metaETag]; e != "" && (r.etag == e || r.etag == meta[metaMD5]) {
-		return true
+// upload wrote, by the metadata that upload stored with it, compared the way the verify mode
+// proves this object (see method).
+func (u *Uploader) verified(r reported, meta map[string]string) bool {
+	switch u.method(r) {
+	case VerifyMD5:
+		e := meta[metaETag]
+		return e != "" && (r.etag == e || r.etag == meta[metaMD5])
+	case VerifyChecksum:
+		alg, v, ok := strings.Cut(meta[metaChecksum], ":")
+		return ok && sameChecksum(r.checksum(alg), v)
+	default:
+		s := meta[metaSize]
+		return s != "" && s == strconv.FormatInt(r.size, 10)
 	}
-	if alg, v, ok := strings.Cut(meta[metaChecksum], ":"); ok && sameChecksum(r.checksum(alg), v) {
-		return true
-	}
-	if s := meta[metaSize]; s != "" && s == strconv.FormatInt(r.size, 10) {
-		return true
-	}
-	return false
 }
