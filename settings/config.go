@@ -102,6 +102,11 @@ type Storage struct {
 	SessionName          string `yaml:"session_name"`
 	WebIdentityTokenFile string `yaml:"web_identity_token_file"`
 	STSEndpoint          string `yaml:"sts_endpoint"`
+
+	// Verify is how an upload is proven before its file is deleted: auto, md5, checksum or size.
+	Verify string `yaml:"verify"`
+	// Checksum is the algorithm of verify checksum: crc32c, crc64nvme or sha256.
+	Checksum string `yaml:"checksum"`
 }
 
 type Keys struct {
@@ -221,7 +226,7 @@ func Default() Config {
 		Roots:  []string{"/usr/local/srs/objs/nginx/html"},
 		Hooks:  Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
 		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,
-			ACL: "private", SessionName: "srs-offload"},
+			ACL: "private", SessionName: "srs-offload", Verify: "auto", Checksum: "crc32c"},
 		Keys:  Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
 		Purge: Purge{Enabled: true},
 		Spool: Spool{Enabled: true, Dir: ".srs-offload"},

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -95,6 +96,12 @@ func (c *Config) Validate() error {
 		add("storage.part_concurrency", "want 1..64, got %d", c.Storage.PartConcurrency)
 	}
 	c.validateStorage(add)
+	if !slices.Contains([]string{"auto", "md5", "checksum", "size"}, c.Storage.Verify) {
+		add("storage.verify", "want auto, md5, checksum or size, got %q", c.Storage.Verify)
+	}
+	if !slices.Contains([]string{"crc32c", "crc64nvme", "sha256"}, c.Storage.Checksum) {
+		add("storage.checksum", "want crc32c, crc64nvme or sha256, got %q", c.Storage.Checksum)
+	}
 	// Object keys must be UTF-8 for S3, and the templates become regular expressions and URL
 	// patterns: a template that is not UTF-8 is refused by name, whether or not its feature is on.
 	templates := []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR},

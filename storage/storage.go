@@ -20,6 +20,9 @@ type Object struct {
 	ETag string
 	// Parts is the number of multipart parts, or 0 for a single PUT.
 	Parts int
+	// Verified says how the stored bytes were proven to be the local file's: "md5",
+	// "checksum crc32c" (or another algorithm), or "size".
+	Verified string
 }
 
 // Source is a local file: os.File satisfies it.

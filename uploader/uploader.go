@@ -7,7 +7,6 @@ package uploader
 import (
 	"cmp"
 	"context"
-	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +52,12 @@ type Config struct {
 	PartConcurrency    int
 	// MaxConns sizes the shared connection pool; about twice the number of upload workers.
 	MaxConns int
+	// Verify is how an upload is proven before its file may be deleted: VerifyAuto (""),
+	// VerifyMD5, VerifyChecksum or VerifySize.
+	Verify string
+	// Checksum is the algorithm of VerifyChecksum (and of auto's checksum): ChecksumCRC32C
+	// (""), ChecksumCRC64NVME or ChecksumSHA256.
+	Checksum string
 	// Log gets what the uploader cleans up on its own (default: slog.Default()).
 	Log *slog.Logger
 
@@ -70,6 +76,8 @@ type Uploader struct {
 	threshold int64
 	partSize  int64
 	provider  provider
+	verify    string
+	checksum  string
 	log       *slog.Logger
 	objects   ObjectOptions
 }
@@ -93,6 +101,21 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	}
 	if c.MaxConns < 2 {
 		c.MaxConns = 32
+	}
+	c.Verify = cmp.Or(c.Verify, VerifyAuto)
+	switch c.Verify {
+	case VerifyAuto, VerifyMD5, VerifyChecksum, VerifySize:
+	default:
+		return nil, fmt.Errorf("storage.verify: want auto, md5, checksum or size, got %q", c.Verify)
+	}
+	c.Checksum = cmp.Or(c.Checksum, ChecksumCRC32C)
+	if newChecksum(c.Checksum) == nil {
+		return nil, fmt.Errorf("storage.checksum: want crc32c, crc64nvme or sha256, got %q", c.Checksum)
+	}
+	log := cmp.Or(c.Log, slog.Default())
+	if c.Verify == VerifySize {
+		log.Warn("storage.verify is size, the weakest check: storage is asked to check each request's Content-MD5, " +
+			"and nothing compares a digest of what it stored; use md5 or checksum where the provider allows")
 	}
 	p := detectProvider(c.Endpoint)
 	pathStyle := p.pathStyle
@@ -153,8 +176,8 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	})
 	return &Uploader{
 		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
-		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, log: cmp.Or(c.Log, slog.Default()),
-		objects: c.Objects,
+		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, log: log,
+		verify: c.Verify, checksum: c.Checksum, objects: c.Objects,
 	}, nil
 }
 
@@ -188,12 +211,16 @@ const (
 	metaOrigin = "srs-offload-origin" // the caller's identity of the local file
 	metaETag   = "srs-offload-etag"   // the ETag the local bytes give: MD5, or the multipart ETag
 	metaMD5    = "srs-offload-md5"    // the whole file's MD5, for servers that report it for multipart
+	// the checksum storage reports for these bytes, "algorithm:base64" (composite: "...-N")
+	metaChecksum = "srs-offload-checksum"
+	metaSize     = "srs-offload-size" // storage.verify size: the size is the proof
 )
 
 // Put uploads size bytes of src under key (the prefix is added here) and verifies them. It returns
-// nil only when storage has confirmed the exact bytes: the ETag storage computed equals the MD5
-// (single PUT) or the multipart ETag (MD5 of the part MD5s) computed here from the local file, and
-// the stored size equals the local size. origin names the local file (ASCII, e.g. a task id); it
+// nil only when storage has confirmed the exact bytes by the verify mode (see VerifyAuto): the
+// ETag storage computed equals the MD5 (single PUT) or the multipart ETag (MD5 of the part MD5s)
+// computed here from the local file, or the checksum storage reports equals the one computed
+// here, or (size mode) the stored size equals the local size. origin names the local file (ASCII, e.g. a task id); it
 // is stored with the object for Holds.
 func (u *Uploader) Put(ctx context.Context, key string, src Source, size int64, t media.Type, origin string) (Object, error) {
 	obj, err := u.put(ctx, u.Key(key), src, size, t, origin, false)
@@ -239,8 +266,8 @@ func (u *Uploader) putNew(ctx context.Context, key string, src Source, size int6
 	if err := u.mayWrite(ctx, full, origin); err != nil {
 		return Object{}, err
 	}
-	if obj, found, meta, err := u.head(ctx, full); err == nil && found && verified(obj, meta) {
-		return obj, nil
+	if obj, found, meta, err := u.head(ctx, full); err == nil && found && u.verified(obj.reported, meta) {
+		return obj.Object, nil
 	}
 	return u.put(ctx, full, src, size, t, origin, false)
 }
@@ -272,10 +299,6 @@ func isPreconditionFailed(err error) bool {
 	return errors.As(err, &api) && (api.ErrorCode() == "PreconditionFailed" || api.ErrorCode() == "ConditionalRequestConflict")
 }
 
-func verified(obj Object, meta map[string]string) bool {
-	return meta[metaETag] != "" && (obj.ETag == meta[metaETag] || obj.ETag == meta[metaMD5])
-}
-
 func (u *Uploader) put(ctx context.Context, full string, src Source, size int64, t media.Type, origin string, ifAbsent bool) (Object, error) {
 	var ifNoneMatch *string
 	if ifAbsent {
@@ -284,33 +307,126 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 	if size >= u.threshold {
 		return u.putParts(ctx, full, src, size, t, origin, ifNoneMatch)
 	}
-	sum, err := md5Of(src, 0, size)
+	n := u.needFor(false)
+	d, err := digest(src, size, 0, n)
 	if err != nil {
 		return Object{}, err
 	}
-	want := hex.EncodeToString(sum)
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
 		Body:          io.NewSectionReader(src, 0, size),
 		ContentLength: aws.Int64(size),
+		ContentType:   aws.String(t.ContentType),
+		CacheControl:  aws.String(t.CacheControl),
+		Metadata:      n.metadata(origin, d, false, true),
+		IfNoneMatch:   ifNoneMatch,
+	}
+	if d.md5 != nil {
 		// Storage rejects the body (BadDigest) when it does not hash to this.
-		ContentMD5:   aws.String(base64.StdEncoding.EncodeToString(sum)),
-		ContentType:  aws.String(t.ContentType),
-		CacheControl: aws.String(t.CacheControl),
-		Metadata:     map[string]string{metaOrigin: origin, metaETag: want},
-		IfNoneMatch:  ifNoneMatch,
+		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(d.md5))
+	}
+	if n.checksum != "" {
+		// A precomputed value goes as a plain x-amz-checksum-* header (no aws-chunked trailer);
+		// storage rejects a body that does not match it, and reports it back.
+		in.ChecksumAlgorithm = sdkAlgorithm(n.checksum)
+		setChecksum(n.checksum, d.sum, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ChecksumSHA256)
 	}
 	u.objects.apply(ctx, in, full, t)
 	out, err := u.client.PutObject(ctx, in, unsignedPayload)
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
 	}
-	got := etag(out.ETag)
-	if got != want {
-		return Object{}, fmt.Errorf("%w: s3://%s/%s: ETag %q, local MD5 %q", ErrVerify, u.bucket, full, got, want)
+	r := reported{etag: etag(out.ETag), size: -1, crc32c: aws.ToString(out.ChecksumCRC32C),
+		crc64nvme: aws.ToString(out.ChecksumCRC64NVME), sha256: aws.ToString(out.ChecksumSHA256),
+		typ: out.ChecksumType, sse: out.ServerSideEncryption, sseC: aws.ToString(out.SSECustomerAlgorithm)}
+	return u.check(ctx, full, size, r, n, d, false, false)
+}
+
+// check proves an upload by the mode the object calls for (see method), asking storage with a
+// HEAD for what the upload's answer did not say.
+func (u *Uploader) check(ctx context.Context, full string, size int64, r reported, n need, d digests, multipart, full0 bool) (Object, error) {
+	m := u.method(r)
+	obj := Object{Key: full, Size: size, ETag: r.etag, Verified: m}
+	if multipart {
+		obj.Parts = d.parts
 	}
-	return Object{Key: full, Size: size, ETag: got}, nil
+	headed := false
+	head := func() error {
+		if headed {
+			return nil
+		}
+		h, found, _, err := u.head(ctx, full)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return fmt.Errorf("%w: s3://%s/%s is missing right after its upload", ErrVerify, u.bucket, full)
+		}
+		headed, r = true, h.reported
+		return nil
+	}
+	if m == VerifySize || multipart {
+		if err := head(); err != nil {
+			return Object{}, err
+		}
+		if r.size != size {
+			return Object{}, fmt.Errorf("%w: s3://%s/%s: size %d, local size %d", ErrVerify, u.bucket, full, r.size, size)
+		}
+		m = u.method(r) // the HEAD tells encryption for sure
+		obj.Verified, obj.ETag = m, r.etag
+	}
+	switch m {
+	case VerifyMD5:
+		if multipart {
+			// S3, MinIO, Ceph and versitygw report the multipart ETag; some servers (gofakes3)
+			// report the MD5 of the whole object instead. Either one proves the content.
+			whole := hex.EncodeToString(d.md5)
+			if r.etag != d.etag && r.etag != whole {
+				return Object{}, fmt.Errorf("%w: s3://%s/%s: ETag %q, local multipart ETag %q or MD5 %q (%d parts of %d bytes)",
+					ErrVerify, u.bucket, full, r.etag, d.etag, whole, d.parts, u.partSizeFor(size))
+			}
+			return obj, nil
+		}
+		if want := hex.EncodeToString(d.md5); r.etag != want {
+			return Object{}, fmt.Errorf("%w: s3://%s/%s: ETag %q, local MD5 %q", ErrVerify, u.bucket, full, r.etag, want)
+		}
+	case VerifyChecksum:
+		alg := n.checksum
+		if alg == "" {
+			return Object{}, fmt.Errorf("%w: s3://%s/%s: storage encrypted the object (%s), so its ETag is not an MD5, and provider %s reports no checksums; set storage.verify",
+				ErrVerify, u.bucket, full, cmp.Or(string(r.sse), "SSE-C"), u.provider.name)
+		}
+		want := d.sum
+		if multipart && !full0 {
+			want = d.composite
+		}
+		if r.checksum(alg) == "" {
+			if err := head(); err != nil {
+				return Object{}, err
+			}
+		}
+		got := r.checksum(alg)
+		if got == "" {
+			return Object{}, fmt.Errorf("%w: s3://%s/%s: storage reports no %s checksum (storage.verify checksum needs a provider that stores checksums)",
+				ErrVerify, u.bucket, full, strings.ToUpper(alg))
+		}
+		if !sameChecksum(got, want) {
+			return Object{}, fmt.Errorf("%w: s3://%s/%s: %s %s %q, local %q", ErrVerify, u.bucket, full, r.typ, strings.ToUpper(alg), got, want)
+		}
+		obj.Verified = VerifyChecksum + " " + alg
+	case VerifySize:
+		if err := head(); err != nil { // single PUT in auto mode that fell back to size
+			return Object{}, err
+		}
+		if r.size != size {
+			return Object{}, fmt.Errorf("%w: s3://%s/%s: size %d, local size %d", ErrVerify, u.bucket, full, r.size, size)
+		}
+		if u.verify == VerifyAuto {
+			u.log.Warn("object verified by its size only: storage encrypted it and reports no checksum", "key", full)
+		}
+	}
+	return obj, nil
 }
 
 // partSize is the part size the upload of size bytes will use: the configured one, grown so the
@@ -328,18 +444,18 @@ func (u *Uploader) partSizeFor(size int64) int64 {
 func (u *Uploader) putParts(ctx context.Context, full string, src Source, size int64, t media.Type, origin string, ifNoneMatch *string) (Object, error) {
 	started := time.Now()
 	ps := u.partSizeFor(size)
-	want, whole, parts, err := multipartETag(src, size, ps)
+	n := u.needFor(true)
+	d, err := digest(src, size, ps, n)
 	if err != nil {
 		return Object{}, err
 	}
+	full0 := n.checksum != "" && u.provider.fullObjectFor(n.checksum)
 	// An earlier attempt at this file that was killed mid-upload left its parts behind.
 	if n, err := u.abortEarlier(ctx, full, started); err != nil {
 		u.log.Warn("could not look for an earlier attempt's multipart upload", "key", full, "err", err)
 	} else if n > 0 {
 		u.log.Info("aborted the multipart upload of an earlier attempt", "key", full, "uploads", n)
 	}
-	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
-	// about PartConcurrency × a small copy buffer, whatever the file size.
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
@@ -347,35 +463,38 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String(t.ContentType),
 		CacheControl:  aws.String(t.CacheControl),
-		Metadata:      map[string]string{metaOrigin: origin, metaETag: want, metaMD5: whole},
+		Metadata:      n.metadata(origin, d, true, full0),
 		IfNoneMatch:   ifNoneMatch, // the manager sends it with CompleteMultipartUpload
 	}
 	u.objects.apply(ctx, in, full, t) // the manager sends them with CreateMultipartUpload
-	_, err = u.parts.Upload(ctx, in, func(m *manager.Uploader) { m.PartSize = ps })
+	if n.checksum != "" {
+		in.ChecksumAlgorithm = sdkAlgorithm(n.checksum)
+	}
+	var values func(*s3.Options)
+	switch {
+	case n.checksum != "":
+		values = partInputs(n.checksum, full0, d)
+	case u.verify == VerifySize:
+		values = partInputs("", false, d) // each part's Content-MD5
+	}
+	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
+	// about PartConcurrency × a small copy buffer, whatever the file size.
+	_, err = u.parts.Upload(ctx, in, func(m *manager.Uploader) {
+		m.PartSize = ps
+		if values != nil {
+			m.ClientOptions = append(slices.Clip(m.ClientOptions), values)
+		}
+	})
 	if err != nil {
 		return Object{}, fmt.Errorf("multipart upload s3://%s/%s: %w", u.bucket, full, err)
 	}
-	obj, found, _, err := u.head(ctx, full)
-	if err != nil {
-		return Object{}, err
-	}
-	if !found {
-		return Object{}, fmt.Errorf("%w: s3://%s/%s is missing right after its upload", ErrVerify, u.bucket, full)
-	}
-	// S3, MinIO, Ceph and versitygw report the multipart ETag; some servers (gofakes3) report the
-	// MD5 of the whole object instead. Either one proves the content.
-	if obj.Size != size || (obj.ETag != want && obj.ETag != whole) {
-		return Object{}, fmt.Errorf("%w: s3://%s/%s: size %d ETag %q, local size %d multipart ETag %q or MD5 %q (%d parts of %d bytes)",
-			ErrVerify, u.bucket, full, obj.Size, obj.ETag, size, want, whole, parts, ps)
-	}
-	obj.Parts = parts
-	return obj, nil
+	return u.check(ctx, full, size, reported{size: -1}, n, d, true, full0)
 }
 
 // Stat returns what storage holds under key (the prefix is added here).
 func (u *Uploader) Stat(ctx context.Context, key string) (Object, bool, error) {
-	obj, found, _, err := u.head(ctx, u.Key(key))
-	return obj, found, err
+	h, found, _, err := u.head(ctx, u.Key(key))
+	return h.Object, found, err
 }
 
 // Holds reports whether storage holds a verified upload of origin under key: an object that an
@@ -383,11 +502,11 @@ func (u *Uploader) Stat(ctx context.Context, key string) (Object, bool, error) {
 // bytes gave. A worker whose file is gone uses it to tell "uploaded, then purged by an earlier
 // attempt" from "lost", which an object of the same size alone cannot.
 func (u *Uploader) Holds(ctx context.Context, key, origin string) (bool, error) {
-	obj, found, meta, err := u.head(ctx, u.Key(key))
+	h, found, meta, err := u.head(ctx, u.Key(key))
 	if err != nil || !found {
 		return false, err
 	}
-	return meta[metaOrigin] == origin && verified(obj, meta), nil
+	return meta[metaOrigin] == origin && u.verified(h.reported, meta), nil
 }
 
 // Find is Holds for an object PutNew stored: it looks under key, then under the alternate key
@@ -402,21 +521,31 @@ func (u *Uploader) Find(ctx context.Context, key, origin string) (string, bool, 
 	return key, false, nil
 }
 
-func (u *Uploader) head(ctx context.Context, full string) (Object, bool, map[string]string, error) {
-	out, err := u.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full)})
+// headed is what a HEAD tells about an object.
+type headed struct {
+	Object
+	reported
+}
+
+func (u *Uploader) head(ctx context.Context, full string) (headed, bool, map[string]string, error) {
+	out, err := u.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full),
+		ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
 		var nf *types.NotFound
 		var api smithy.APIError
 		if errors.As(err, &nf) || (errors.As(err, &api) && (api.ErrorCode() == "NotFound" || api.ErrorCode() == "NoSuchKey")) {
-			return Object{}, false, nil, nil
+			return headed{}, false, nil, nil
 		}
-		return Object{}, false, nil, fmt.Errorf("head s3://%s/%s: %w", u.bucket, full, err)
+		return headed{}, false, nil, fmt.Errorf("head s3://%s/%s: %w", u.bucket, full, err)
 	}
 	meta := make(map[string]string, len(out.Metadata))
 	for k, v := range out.Metadata {
 		meta[strings.ToLower(k)] = v // servers differ in the case they return
 	}
-	return Object{Key: full, Size: aws.ToInt64(out.ContentLength), ETag: etag(out.ETag)}, true, meta, nil
+	r := reported{etag: etag(out.ETag), size: aws.ToInt64(out.ContentLength), crc32c: aws.ToString(out.ChecksumCRC32C),
+		crc64nvme: aws.ToString(out.ChecksumCRC64NVME), sha256: aws.ToString(out.ChecksumSHA256),
+		typ: out.ChecksumType, sse: out.ServerSideEncryption, sseC: aws.ToString(out.SSECustomerAlgorithm)}
+	return headed{Object{Key: full, Size: r.size, ETag: r.etag}, r}, true, meta, nil
 }
 
 // Get returns the stored bytes of key; for tests and tools, not for the upload path.
@@ -433,52 +562,6 @@ func (u *Uploader) Get(ctx context.Context, key string) ([]byte, error) {
 func (u *Uploader) Client() *s3.Client { return u.client }
 
 func etag(s *string) string { return strings.ToLower(strings.Trim(aws.ToString(s), `"`)) }
-
-func md5Of(src io.ReaderAt, off, n int64) ([]byte, error) {
-	h := md5.New()
-	got, err := io.Copy(h, io.NewSectionReader(src, off, n))
-	if err != nil {
-		return nil, fmt.Errorf("read local file: %w", err)
-	}
-	if got != n {
-		return nil, fmt.Errorf("read local file: got %d bytes, want %d (file shrank)", got, n)
-	}
-	return h.Sum(nil), nil
-}
-
-// multipartETag returns the ETag S3 gives a multipart object (the hex MD5 of the concatenated
-// binary MD5s of the parts, then "-" and the part count) and the MD5 of the whole file. MD5 is
-// sequential and, on these machines, the slowest step of a big upload, so the two are computed
-// side by side on two cores (each reads the file, from the page cache the second time).
-func multipartETag(src io.ReaderAt, size, partSize int64) (etag, whole string, parts int, err error) {
-	var file []byte
-	var ferr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		file, ferr = md5Of(src, 0, size)
-	}()
-	all, part := md5.New(), md5.New()
-	for off := int64(0); off < size; off += partSize {
-		n := min(partSize, size-off)
-		part.Reset()
-		got, err := io.Copy(part, io.NewSectionReader(src, off, n))
-		if err == nil && got != n {
-			err = fmt.Errorf("got %d bytes at %d, want %d (file shrank)", got, off, n)
-		}
-		if err != nil {
-			<-done
-			return "", "", 0, fmt.Errorf("read local file: %w", err)
-		}
-		all.Write(part.Sum(nil))
-		parts++
-	}
-	<-done
-	if ferr != nil {
-		return "", "", 0, ferr
-	}
-	return fmt.Sprintf("%s-%d", hex.EncodeToString(all.Sum(nil)), parts), hex.EncodeToString(file), parts, nil
-}
 
 // unsignedPayload signs a request without hashing its body (x-amz-content-sha256:
 // UNSIGNED-PAYLOAD). Over plain http the SDK would otherwise read every byte a second time for a

@@ -136,7 +136,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	if !p.Hooked.IsZero() {
 		hookToStored.WithLabelValues(p.Kind).Observe(time.Since(p.Hooked).Seconds())
 	}
-	o.Log.Debug("offload: stored and verified", "path", p.Path, "key", obj.Key, "bytes", obj.Size, "etag", obj.ETag, "parts", obj.Parts)
+	o.Log.Debug("offload: stored and verified", "path", p.Path, "key", obj.Key, "bytes", obj.Size, "etag", obj.ETag, "parts", obj.Parts, "verified", obj.Verified)
 
 	// An fMP4 init segment is rewritten in place by SRS and needed by every segment SRS itself
 	// serves; it is tiny, so it stays.

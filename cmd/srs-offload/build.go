@@ -246,6 +246,7 @@ func newStorage(ctx context.Context, p *plan) (*uploader.Uploader, error) {
 		Objects: p.objects,
 		Credentials: uploader.Credentials{SessionToken: s.SessionToken, Profile: s.Profile, RoleARN: s.RoleARN,
 			ExternalID: s.ExternalID, SessionName: s.SessionName, WebIdentityTokenFile: s.WebIdentityTokenFile, STSEndpoint: s.STSEndpoint},
+		Verify: s.Verify, Checksum: s.Checksum,
 	})
 }
 

@@ -53,6 +53,15 @@ func runCheck(args []string) int {
 		fmt.Fprintln(os.Stderr, redact.Error(err))
 		bad = true
 	} else {
+		// --connect proves how uploads are verified: a probe object written, verified, deleted.
+		if *connect && pr.store != nil {
+			if msg, err := pr.store.Probe(ctx); err != nil {
+				fmt.Fprintln(os.Stderr, redact.Error(err))
+				bad = true
+			} else {
+				fmt.Println(msg)
+			}
+		}
 		pr.close()
 	}
 	if bad {

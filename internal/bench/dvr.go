@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,21 +41,29 @@ func (e *env) dvr(s *section) error {
 	defer os.RemoveAll(dir)
 	settle()
 
-	var awsU, oursU []usage
-	var ratios []float64
+	var awsU, oursU, md5U, sumU []usage
+	var ratios, sumMD5 []float64
 	var peaks, idles []int64
 	for rep := range e.opt.reps {
-		var a, o usage
+		var a, o, vm, vs usage
 		var peak, idle int64
 		steps := []struct {
 			name string
 			run  func() error
 		}{
 			{"aws s3 cp", func() (err error) { a, err = e.awsCp(src, key); return }},
-			{"srs-offload", func() (err error) { o, peak, idle, err = e.dvrOurs(src, rel, key, rep, a.elapsed); return }},
+			{"srs-offload", func() (err error) { o, peak, idle, err = e.dvrOurs(src, rel, key, rep, a.elapsed, defaultMode); return }},
+			{"srs-offload verify md5", func() (err error) {
+				vm, _, _, err = e.dvrOurs(src, rel, key, rep, a.elapsed, defaultMode.withVerify("md5"))
+				return
+			}},
+			{"srs-offload verify checksum", func() (err error) {
+				vs, _, _, err = e.dvrOurs(src, rel, key, rep, a.elapsed, defaultMode.withVerify("checksum"))
+				return
+			}},
 		}
 		if rep%2 == 1 {
-			steps[0], steps[1] = steps[1], steps[0]
+			slices.Reverse(steps)
 		}
 		for _, st := range steps {
 			e.logf("B3 rep %d: %s", rep+1, st.name)
@@ -64,6 +73,10 @@ func (e *env) dvr(s *section) error {
 			settle()
 		}
 		awsU, oursU = append(awsU, a), append(oursU, o)
+		md5U, sumU = append(md5U, vm), append(sumU, vs)
+		sumMD5 = append(sumMD5, vm.elapsed.Seconds()/vs.elapsed.Seconds())
+		s.notes = append(s.notes, fmt.Sprintf("rep %d: srs-offload verify md5 %s, verify checksum %s (%s)",
+			rep+1, secs(vm.elapsed), secs(vs.elapsed), ratio(sumMD5[rep])))
 		ratios = append(ratios, a.elapsed.Seconds()/o.elapsed.Seconds())
 		peaks, idles = append(peaks, peak), append(idles, idle)
 		s.notes = append(s.notes, fmt.Sprintf("rep %d: srs-offload %s (peak RSS %s; its metrics: %s), aws s3 cp %s (peak RSS %s): %s",
@@ -85,14 +98,23 @@ func (e *env) dvr(s *section) error {
 			{"CPU time: own + versitygw (+ Redis)", cpuCell(oursU, true), cpuCell(awsU, false), "", "", ""},
 			{"S3 requests (per run)", perFile(sumReqs(oursU), nil, len(oursU)), perFile(sumReqs(awsU), nil, len(awsU)), "", "", ""},
 		},
+	}, table{
+		header: []string{"srs-offload", "storage.verify auto (default; md5 on versitygw, CRC32C sent too)", "storage.verify md5", "storage.verify checksum (crc32c, full-object)", "checksum / md5"},
+		rows: [][]string{
+			{"time", e.dvrTime(mo), e.dvrTime(medianOf(md5U, wall)), e.dvrTime(medianOf(sumU, wall)), ratio(mean(sumMD5))},
+			{"CPU time: own + versitygw + Redis", cpuCell(oursU, true), cpuCell(md5U, true), cpuCell(sumU, true), ""},
+		},
 	})
 	s.summary = append(s.summary,
 		[]string{"B3 DVR " + mib(e.sc.dvrSize) + " vs aws s3 cp", "≥ 1.00×", fmt.Sprintf("%s (%s vs %s)", ratio(r), secs(mo), secs(ma)), yesNo(r >= 1)},
-		[]string{"B3 peak RSS", "≤ " + mib(limit), mib(peak), yesNo(peak <= limit)})
+		[]string{"B3 peak RSS", "≤ " + mib(limit), mib(peak), yesNo(peak <= limit)},
+		[]string{"B3 DVR verify checksum vs md5", "not a target", fmt.Sprintf("%s (%s vs %s)", ratio(mean(sumMD5)),
+			secs(medianOf(sumU, wall)), secs(medianOf(md5U, wall))), "—"})
 	s.notes = append(s.notes,
 		"srs-offload: the file appears in the root (a hard link of the generated file) and its on_dvr is sent; the time runs until the file is gone from the root (stat every 20 ms), i.e. stored, verified against the multipart ETag and purged. Its config is the default one: multipart from 16 MiB, 8 MiB parts, 4 in flight.",
 		"Peak RSS of srs-offload is VmHWM from /proc/<pid>/status at the end of the run, for a process started for this run; of aws, the maximum resident set size of the process (getrusage).",
 		"aws s3 cp: Debian's awscli (/usr/bin/aws) with `--endpoint-url`, path-style addressing, keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, its defaults otherwise (8 MiB parts, 10 in flight); the time is the process's run time, Python's start included.",
+		"Verify modes: srs-offload once more with `storage.verify: md5` (part MD5s and the whole file's MD5, compared with the multipart ETag) and once with `storage.verify: checksum` (CRC32C per part and of the whole file, sent as headers, compared with versitygw's full-object CRC32C; no MD5); checksum / md5 is the md5 run's time over the checksum run's. The peak RSS row is the default run's.",
 		"Both objects are checked with a HEAD (size) and deleted after each run; the file is read from the page cache by both.")
 	return nil
 }
@@ -142,7 +164,7 @@ func (e *env) checkSize(bucket, key string, size int64) error {
 	return nil
 }
 
-func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration) (u usage, peak, idle int64, err error) {
+func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration, md mode) (u usage, peak, idle int64, err error) {
 	root, err := e.newRoot("b3")
 	if err != nil {
 		return u, 0, 0, err
@@ -156,14 +178,18 @@ func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration) (u u
 	if err := e.s3.createBucket(bucket); err != nil {
 		return u, 0, 0, err
 	}
-	o, err := e.startOffload("serve", e.name("b3-serve"), root, bucket, defaultMode)
+	o, err := e.startOffload("serve", e.name("b3-serve"), root, bucket, md)
 	if err != nil {
 		return u, 0, 0, err
 	}
 	defer o.kill()
 	waitIdle(o.pid(), 5*time.Second)
 	idle, _ = rss(o.pid())
-	wait := e.profile(o, fmt.Sprintf("b3-dvr-rep%d", rep+1), e.profileSeconds("b3", max(awsTime, 5*time.Second)))
+	profile := fmt.Sprintf("b3-dvr-rep%d", rep+1)
+	if md.verify != "" {
+		profile = fmt.Sprintf("b3-dvr-verify-%s-rep%d", md.verify, rep+1)
+	}
+	wait := e.profile(o, profile, e.profileSeconds("b3", max(awsTime, 5*time.Second)))
 	body := e.dvrBody(root, "live", "livestream", rel)
 	m := e.meter(o.pid())
 	start := time.Now()
@@ -195,4 +221,9 @@ func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration) (u u
 		return u, 0, 0, err
 	}
 	return u, peak, idle, e.s3.dropBucket(bucket)
+}
+
+// dvrTime is a B3 time with its throughput.
+func (e *env) dvrTime(d time.Duration) string {
+	return fmt.Sprintf("%s (%.0f MiB/s)", secs(d), mibps(e.sc.dvrSize, d))
 }

@@ -61,32 +61,35 @@ func (e *env) benchOffload() section {
 	cpu := table{header: []string{"CPU time", "srs-offload archive only + versitygw + Redis", "srs-offload with playlists + versitygw + Redis",
 		"raw PUT (harness) + versitygw", "rclone + versitygw"}}
 	reqs := table{header: []string{"S3 requests per file", "srs-offload archive only", "srs-offload with playlists", "raw PUT", "rclone"}}
+	vt := table{header: []string{"files (archive only)", "storage.verify auto (default; md5 on versitygw, CRC32C sent too)", "storage.verify md5",
+		"storage.verify checksum (crc32c)", "checksum / md5", "CPU time: md5", "CPU time: checksum"}}
 	for _, c := range []struct {
 		n    int
 		size int64
 	}{{e.sc.bigN, e.sc.bigSize}, {e.sc.smallN, e.sc.smallSize}} {
-		if err := e.offloadCase(&s, &tbl, &cpu, &reqs, c.n, c.size); err != nil {
+		if err := e.offloadCase(&s, &tbl, &cpu, &reqs, &vt, c.n, c.size); err != nil {
 			s.err = err
 			break
 		}
 	}
-	s.tables = append(s.tables, tbl, cpu, reqs)
+	s.tables = append(s.tables, tbl, cpu, reqs, vt)
 	s.notes = append(s.notes,
 		"The targets (≥ 0.90× raw PUT, ≥ 1.30× rclone) are judged on srs-offload archive only (`playlist.enabled: false`): it does what the baselines do, store the segments, and writes no playlists. "+
 			"The default mode (a live playlist per stream and a VoD playlist per publish session, about one more PutObject per segment, and their ledger in Redis) is the whole product; its ratios are shown as the cost of the playlists, not judged.",
 		"Throughput is the data set's bytes over the wall time: for srs-offload from the first hook until the last file is gone from the root (the harness stats the files in hook order every 5 ms), for raw PUT from the first open until the last answer, for rclone the process's run time.",
 		fmt.Sprintf("srs-offload: each file appears in the root (a hard link of the generated file, as SRS renames a finished segment) and its on_hls is sent right after, %d streams sending in parallel, each in order (SRS sends on_hls serially per stream), one connection per hook. "+
 			"Its config is the default one (worker.concurrency 16, spool, reconciler with watcher) with poll_interval 20ms, once with `playlist: {enabled: false}` and once with the default playlists.", e.sc.offloadConns),
-		"Each repetition runs raw PUT, srs-offload archive only, rclone and srs-offload with playlists, in that order, and in the reverse order in the next repetition; the baseline columns of the two srs-offload rows are the same runs.",
+		"Each repetition runs raw PUT, srs-offload archive only, rclone, srs-offload with playlists, then archive only with verify md5 and with verify checksum, in that order, and in the reverse order in the next repetition; the baseline columns of the two srs-offload rows are the same runs.",
 		"Raw PUT: 16 goroutines, aws-sdk-go-v2 set up as srs-offload's uploader (path-style, checksums only when required), each file read once for its MD5 and sent with Content-MD5 and Content-Type, its ETag compared: what srs-offload's single PUT does, without the queue, spool, conditional write, purge and playlists.",
 		"rclone: Debian's rclone with an S3 remote (provider Other, path style) from RCLONE_CONFIG_* variables, defaults otherwise (it also sends Content-MD5 for single-part uploads).",
 		"CPU time: of the process doing the work (srs-offload; the harness for raw PUT, which also runs nothing else then; rclone), of versitygw and, for srs-offload, of Redis, over the run; cores = their sum over the wall time, of the "+fmt.Sprint(runtime.NumCPU())+" there are.",
 		"S3 requests per file: counted by versitygw (its StatsD counters, per bucket and action; a failed request shows its status), all of the run's requests (playlists included) over the files, the harness's own CreateBucket left out.",
+		"Verify modes: srs-offload archive only once more with `storage.verify: md5` (ETag = MD5 only) and once with `storage.verify: checksum` (CRC32C computed here, sent as a header, compared with what versitygw reports; no MD5); checksum / md5 is the md5 run's wall time over the checksum run's (above 1: checksum is faster).",
 		"After every run the harness lists the bucket and checks every object's size and ETag (= MD5); for srs-offload also that the spool is empty. Each run gets a new bucket and root, and a new srs-offload process with an empty Redis; the bucket is deleted and the disk synced before the next run.")
 	return s
 }
 
-func (e *env) offloadCase(s *section, tbl, cpu, reqs *table, n int, size int64) error {
+func (e *env) offloadCase(s *section, tbl, cpu, reqs, vt *table, n int, size int64) error {
 	label := fmt.Sprintf("%s × %s", thousands(n), mib(size))
 	key := fmt.Sprintf("b2-%s", strings.ReplaceAll(mib(size), " ", ""))
 	e.logf("B2 %s: generating the files", label)
@@ -97,10 +100,12 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs *table, n int, size int64) 
 	defer os.RemoveAll(d.dir)
 	settle()
 
-	var raws, rclones, archives, fulls []usage
+	var raws, rclones, archives, fulls, md5s, sums []usage
+	var sumMD5 []float64
+	md5Mode, sumMode := archiveMode.withVerify("md5"), archiveMode.withVerify("checksum")
 	var archRaw, archRclone, fullRaw, fullRclone, fullArch []float64
 	for rep := range e.opt.reps {
-		var raw, rcl, arch, full usage
+		var raw, rcl, arch, full, vm, vs usage
 		steps := []struct {
 			name string
 			run  func() error
@@ -109,6 +114,8 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs *table, n int, size int64) 
 			{"srs-offload archive only", func() (err error) { arch, err = e.offloadOurs(d, key, rep, raw.elapsed, archiveMode); return }},
 			{"rclone", func() (err error) { rcl, err = e.rclone(d); return }},
 			{"srs-offload with playlists", func() (err error) { full, err = e.offloadOurs(d, key, rep, raw.elapsed, playlistsMode); return }},
+			{"srs-offload archive only, verify md5", func() (err error) { vm, err = e.offloadOurs(d, key, rep, raw.elapsed, md5Mode); return }},
+			{"srs-offload archive only, verify checksum", func() (err error) { vs, err = e.offloadOurs(d, key, rep, raw.elapsed, sumMode); return }},
 		}
 		if rep%2 == 1 {
 			slices.Reverse(steps)
@@ -121,6 +128,10 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs *table, n int, size int64) 
 			settle()
 		}
 		raws, rclones, archives, fulls = append(raws, raw), append(rclones, rcl), append(archives, arch), append(fulls, full)
+		md5s, sums = append(md5s, vm), append(sums, vs)
+		sumMD5 = append(sumMD5, vm.elapsed.Seconds()/vs.elapsed.Seconds())
+		s.notes = append(s.notes, fmt.Sprintf("%s rep %d, archive only: verify md5 %s, verify checksum %s (%s)",
+			label, rep+1, secs(vm.elapsed), secs(vs.elapsed), ratio(sumMD5[rep])))
 		archRaw = append(archRaw, raw.elapsed.Seconds()/arch.elapsed.Seconds())
 		archRclone = append(archRclone, rcl.elapsed.Seconds()/arch.elapsed.Seconds())
 		fullRaw = append(fullRaw, raw.elapsed.Seconds()/full.elapsed.Seconds())
@@ -161,6 +172,9 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs *table, n int, size int64) 
 		[]string{"B2 " + label + " vs raw PUT (with playlists)", "not a target", vs(f1, fulls, raws) + fmt.Sprintf("; %s of archive only", ratio(fa)), "—"},
 		[]string{"B2 " + label + " vs rclone (archive only)", "≥ 1.30×", vs(a2, archives, rclones), yesNo(a2 >= 1.3)},
 		[]string{"B2 " + label + " vs rclone (with playlists)", "not a target", vs(f2, fulls, rclones), "—"})
+	vt.rows = append(vt.rows, []string{label, cell(archives), cell(md5s), cell(sums), ratio(mean(sumMD5)), cpuCell(md5s, true), cpuCell(sums, true)})
+	s.summary = append(s.summary, []string{"B2 " + label + " verify checksum vs md5 (archive only)", "not a target",
+		fmt.Sprintf("%s (%.0f vs %.0f MiB/s)", ratio(mean(sumMD5)), mibps(d.bytes, wall(sums)), mibps(d.bytes, wall(md5s))), "—"})
 	races := 0
 	for _, u := range append(slices.Clone(archives), fulls...) {
 		races += u.races

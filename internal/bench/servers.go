@@ -592,6 +592,16 @@ type mode struct {
 	label     string // a row of the report
 	short     string // in the summary and the notes
 	playlists bool
+	verify    string // storage.verify, "" for the default (auto)
+}
+
+// withVerify is m with storage.verify set (the verify-mode rows of B2 and B3).
+func (m mode) withVerify(v string) mode {
+	m.key += "-" + v
+	m.label = strings.TrimSuffix(m.label, ")") + ", storage.verify " + v + ")"
+	m.short += ", verify " + v
+	m.verify = v
+	return m
 }
 
 var (
@@ -605,7 +615,10 @@ var (
 // the root, a short shutdown and the profiler, and, for the archive-only mode, playlist.enabled
 // false.
 func (e *env) offloadConfig(listen, admin, root, bucket string, m mode) string {
-	playlist := ""
+	playlist, verify := "", ""
+	if m.verify != "" {
+		verify = "  verify: " + m.verify + "\n"
+	}
 	if !m.playlists {
 		playlist = "playlist: {enabled: false}\n"
 	}
@@ -622,9 +635,9 @@ storage:
   path_style: true
   access_key: %s
   secret_key: %s
-worker: {poll_interval: 20ms, shutdown_timeout: 5s}
+%sworker: {poll_interval: 20ms, shutdown_timeout: 5s}
 %sdebug: {pprof: true}
-`, listen, admin, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
+`, listen, admin, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey, verify, playlist)
 }
 
 // startOffload runs `srs-offload <sub>` in mode m on root and bucket and waits until /metrics

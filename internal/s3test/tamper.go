@@ -2,7 +2,14 @@ package s3test
 
 import (
 	"bytes"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
 )
 
 // WrongETags wraps an S3 server (see Fake) so that, for the requests match accepts, every ETag it
@@ -50,4 +57,132 @@ func (e *etagRewriter) Write(b []byte) (int, error) {
 		}
 	}
 	return e.ResponseWriter.Write(b)
+}
+
+// Corrupter is a proxy (httputil.ReverseProxy) in front of an S3 server that, while On, flips one
+// byte in the middle of the body of every object PUT and part upload: storage receives bytes
+// other than the ones sent, as from a faulty link or gateway. Requests are signed with
+// UNSIGNED-PAYLOAD, so only the integrity headers (Content-MD5, x-amz-checksum-*) and the
+// verification after the upload can notice.
+type Corrupter struct {
+	*Server
+	On      atomic.Bool
+	Flipped atomic.Int32 // bodies corrupted so far
+}
+
+// Corrupt starts a Corrupter in front of s; the returned Server's Endpoint is the proxy's.
+func Corrupt(t testing.TB, s *Server) *Corrupter {
+	t.Helper()
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Corrupter{}
+	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the signed Host header
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.On.Load() && r.Method == http.MethodPut && r.ContentLength > 1 && r.Header.Get("X-Amz-Copy-Source") == "" {
+			c.Flipped.Add(1)
+			r.Body = &flipper{r: r.Body, at: r.ContentLength / 2, rc: r.Body}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	cp := *s
+	cp.Endpoint = srv.URL
+	cp.Name = s.Name + "+corrupter"
+	c.Server = &cp
+	return c
+}
+
+type flipper struct {
+	r   io.Reader
+	rc  io.Closer
+	off int64
+	at  int64
+}
+
+func (f *flipper) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if f.at >= f.off && f.at < f.off+int64(n) {
+		p[f.at-f.off] ^= 0x01
+	}
+	f.off += int64(n)
+	return n, err
+}
+
+func (f *flipper) Close() error { return f.rc.Close() }
+
+// WrongChecksums wraps an S3 server so that every checksum it reports for a finished object (the
+// PUT answer, HEAD, CompleteMultipartUpload) is wrong, while the bytes are stored intact: it tests
+// that the checksum storage reports is compared, not just requested.
+func WrongChecksums(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("partNumber") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rw := &checksumRewriter{ResponseWriter: w}
+		next.ServeHTTP(rw, r)
+		if !rw.wrote {
+			rw.WriteHeader(http.StatusOK)
+		}
+	})
+}
+
+type checksumRewriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+// wrongChecksum changes the first character of a base64 value (A↔B), keeping its form.
+func wrongChecksum(v []byte) {
+	if len(v) > 0 {
+		if v[0] == 'A' {
+			v[0] = 'B'
+		} else {
+			v[0] = 'A'
+		}
+	}
+}
+
+func (c *checksumRewriter) WriteHeader(code int) {
+	for k, vs := range c.Header() {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") && strings.ToLower(k) != "x-amz-checksum-type" && len(vs) > 0 {
+			b := []byte(vs[0])
+			wrongChecksum(b)
+			c.Header().Set(k, string(b))
+		}
+	}
+	c.wrote = true
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *checksumRewriter) Write(b []byte) (int, error) {
+	if !c.wrote {
+		c.WriteHeader(http.StatusOK)
+	}
+	// CompleteMultipartUpload carries the checksum in its XML body.
+	for _, tag := range []string{"<ChecksumCRC32C>", "<ChecksumCRC64NVME>", "<ChecksumSHA256>", "<ChecksumCRC32>"} {
+		if i := bytes.Index(b, []byte(tag)); i >= 0 {
+			b = append([]byte{}, b...)
+			wrongChecksum(b[i+len(tag):])
+		}
+	}
+	return c.ResponseWriter.Write(b)
+}
+
+// Proxy starts a plain reverse proxy in front of s with wrap around it (for wrappers such as
+// WrongChecksums in front of a gateway that runs as a separate process).
+func Proxy(t testing.TB, s *Server, wrap func(http.Handler) http.Handler) *Server {
+	t.Helper()
+	target, err := url.Parse(s.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(wrap(httputil.NewSingleHostReverseProxy(target)))
+	t.Cleanup(srv.Close)
+	cp := *s
+	cp.Endpoint = srv.URL
+	cp.Name = s.Name + "+proxy"
+	return &cp
 }
