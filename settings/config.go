@@ -84,6 +84,16 @@ type Storage struct {
 	PartSize           Size `yaml:"part_size"`
 	// PartConcurrency is how many parts of one file are in flight at once.
 	PartConcurrency int `yaml:"part_concurrency"`
+	// SSE is the server-side encryption srs-offload asks for: "" (the bucket's default),
+	// AES256 (SSE-S3) or aws:kms (SSE-KMS).
+	SSE string `yaml:"sse"`
+	// KMSKeyID is the KMS key of aws:kms; empty: the account's default key.
+	KMSKeyID string `yaml:"kms_key_id"`
+	// BucketKey asks for an S3 Bucket Key with aws:kms.
+	BucketKey bool `yaml:"bucket_key"`
+	// SSECKeyEnv names the environment variable holding the SSE-C key (32 bytes, or their base64);
+	// the key itself is never in the config file.
+	SSECKeyEnv string `yaml:"sse_c_key_env"`
 }
 
 type Keys struct {

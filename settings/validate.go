@@ -94,6 +94,9 @@ func (c *Config) Validate() error {
 	if c.Storage.PartConcurrency < 1 || c.Storage.PartConcurrency > 64 {
 		add("storage.part_concurrency", "want 1..64, got %d", c.Storage.PartConcurrency)
 	}
+	for _, p := range c.Storage.encryptionProblems() {
+		add(p.Key, "%s", p.Msg)
+	}
 	// Object keys must be UTF-8 for S3, and the templates become regular expressions and URL
 	// patterns: a template that is not UTF-8 is refused by name, whether or not its feature is on.
 	templates := []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR},

@@ -5,6 +5,7 @@
 package uploader
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/md5"
@@ -54,6 +55,20 @@ type Config struct {
 	MaxConns int
 	// Log gets what the uploader cleans up on its own (default: slog.Default()).
 	Log *slog.Logger
+	// SSE is the server-side encryption each upload asks for: "", SSES3 (AES256) or SSEKMS
+	// (aws:kms). Empty leaves it to the bucket's default encryption.
+	SSE string
+	// KMSKeyID is the KMS key of SSE-KMS (an id, ARN or alias; MinIO: the key name); empty: the
+	// account's default key.
+	KMSKeyID string
+	// BucketKey asks for an S3 Bucket Key with SSE-KMS (fewer KMS requests).
+	BucketKey bool
+	// SSECKey, when set, is the 32-byte customer key of SSE-C, sent with every object request.
+	// It excludes SSE. It is never logged nor put in an error.
+	SSECKey []byte
+	// CABundle, when not empty, is the PEM certificates that sign the endpoint's TLS certificate
+	// (a private CA, a test server), trusted besides the system's.
+	CABundle []byte
 }
 
 // Uploader uploads and verifies. It is safe for concurrent use.
@@ -65,6 +80,7 @@ type Uploader struct {
 	threshold int64
 	partSize  int64
 	provider  provider
+	enc       encryption
 	log       *slog.Logger
 }
 
@@ -87,6 +103,10 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	}
 	if c.MaxConns < 2 {
 		c.MaxConns = 32
+	}
+	enc, err := newEncryption(c)
+	if err != nil {
+		return nil, err
 	}
 	p := detectProvider(c.Endpoint)
 	pathStyle := p.pathStyle
@@ -120,6 +140,9 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 	}
+	if len(c.CABundle) > 0 {
+		opts = append(opts, awsconfig.WithCustomCABundle(bytes.NewReader(c.CABundle)))
+	}
 	if c.AccessKey != "" || c.SecretKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, "")))
 	}
@@ -143,7 +166,7 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	})
 	return &Uploader{
 		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
-		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, log: cmp.Or(c.Log, slog.Default()),
+		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, enc: enc, log: cmp.Or(c.Log, slog.Default()),
 	}, nil
 }
 
@@ -278,7 +301,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		return Object{}, err
 	}
 	want := hex.EncodeToString(sum)
-	out, err := u.client.PutObject(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
 		Body:          io.NewSectionReader(src, 0, size),
@@ -289,7 +312,9 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		CacheControl: aws.String(t.CacheControl),
 		Metadata:     map[string]string{metaOrigin: origin, metaETag: want},
 		IfNoneMatch:  ifNoneMatch,
-	}, unsignedPayload)
+	}
+	u.enc.put(in)
+	out, err := u.client.PutObject(ctx, in, unsignedPayload)
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
 	}
@@ -327,7 +352,7 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 	}
 	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
 	// about PartConcurrency × a small copy buffer, whatever the file size.
-	_, err = u.parts.Upload(ctx, &s3.PutObjectInput{
+	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
 		Body:          io.NewSectionReader(src, 0, size),
@@ -336,7 +361,9 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 		CacheControl:  aws.String(t.CacheControl),
 		Metadata:      map[string]string{metaOrigin: origin, metaETag: want, metaMD5: whole},
 		IfNoneMatch:   ifNoneMatch, // the manager sends it with CompleteMultipartUpload
-	}, func(m *manager.Uploader) { m.PartSize = ps })
+	}
+	u.enc.put(in)
+	_, err = u.parts.Upload(ctx, in, func(m *manager.Uploader) { m.PartSize = ps })
 	if err != nil {
 		return Object{}, fmt.Errorf("multipart upload s3://%s/%s: %w", u.bucket, full, err)
 	}
@@ -388,7 +415,9 @@ func (u *Uploader) Find(ctx context.Context, key, origin string) (string, bool, 
 }
 
 func (u *Uploader) head(ctx context.Context, full string) (Object, bool, map[string]string, error) {
-	out, err := u.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full)})
+	in := &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full)}
+	u.enc.head(in)
+	out, err := u.client.HeadObject(ctx, in)
 	if err != nil {
 		var nf *types.NotFound
 		var api smithy.APIError
@@ -406,7 +435,9 @@ func (u *Uploader) head(ctx context.Context, full string) (Object, bool, map[str
 
 // Get returns the stored bytes of key; for tests and tools, not for the upload path.
 func (u *Uploader) Get(ctx context.Context, key string) ([]byte, error) {
-	out, err := u.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(u.Key(key))})
+	in := &s3.GetObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(u.Key(key))}
+	u.enc.get(in)
+	out, err := u.client.GetObject(ctx, in)
 	if err != nil {
 		return nil, err
 	}

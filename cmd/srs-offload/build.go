@@ -204,11 +204,16 @@ func pingRedis(cfg settings.Config) error {
 // newStorage builds the storage client without reaching it.
 func newStorage(ctx context.Context, cfg settings.Config) (*uploader.Uploader, error) {
 	s := cfg.Storage
+	ssecKey, err := s.SSECKey()
+	if err != nil {
+		return nil, fmt.Errorf("storage.sse_c_key_env: %w", err)
+	}
 	return uploader.New(ctx, uploader.Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
 		MultipartThreshold: int64(s.MultipartThreshold), PartSize: int64(s.PartSize),
 		PartConcurrency: s.PartConcurrency, MaxConns: 2 * cfg.Worker.Concurrency,
+		SSE: s.SSE, KMSKeyID: s.KMSKeyID, BucketKey: s.BucketKey, SSECKey: ssecKey,
 	})
 }
 
