@@ -7,6 +7,10 @@
 #                 service starts denied during the install (the tests never use a system nginx);
 #   versitygw     (a real S3 gateway) built with `go install` into the tool cache,
 #                 outside the repository.
+#   minio         (MinIO, for the encryption tests: its built-in KMS and SSE-C) built with
+#                 `go install` into the tool cache, outside the repository (dl.min.io's binaries
+#                 are not reachable everywhere; the Go module proxy is). The first build takes
+#                 several minutes.
 # The benchmarks (make bench) need redis-server and versitygw too, and their baselines:
 #   rclone        (`rclone copy --transfers 16`) from Debian's packages, when missing;
 #   awscli        (`aws s3 cp`, multipart) from Debian's packages, when /usr/bin/aws is missing
@@ -96,3 +100,14 @@ if [ ! -x "$tools/versitygw-$VERSITYGW_VERSION" ]; then
   mv "$tools/versitygw" "$tools/versitygw-$VERSITYGW_VERSION"
 fi
 ln -sf "versitygw-$VERSITYGW_VERSION" "$tools/versitygw"
+
+if [ "$mode" = test ]; then
+  # The newest MinIO is a pseudo-version of its master branch (MinIO tags no Go module versions).
+  MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+  if [ ! -x "$tools/minio-$MINIO_VERSION" ]; then
+    echo "tools: building minio $MINIO_VERSION into $tools (takes several minutes)" >&2
+    GOBIN="$tools" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
+    mv "$tools/minio" "$tools/minio-$MINIO_VERSION"
+  fi
+  ln -sf "minio-$MINIO_VERSION" "$tools/minio"
+fi
