@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,10 +99,18 @@ func MinIO(t testing.TB) *Server {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if _, err := s.client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)}); err != nil {
-		t.Fatalf("minio create bucket: %v", err)
+	// Ready can come before the S3 API is initialized (503 XMinioServerNotInitialized).
+	c := s.client(t)
+	for {
+		_, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(s.Bucket)})
+		if err == nil {
+			return s
+		}
+		if !strings.Contains(err.Error(), "XMinioServerNotInitialized") || time.Now().After(deadline) {
+			t.Fatalf("minio create bucket: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return s
 }
 
 // client is a plain S3 client for the server, for setting it up.
