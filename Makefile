@@ -6,7 +6,7 @@ GO    ?= go
 TOOLS ?= $(or $(SRS_OFFLOAD_TOOLS),$(HOME)/.cache/srs-offload/bin)
 export SRS_OFFLOAD_TOOLS := $(TOOLS)
 
-.PHONY: build run test tools lint chaos bench fuzz
+.PHONY: build run test test-minio tools lint chaos bench fuzz
 
 build:
 	$(GO) build -o bin/srs-offload ./cmd/srs-offload
@@ -27,6 +27,12 @@ lint:
 
 test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
+
+# MinIO with its built-in KMS (the encryption tests): built once into the tool cache (several
+# minutes, so not part of `make tools`); from then on `make test` runs these tests too.
+test-minio: tools
+	@bash scripts/tools.sh minio
+	$(GO) test -count=1 -timeout 20m -run 'MinIO' ./worker/ ./uploader/ ./internal/...
 
 # Every fuzz target (go test -list '^Fuzz' ./...), one at a time, FUZZTIME each (about a minute per
 # target by default): prints a line per target and fails if one fails; a failing input is kept in

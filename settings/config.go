@@ -107,6 +107,16 @@ type Storage struct {
 	Verify string `yaml:"verify"`
 	// Checksum is the algorithm of verify checksum: crc32c, crc64nvme or sha256.
 	Checksum string `yaml:"checksum"`
+	// SSE is the server-side encryption srs-offload asks for: "" (the bucket's default),
+	// AES256 (SSE-S3) or aws:kms (SSE-KMS).
+	SSE string `yaml:"sse"`
+	// KMSKeyID is the KMS key of aws:kms; empty: the account's default key.
+	KMSKeyID string `yaml:"kms_key_id"`
+	// BucketKey asks for an S3 Bucket Key with aws:kms.
+	BucketKey bool `yaml:"bucket_key"`
+	// SSECKeyEnv names the environment variable holding the SSE-C key (32 bytes, or their base64);
+	// the key itself is never in the config file.
+	SSECKeyEnv string `yaml:"sse_c_key_env"`
 }
 
 type Keys struct {

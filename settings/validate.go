@@ -102,6 +102,9 @@ func (c *Config) Validate() error {
 	if !slices.Contains([]string{"crc32c", "crc64nvme", "sha256"}, c.Storage.Checksum) {
 		add("storage.checksum", "want crc32c, crc64nvme or sha256, got %q", c.Storage.Checksum)
 	}
+	for _, p := range c.Storage.encryptionProblems() {
+		add(p.Key, "%s", p.Msg)
+	}
 	// Object keys must be UTF-8 for S3, and the templates become regular expressions and URL
 	// patterns: a template that is not UTF-8 is refused by name, whether or not its feature is on.
 	templates := []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist}, {"keys.dvr", c.Keys.DVR},

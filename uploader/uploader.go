@@ -5,6 +5,7 @@
 package uploader
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/base64"
@@ -65,6 +66,20 @@ type Config struct {
 	Objects ObjectOptions
 	// Credentials beyond AccessKey/SecretKey (see credentials.go).
 	Credentials Credentials
+	// SSE is the server-side encryption each upload asks for: "", SSES3 (AES256) or SSEKMS
+	// (aws:kms). Empty leaves it to the bucket's default encryption.
+	SSE string
+	// KMSKeyID is the KMS key of SSE-KMS (an id, ARN or alias; MinIO: the key name); empty: the
+	// account's default key.
+	KMSKeyID string
+	// BucketKey asks for an S3 Bucket Key with SSE-KMS (fewer KMS requests).
+	BucketKey bool
+	// SSECKey, when set, is the 32-byte customer key of SSE-C, sent with every object request.
+	// It excludes SSE. It is never logged nor put in an error.
+	SSECKey []byte
+	// CABundle, when not empty, is the PEM certificates that sign the endpoint's TLS certificate
+	// (a private CA, a test server), trusted besides the system's.
+	CABundle []byte
 }
 
 // Uploader uploads and verifies. It is safe for concurrent use.
@@ -78,6 +93,7 @@ type Uploader struct {
 	provider  provider
 	verify    string
 	checksum  string
+	enc       encryption
 	log       *slog.Logger
 	objects   ObjectOptions
 }
@@ -117,6 +133,10 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		log.Warn("storage.verify is size, the weakest check: storage is asked to check each request's Content-MD5, " +
 			"and nothing compares a digest of what it stored; use md5 or checksum where the provider allows")
 	}
+	enc, err := newEncryption(c)
+	if err != nil {
+		return nil, err
+	}
 	p := detectProvider(c.Endpoint)
 	pathStyle := p.pathStyle
 	if c.PathStyle != nil {
@@ -149,6 +169,9 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 	}
+	if len(c.CABundle) > 0 {
+		opts = append(opts, awsconfig.WithCustomCABundle(bytes.NewReader(c.CABundle)))
+	}
 	if c.AccessKey != "" || c.SecretKey != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKey, c.SecretKey, c.Credentials.SessionToken)))
 	}
@@ -176,7 +199,7 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	})
 	return &Uploader{
 		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
-		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, log: log,
+		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, enc: enc, log: log,
 		verify: c.Verify, checksum: c.Checksum, objects: c.Objects,
 	}, nil
 }
@@ -333,6 +356,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		setChecksum(n.checksum, d.sum, &in.ChecksumCRC32C, &in.ChecksumCRC64NVME, &in.ChecksumSHA256)
 	}
 	u.objects.apply(ctx, in, full, t)
+	u.enc.put(in)
 	out, err := u.client.PutObject(ctx, in, unsignedPayload)
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
@@ -479,6 +503,7 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 	}
 	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
 	// about PartConcurrency × a small copy buffer, whatever the file size.
+	u.enc.put(in)
 	_, err = u.parts.Upload(ctx, in, func(m *manager.Uploader) {
 		m.PartSize = ps
 		if values != nil {
@@ -528,8 +553,9 @@ type headed struct {
 }
 
 func (u *Uploader) head(ctx context.Context, full string) (headed, bool, map[string]string, error) {
-	out, err := u.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full),
-		ChecksumMode: types.ChecksumModeEnabled})
+	in := &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full), ChecksumMode: types.ChecksumModeEnabled}
+	u.enc.head(in)
+	out, err := u.client.HeadObject(ctx, in)
 	if err != nil {
 		var nf *types.NotFound
 		var api smithy.APIError
@@ -550,7 +576,9 @@ func (u *Uploader) head(ctx context.Context, full string) (headed, bool, map[str
 
 // Get returns the stored bytes of key; for tests and tools, not for the upload path.
 func (u *Uploader) Get(ctx context.Context, key string) ([]byte, error) {
-	out, err := u.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(u.Key(key))})
+	in := &s3.GetObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(u.Key(key))}
+	u.enc.get(in)
+	out, err := u.client.GetObject(ctx, in)
 	if err != nil {
 		return nil, err
 	}

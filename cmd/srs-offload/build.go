@@ -238,6 +238,10 @@ func pingRedis(cfg settings.Config) error {
 func newStorage(ctx context.Context, p *plan) (*uploader.Uploader, error) {
 	cfg := p.cfg
 	s := cfg.Storage
+	ssecKey, err := s.SSECKey()
+	if err != nil {
+		return nil, fmt.Errorf("storage.sse_c_key_env: %w", err)
+	}
 	return uploader.New(ctx, uploader.Config{
 		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
@@ -247,6 +251,7 @@ func newStorage(ctx context.Context, p *plan) (*uploader.Uploader, error) {
 		Credentials: uploader.Credentials{SessionToken: s.SessionToken, Profile: s.Profile, RoleARN: s.RoleARN,
 			ExternalID: s.ExternalID, SessionName: s.SessionName, WebIdentityTokenFile: s.WebIdentityTokenFile, STSEndpoint: s.STSEndpoint},
 		Verify: s.Verify, Checksum: s.Checksum,
+		SSE: s.SSE, KMSKeyID: s.KMSKeyID, BucketKey: s.BucketKey, SSECKey: ssecKey,
 	})
 }
 

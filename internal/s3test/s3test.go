@@ -33,6 +33,10 @@ type Server struct {
 	Bucket    string
 	AccessKey string
 	SecretKey string
+	// CABundle is the PEM certificate of a server that serves TLS with its own (MinIO).
+	CABundle []byte
+	// KMSKey names the server's built-in KMS key (MinIO), for SSE-KMS.
+	KMSKey string
 }
 
 // Config is an uploader config for this server.
@@ -40,7 +44,7 @@ func (s *Server) Config() uploader.Config {
 	t := true
 	return uploader.Config{
 		Endpoint: s.Endpoint, Region: "us-east-1", Bucket: s.Bucket, PathStyle: &t,
-		AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey, CABundle: s.CABundle,
 		MultipartThreshold: 16 << 20, PartSize: 5 << 20, PartConcurrency: 4, MaxConns: 16,
 	}
 }
@@ -82,6 +86,22 @@ func Fake(t testing.TB, wrap func(http.Handler) http.Handler) *Server {
 // VersityBinary finds versitygw in the tool cache that scripts/tools.sh fills.
 func VersityBinary(t testing.TB) string {
 	t.Helper()
+	return toolBinary(t, "versitygw")
+}
+
+// toolBinary finds a tool in the tool cache that scripts/tools.sh fills, or on PATH.
+// haveTool tells whether toolBinary finds name.
+func haveTool(t testing.TB, name string) bool {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(toolDir(t), name)); err == nil {
+		return true
+	}
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+func toolDir(t testing.TB) string {
+	t.Helper()
 	dir := os.Getenv("SRS_OFFLOAD_TOOLS")
 	if dir == "" {
 		cache, err := os.UserCacheDir()
@@ -90,12 +110,25 @@ func VersityBinary(t testing.TB) string {
 		}
 		dir = filepath.Join(cache, "srs-offload", "bin")
 	}
-	p := filepath.Join(dir, "versitygw")
+	return dir
+}
+
+func toolBinary(t testing.TB, name string) string {
+	t.Helper()
+	dir := os.Getenv("SRS_OFFLOAD_TOOLS")
+	if dir == "" {
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(cache, "srs-offload", "bin")
+	}
+	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err != nil {
-		if lp, lerr := exec.LookPath("versitygw"); lerr == nil {
+		if lp, lerr := exec.LookPath(name); lerr == nil {
 			return lp
 		}
-		t.Fatalf("versitygw not found in %s: run `make test` (scripts/tools.sh builds it)", dir)
+		t.Fatalf("%s not found in %s: run `make test` (scripts/tools.sh builds it)", name, dir)
 	}
 	return p
 }
