@@ -612,8 +612,9 @@ var (
 )
 
 // offloadConfig is the YAML the harness gives srs-offload: every default, except the servers,
-// the root, a short shutdown and the profiler, and, for the archive-only mode, playlist.enabled
-// false.
+// the root, the harness's file layout (as an operator names SRS's hls_ts_file; else the
+// reconciler, which sees every file at once, logs each as unplaceable), a short shutdown and the
+// profiler, and, for the archive-only mode, playlist.enabled false.
 func (e *env) offloadConfig(listen, admin, root, bucket string, m mode) string {
 	playlist, verify := "", ""
 	if m.verify != "" {
@@ -635,7 +636,8 @@ storage:
   path_style: true
   access_key: %s
   secret_key: %s
-%sworker: {poll_interval: 20ms, shutdown_timeout: 5s}
+%sreconcile: {hls_ts_file: ["[app]/[stream]-[seq].ts", "[app]/[stream]/[timestamp]-[seq].ts"]} # the harness's layouts (SRS's hls_ts_file)
+worker: {poll_interval: 20ms, shutdown_timeout: 5s}
 %sdebug: {pprof: true}
 `, listen, admin, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey, verify, playlist)
 }
