@@ -89,7 +89,6 @@ func VersityBinary(t testing.TB) string {
 	return toolBinary(t, "versitygw")
 }
 
-// toolBinary finds a tool in the tool cache that scripts/tools.sh fills, or on PATH.
 // haveTool tells whether toolBinary finds name.
 func haveTool(t testing.TB, name string) bool {
 	t.Helper()
@@ -100,6 +99,7 @@ func haveTool(t testing.TB, name string) bool {
 	return err == nil
 }
 
+// toolDir is the tool cache that scripts/tools.sh fills.
 func toolDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("SRS_OFFLOAD_TOOLS")
@@ -113,16 +113,10 @@ func toolDir(t testing.TB) string {
 	return dir
 }
 
+// toolBinary finds a tool in the tool cache, or on PATH.
 func toolBinary(t testing.TB, name string) string {
 	t.Helper()
-	dir := os.Getenv("SRS_OFFLOAD_TOOLS")
-	if dir == "" {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(cache, "srs-offload", "bin")
-	}
+	dir := toolDir(t)
 	p := filepath.Join(dir, name)
 	if _, err := os.Stat(p); err != nil {
 		if lp, lerr := exec.LookPath(name); lerr == nil {
