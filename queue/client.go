@@ -30,10 +30,20 @@ type Client struct {
 	opts Options
 }
 
-// NewClient wraps an asynq client.
-func NewClient(redis asynq.RedisClientOpt, o Options) *Client {
-	if o.RedisTimeout > 0 {
-		redis.DialTimeout, redis.ReadTimeout, redis.WriteTimeout = o.RedisTimeout, o.RedisTimeout, o.RedisTimeout
+// NewClient wraps an asynq client, on any of asynq's Redis layouts.
+func NewClient(redis asynq.RedisConnOpt, o Options) *Client {
+	if t := o.RedisTimeout; t > 0 {
+		switch r := redis.(type) {
+		case asynq.RedisClientOpt:
+			r.DialTimeout, r.ReadTimeout, r.WriteTimeout = t, t, t
+			redis = r
+		case asynq.RedisFailoverClientOpt:
+			r.DialTimeout, r.ReadTimeout, r.WriteTimeout = t, t, t
+			redis = r
+		case asynq.RedisClusterClientOpt:
+			r.DialTimeout, r.ReadTimeout, r.WriteTimeout = t, t, t
+			redis = r
+		}
 	}
 	return &Client{c: asynq.NewClient(redis), opts: o}
 }

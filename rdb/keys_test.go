@@ -15,6 +15,7 @@ func TestKeyNamesPinned(t *testing.T) {
 		{rdb.Streams, "so:streams"},
 		{rdb.Folders, "so:folders"},
 		{rdb.Active, "so:active"},
+		{rdb.Probe, "so:{check}:probe"},
 		{rdb.Purged("/srs/live/cam1-3.ts"), "so:purged:/srs/live/cam1-3.ts"},
 		{rdb.Warm("live/cam1-3.ts"), "so:warm:live/cam1-3.ts"},
 		{k.Tag, "so:{93ee3ff4550520ec}:"},

@@ -32,6 +32,10 @@ const (
 	Active = Prefix + "active"
 )
 
+// Probe is a STRING that check --connect and a starting process write, run a script on and
+// delete: proof that the Redis user may do what srs-offload does.
+const Probe = Prefix + "{check}:probe"
+
 // Purged is a STRING: the JSON fileid.ID of the file at path when it was purged, so a late or
 // repeated hook for it is answered.
 func Purged(path string) string { return Prefix + "purged:" + path }

@@ -43,10 +43,58 @@ type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 }
 
+// Redis is where the queue and the playlist ledger live: one server at addr (the default), a
+// master found through Sentinel (sentinel.master_name set), or a Cluster (cluster.addrs set).
+// The three are exclusive; package redisconn turns this into clients.
 type Redis struct {
-	Addr     string `yaml:"addr"`
-	Password string `yaml:"password"`
-	DB       int    `yaml:"db"`
+	Addr string `yaml:"addr"`
+	// Username is the ACL user (Redis 6+); empty: the default user.
+	Username string        `yaml:"username"`
+	Password string        `yaml:"password"`
+	DB       int           `yaml:"db"`
+	TLS      RedisTLS      `yaml:"tls"`
+	Sentinel RedisSentinel `yaml:"sentinel"`
+	Cluster  RedisCluster  `yaml:"cluster"`
+}
+
+// RedisTLS turns TLS on towards Redis (and its sentinels). Enabled alone trusts the system's
+// CAs; ca_file trusts that CA instead; cert_file with key_file is the client certificate.
+type RedisTLS struct {
+	Enabled    bool   `yaml:"enabled"`
+	CAFile     string `yaml:"ca_file"`
+	CertFile   string `yaml:"cert_file"`
+	KeyFile    string `yaml:"key_file"`
+	ServerName string `yaml:"server_name"`
+}
+
+// On is whether TLS is used: enabled, or any of its files or server_name set.
+func (t RedisTLS) On() bool {
+	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != ""
+}
+
+// RedisSentinel finds the master through Sentinel. Username and Password are the sentinels'
+// own; redis.username and redis.password are the master's and replicas'.
+type RedisSentinel struct {
+	MasterName string   `yaml:"master_name"`
+	Addrs      []string `yaml:"addrs"`
+	Username   string   `yaml:"username"`
+	Password   string   `yaml:"password"`
+}
+
+// RedisCluster is a Redis Cluster, reached through any of its nodes (seed addresses).
+type RedisCluster struct {
+	Addrs []string `yaml:"addrs"`
+}
+
+// Topology names the layout: "single", "sentinel" or "cluster".
+func (r Redis) Topology() string {
+	switch {
+	case r.Sentinel.MasterName != "" || len(r.Sentinel.Addrs) > 0:
+		return "sentinel"
+	case len(r.Cluster.Addrs) > 0:
+		return "cluster"
+	}
+	return "single"
 }
 
 // Admin is the listener for metrics, health and profiling, apart from the hooks.
@@ -395,7 +443,8 @@ var envVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // are used; warm.targets[N].headers.* are secrets too (Authorization and the like).
 var secretKeys = map[string]bool{
 	"hooks.token": true, "admin.token": true, "storage.access_key": true, "storage.secret_key": true, "redis.password": true,
-	"storage.session_token": true, "storage.external_id": true,
+	"redis.sentinel.password": true,
+	"storage.session_token":   true, "storage.external_id": true,
 }
 
 var headerKey = regexp.MustCompile(`^warm\.targets\[\d+\]\.headers\.`)

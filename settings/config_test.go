@@ -350,6 +350,17 @@ func TestValidateEachProblem(t *testing.T) {
 		{"redis.addr", func(c *settings.Config) { c.Redis.Addr = "localhost" }},
 		{"redis.db", func(c *settings.Config) { c.Redis.DB = 16 }},
 		{"redis.db", func(c *settings.Config) { c.Redis.DB = -1 }},
+		{"redis.cluster.addrs", func(c *settings.Config) {
+			c.Redis.Cluster.Addrs, c.Redis.Sentinel.MasterName, c.Redis.Sentinel.Addrs = []string{"a:1"}, "m", []string{"b:2"}
+		}},
+		{"redis.cluster.addrs[1]", func(c *settings.Config) { c.Redis.Cluster.Addrs = []string{"a:1", "b"} }},
+		{"redis.db", func(c *settings.Config) { c.Redis.Cluster.Addrs, c.Redis.DB = []string{"a:1"}, 3 }},
+		{"redis.sentinel.master_name", func(c *settings.Config) { c.Redis.Sentinel.Addrs = []string{"a:26379"} }},
+		{"redis.sentinel.addrs", func(c *settings.Config) { c.Redis.Sentinel.MasterName = "mymaster" }},
+		{"redis.sentinel.addrs[0]", func(c *settings.Config) { c.Redis.Sentinel.MasterName, c.Redis.Sentinel.Addrs = "m", []string{"a"} }},
+		{"redis.sentinel.password", func(c *settings.Config) { c.Redis.Sentinel.Password = "x" }},
+		{"redis.tls.key_file", func(c *settings.Config) { c.Redis.TLS.CertFile = "c.pem" }},
+		{"redis.tls.cert_file", func(c *settings.Config) { c.Redis.TLS.KeyFile = "k.pem" }},
 		{"roots", func(c *settings.Config) { c.Roots = nil }},
 		{"hooks.enqueue_timeout", func(c *settings.Config) { c.Hooks.EnqueueTimeout = 30 * time.Second }},
 		{"hooks.enqueue_timeout", func(c *settings.Config) { c.Hooks.EnqueueTimeout = time.Minute }},

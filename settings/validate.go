@@ -50,12 +50,7 @@ func (c *Config) Validate() error {
 	default:
 		add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
-	if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
-		add("redis.addr", "want host:port, got %q", c.Redis.Addr)
-	}
-	if c.Redis.DB < 0 || c.Redis.DB > 15 {
-		add("redis.db", "want 0..15, got %d", c.Redis.DB)
-	}
+	c.Redis.validate(add)
 	if len(c.Roots) == 0 {
 		add("roots", "name at least one folder SRS records into")
 	}
@@ -183,4 +178,52 @@ func withoutUserinfo(endpoint string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// validate checks redis: one layout (single, sentinel or cluster), each address host:port, the
+// TLS client certificate as a pair.
+func (r Redis) validate(add func(key, format string, a ...any)) {
+	addrs := func(key string, as []string) {
+		for i, a := range as {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				add(fmt.Sprintf("%s[%d]", key, i), "want host:port, got %q", a)
+			}
+		}
+	}
+	sentinel := r.Sentinel.MasterName != "" || len(r.Sentinel.Addrs) > 0
+	cluster := len(r.Cluster.Addrs) > 0
+	switch {
+	case sentinel && cluster:
+		add("redis.cluster.addrs", "redis.sentinel and redis.cluster exclude each other: a Cluster does its own failover, Sentinel watches one master")
+	case sentinel:
+		if r.Sentinel.MasterName == "" {
+			add("redis.sentinel.master_name", "name the master the sentinels watch (their `sentinel monitor <name> …`)")
+		}
+		if len(r.Sentinel.Addrs) == 0 {
+			add("redis.sentinel.addrs", "list the sentinels, host:port each (26379 by default)")
+		}
+		addrs("redis.sentinel.addrs", r.Sentinel.Addrs)
+	case cluster:
+		addrs("redis.cluster.addrs", r.Cluster.Addrs)
+		if r.DB != 0 {
+			add("redis.db", "a Redis Cluster has only database 0, got %d", r.DB)
+		}
+	default:
+		if _, _, err := net.SplitHostPort(r.Addr); err != nil {
+			add("redis.addr", "want host:port, got %q", r.Addr)
+		}
+	}
+	if r.DB < 0 || r.DB > 15 {
+		add("redis.db", "want 0..15, got %d", r.DB)
+	}
+	if !sentinel && (r.Sentinel.Username != "" || r.Sentinel.Password != "") {
+		add("redis.sentinel.password", "set without redis.sentinel.master_name and .addrs")
+	}
+	if (r.TLS.CertFile == "") != (r.TLS.KeyFile == "") {
+		if r.TLS.CertFile == "" {
+			add("redis.tls.cert_file", "redis.tls.key_file is set: the client certificate needs both")
+		} else {
+			add("redis.tls.key_file", "redis.tls.cert_file is set: the client certificate needs both")
+		}
+	}
 }

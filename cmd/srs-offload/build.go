@@ -26,6 +26,7 @@ import (
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
+	"github.com/srs-offload/srs-offload/redisconn"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/settings"
 	"github.com/srs-offload/srs-offload/spool"
@@ -50,6 +51,8 @@ type plan struct {
 	folder  objkey.Template
 	// objects are the options every stored object is written with (storage.storage_class …).
 	objects uploader.ObjectOptions
+	// redis makes every Redis client of the process (asynq's and ours), on any layout.
+	redis *redisconn.Conn
 }
 
 // compile validates cfg (settings.Validate, which fills in node) and converts it. Every problem,
@@ -76,6 +79,16 @@ func compile(cfg settings.Config) (*plan, error) {
 		p.vodKey = &t
 	}
 	p.objects = ps.objectOptions(cfg.Storage)
+	if rc, err := redisconn.New(cfg.Redis); err != nil {
+		var ke *redisconn.KeyError
+		if errors.As(err, &ke) {
+			ps.add(ke.Key, ke.Err)
+		} else {
+			ps.add("redis", err)
+		}
+	} else {
+		p.redis = rc
+	}
 	if cfg.Spool.Enabled {
 		sp, err := spool.New(p.roots, cfg.Spool.Dir)
 		if err != nil {
@@ -221,17 +234,20 @@ func (p *plan) hookDrain() time.Duration {
 	return p.cfg.Hooks.ReadTimeout + p.cfg.Hooks.EnqueueTimeout + time.Second
 }
 
-func redisOpt(cfg settings.Config) asynq.RedisClientOpt {
-	return asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}
-}
+// redisOpt is the asynq connection of the config's Redis layout (server, inspector, requeue).
+func (p *plan) redisOpt() asynq.RedisConnOpt { return p.redis.Asynq(0) }
 
-func pingRedis(cfg settings.Config) error {
-	c := asynq.NewClient(redisOpt(cfg))
-	defer c.Close()
-	if err := c.Ping(); err != nil {
-		return fmt.Errorf("redis.addr %s: not reachable: %w", cfg.Redis.Addr, err)
+// checkRedis reaches Redis as the config says. With every set, each sentinel or Cluster seed
+// node is asked too (check --connect); otherwise one write and script on the master or Cluster
+// is enough (serve, whose layout may have a sentinel down).
+func (p *plan) checkRedis(ctx context.Context, every bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	t := max(p.cfg.Hooks.EnqueueTimeout, 2*time.Second)
+	if every {
+		return p.redis.Check(ctx, t)
 	}
-	return nil
+	return p.redis.Reach(ctx, t)
 }
 
 // newStorage builds the storage client without reaching it.
@@ -289,7 +305,7 @@ type process struct {
 	log *slog.Logger
 
 	qc        *queue.Client
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
 	inspector *asynq.Inspector
 	collector prometheus.Collector // registered, or nil
 	ledger    *playlist.Ledger
@@ -331,7 +347,7 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 			log.Warn("spool: hard links fail in a root; SRS's hls_cleanup/hls_dispose may delete segments before they are uploaded", "err", err)
 		}
 	}
-	pr.qc = queue.NewClient(redisOpt(cfg), queue.Options{
+	pr.qc = queue.NewClient(p.redisOpt(), queue.Options{
 		Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
 		RedisTimeout: cfg.Hooks.EnqueueTimeout,
 	})
@@ -350,21 +366,20 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 	}
 	var reach []error
 	if f.connect {
-		if err := pingRedis(cfg); err != nil {
+		if err := p.checkRedis(ctx, !f.take); err != nil {
 			if !r.hooks || !f.take {
 				reach = append(reach, err)
 			} else {
 				// The receiver starts anyway: hooks are answered 503 (the file is held in the
 				// spool), and the reconciler enqueues what is on disk once Redis answers.
-				log.Warn("redis not reachable at start; hooks get 503 and their files are held in the spool until it answers", "key", "redis.addr", "err", err)
+				log.Warn("redis not reachable at start; hooks get 503 and their files are held in the spool until it answers", "err", err)
 			}
 		}
 	}
 	// The playlist ledger and the warming rendezvous; bounded like the enqueue, since the hook
 	// waits for them too.
 	t := cfg.Hooks.EnqueueTimeout
-	pr.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
+	pr.rdb = p.redis.Client(t)
 	pr.ledger = playlist.New(pr.rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain})
 	if len(p.targets) > 0 {
 		pr.rendez = warm.NewRendezvous(pr.rdb, cfg.Warm.Wait)
@@ -382,7 +397,7 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 	}
 	// Every process serves its metrics on admin.listen, the queues' too (size and latency: the
 	// backlog's age).
-	pr.inspector = asynq.NewInspector(redisOpt(cfg))
+	pr.inspector = asynq.NewInspector(p.redisOpt())
 	checks := []admin.Check{
 		{Name: "redis", Dependency: "redis", Run: func(ctx context.Context) error { return pr.rdb.Ping(ctx).Err() }},
 		{Name: "roots", Run: admin.Writable(p.roots.Dirs())},
@@ -490,7 +505,7 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 		opts.Warmer = warmer
 		off.Warms = &warm.Trigger{Rendezvous: pr.rendez, Enqueue: pr.qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
 	}
-	pr.ws = worker.NewServer(redisOpt(cfg), opts, off)
+	pr.ws = worker.NewServer(pr.p.redisOpt(), opts, off)
 	// Multipart uploads older than the longest attempt belong to killed workers.
 	pr.jan = &uploader.Janitor{Uploader: up, OlderThan: cfg.Worker.Timeout + time.Minute, Every: time.Minute, Log: log}
 	return nil

@@ -1,0 +1,141 @@
+// Package redisconn turns the redis settings into clients: the asynq connection options (queue
+// client, worker server, inspector) and the go-redis client of our own commands and Lua scripts
+// (playlist ledger, warm rendezvous). It is the one place that knows the three layouts (a single
+// server, a master found through Sentinel, a Cluster), TLS and the ACL user, so every client of a
+// process talks to the same Redis the same way.
+package redisconn
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/settings"
+)
+
+// KeyError is a problem with one redis setting; Key names it (e.g. "redis.tls.ca_file").
+type KeyError struct {
+	Key   string
+	Value string // the value at fault, when it helps (an address); never a secret
+	Err   error
+}
+
+func (e *KeyError) Error() string {
+	if e.Value != "" {
+		return e.Key + " " + e.Value + ": " + e.Err.Error()
+	}
+	return e.Key + ": " + e.Err.Error()
+}
+func (e *KeyError) Unwrap() error { return e.Err }
+
+// Conn is the redis settings made ready to connect: TLS files read once.
+type Conn struct {
+	cfg settings.Redis
+	tls *tls.Config // nil: plain TCP
+}
+
+// New reads the TLS files (if any). Errors are *KeyError.
+func New(cfg settings.Redis) (*Conn, error) {
+	c := &Conn{cfg: cfg}
+	if cfg.TLS.On() {
+		t, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		c.tls = t
+	}
+	return c, nil
+}
+
+// Topology is "single", "sentinel" or "cluster".
+func (c *Conn) Topology() string { return c.cfg.Topology() }
+
+// Settings are the settings c was made from.
+func (c *Conn) Settings() settings.Redis { return c.cfg }
+
+func tlsConfig(t settings.RedisTLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, &KeyError{Key: "redis.tls.ca_file", Err: err}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, &KeyError{Key: "redis.tls.ca_file", Err: fmt.Errorf("%s holds no PEM certificate", t.CAFile)}
+		}
+		tc.RootCAs = pool
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, &KeyError{Key: "redis.tls.cert_file", Err: fmt.Errorf("with redis.tls.key_file: %w", err)}
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// tlsFor is a copy of the TLS config (go-redis sets ServerName on it per address when empty).
+func (c *Conn) tlsFor() *tls.Config {
+	if c.tls == nil {
+		return nil
+	}
+	return c.tls.Clone()
+}
+
+// Asynq is the asynq connection option of the layout. timeout, when > 0, bounds each dial, read
+// and write (asynq's client ignores context deadlines on reads; see queue.Options.RedisTimeout).
+func (c *Conn) Asynq(timeout time.Duration) asynq.RedisConnOpt {
+	r := c.cfg
+	switch r.Topology() {
+	case "sentinel":
+		return asynq.RedisFailoverClientOpt{
+			MasterName: r.Sentinel.MasterName, SentinelAddrs: r.Sentinel.Addrs,
+			SentinelUsername: r.Sentinel.Username, SentinelPassword: r.Sentinel.Password,
+			Username: r.Username, Password: r.Password, DB: r.DB,
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, TLSConfig: c.tlsFor(),
+		}
+	case "cluster":
+		return asynq.RedisClusterClientOpt{
+			Addrs: r.Cluster.Addrs, Username: r.Username, Password: r.Password,
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, TLSConfig: c.tlsFor(),
+		}
+	}
+	return asynq.RedisClientOpt{
+		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, TLSConfig: c.tlsFor(),
+	}
+}
+
+// Client is the go-redis client of our own commands and scripts. timeout, when > 0, bounds each
+// dial, read and write, and context deadlines are honoured.
+func (c *Conn) Client(timeout time.Duration) redis.UniversalClient {
+	r := c.cfg
+	switch r.Topology() {
+	case "sentinel":
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: r.Sentinel.MasterName, SentinelAddrs: r.Sentinel.Addrs,
+			SentinelUsername: r.Sentinel.Username, SentinelPassword: r.Sentinel.Password,
+			Username: r.Username, Password: r.Password, DB: r.DB,
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, ContextTimeoutEnabled: true,
+			TLSConfig: c.tlsFor(),
+		})
+	case "cluster":
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: r.Cluster.Addrs, Username: r.Username, Password: r.Password,
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, ContextTimeoutEnabled: true,
+			TLSConfig: c.tlsFor(),
+		})
+	}
+	return redis.NewClient(&redis.Options{
+		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, ContextTimeoutEnabled: true,
+		TLSConfig: c.tlsFor(),
+	})
+}
