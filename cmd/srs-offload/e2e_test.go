@@ -88,7 +88,18 @@ type stack struct {
 
 func newStack(t testing.TB, roots ...string) *stack {
 	t.Helper()
-	s := &stack{t: t, redis: redistest.Start(t), s3: s3test.Versity(t), dir: t.TempDir()}
+	return newStackOn(t, "", roots...)
+}
+
+// newStackOn is newStack with the config's redis block given (e.g. "redis:\n  sentinel: …");
+// "" starts a plain redis-server for it.
+func newStackOn(t testing.TB, redisYAML string, roots ...string) *stack {
+	t.Helper()
+	s := &stack{t: t, s3: s3test.Versity(t), dir: t.TempDir()}
+	if redisYAML == "" {
+		s.redis = redistest.Start(t)
+		redisYAML = fmt.Sprintf("redis: {addr: %s}", s.redis.Addr)
+	}
 	s.store = s.s3.Uploader(t, nil)
 	s.listen = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
 	s.admin = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
@@ -101,7 +112,7 @@ listen: %s
 admin: {listen: %s}
 node: e2e
 log: {level: debug}
-redis: {addr: %s}
+%s
 roots: [%s]
 storage:
   endpoint: %s
@@ -111,7 +122,7 @@ storage:
   multipart_threshold: 5MiB
   part_size: 5MiB
 worker: {concurrency: 4, retry_base: 100ms, retry_max: 1s, poll_interval: 10ms, shutdown_timeout: 10s}
-`, s.listen, s.admin, s.redis.Addr, strings.Join(quoted, ", "), s.s3.Endpoint, s.s3.Bucket)
+`, s.listen, s.admin, redisYAML, strings.Join(quoted, ", "), s.s3.Endpoint, s.s3.Bucket)
 	s.config = filepath.Join(s.dir, "srs-offload.yaml")
 	if err := os.WriteFile(s.config, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -30,6 +31,7 @@ type Server struct {
 	exited chan struct{}
 	// persistent: an append-only file in dir keeps the data across Stop and Start.
 	persistent bool
+	opts       Options
 	mu         sync.Mutex // guards cmd for Stop and Start from other goroutines
 }
 
@@ -65,6 +67,37 @@ func StartPersistent(t testing.TB) *Server {
 	return s
 }
 
+// Options are what StartWith adds to a plain server.
+type Options struct {
+	// Args are more redis-server arguments (config directives, e.g. "--user", "app", "on", …).
+	Args []string
+	// TLS, when set, makes the server listen with TLS only (tls-port; port 0): Args must name its
+	// tls-cert-file and the rest (see PKI.ServerArgs). The readiness PING uses this client config.
+	TLS *tls.Config
+	// Password is the default user's (requirepass); the readiness PING uses it.
+	Password string
+	// Persistent is StartPersistent's append-only file.
+	Persistent bool
+}
+
+// StartWith starts a redis-server on a free loopback port with more options.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir(), port: loopback.FreePort(t), persistent: o.Persistent, opts: o}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Dir is the server's own temporary folder (its log is redis.log there).
+func (s *Server) Dir() string { return s.dir }
+
+// Client is a client of the default user (with Options' password and TLS).
+func (s *Server) Client() *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: s.Addr, Password: s.opts.Password, TLSConfig: s.opts.TLS})
+}
+
 func (s *Server) start() {
 	s.t.Helper()
 	if err := s.launch(); err != nil {
@@ -89,9 +122,18 @@ func (s *Server) launch() error {
 	if s.persistent {
 		persist = []string{"--save", "", "--appendonly", "yes", "--appendfsync", "everysec"}
 	}
-	args := append([]string{"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir}, persist...)
+	port := []string{"--port", strconv.Itoa(s.port)}
+	if s.opts.TLS != nil {
+		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
+	}
+	args := append([]string{"--bind", "127.0.0.1", "--dir", s.dir}, port...)
+	args = append(args, persist...)
 	args = append(args, "--daemonize", "no", "--protected-mode", "yes",
 		"--maxmemory-policy", "noeviction", "--loglevel", "warning")
+	if s.opts.Password != "" {
+		args = append(args, "--requirepass", s.opts.Password)
+	}
+	args = append(args, s.opts.Args...)
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return fmt.Errorf("redis-server not found: run `make test` (it installs Debian's redis-server), or apt-get install redis-server")
@@ -108,7 +150,7 @@ func (s *Server) launch() error {
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	c := s.Client()
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

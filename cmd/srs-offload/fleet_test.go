@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/srs-offload/srs-offload/internal/redistest"
+)
+
+// aclCommands are the Redis commands srs-offload needs, and all that its ACL user gets in
+// TestE2ERedisTLSAndACLUser (README, Fleet, lists them): asynq's client, server and inspector
+// (their Lua scripts' commands included), our ledger, and the rendezvous.
+var aclCommands = []string{
+	// connection (go-redis's handshake; select only with redis.db > 0; cluster|slots for a Cluster)
+	"+auth", "+hello", "+ping", "+select", "+cluster|slots",
+	// scripts and transactions
+	"+eval", "+evalsha", "+script|load", "+multi", "+exec",
+	// strings and keys
+	"+get", "+set", "+setex", "+setnx", "+del", "+exists", "+expire", "+expireat", "+pexpire", "+incr", "+ttl",
+	// hashes
+	"+hget", "+hmget", "+hset", "+hdel", "+hexists", "+hgetall", "+hincrby", "+hvals",
+	// lists
+	"+lpush", "+rpush", "+lpop", "+rpoplpush", "+lrange", "+lindex", "+llen", "+lrem",
+	// sets
+	"+sadd", "+srem", "+smembers", "+sismember",
+	// sorted sets
+	"+zadd", "+zrem", "+zcard", "+zscore", "+zrange", "+zrevrange", "+zrangebyscore", "+zremrangebyscore", "+zremrangebyrank",
+	// asynq: task cancelation, and the inspector's queue metrics
+	"+subscribe", "+publish", "+memory|usage", "+info",
+}
+
+// aclUser is the ACL rule of srs-offload's user: its commands, its keys (so:* and asynq:*) and
+// asynq's cancel channel.
+func aclUser(name, password string) []string {
+	rule := []string{"--user", name, "on", ">" + password, "resetkeys", "~so:*", "~asynq:*", "resetchannels", "&asynq:*", "-@all"}
+	return append(rule, aclCommands...)
+}
+
+// TestE2ERedisTLSAndACLUser runs the SRS fixtures end to end (hooks → stored → purged → live and
+// VoD playlists) against a redis-server that listens with TLS only, requires a client
+// certificate signed by the test's own CA, and lets srs-offload's user run only aclCommands on
+// its own keys.
+func TestE2ERedisTLSAndACLUser(t *testing.T) {
+	pki := redistest.NewPKI(t)
+	rds := redistest.StartWith(t, redistest.Options{
+		TLS: pki.ClientTLS(), Password: "admin-pw",
+		Args: append(pki.ServerArgs(), aclUser("offload", "user-pw")...),
+	})
+	tmp := t.TempDir()
+	root := filepath.Join(tmp, "data", "srs")
+	os.MkdirAll(root, 0o755)
+	redisYAML := fmt.Sprintf(`redis:
+  addr: %s
+  username: offload
+  password: ${E2E_REDIS_PW}
+  tls: {ca_file: %s, cert_file: %s, key_file: %s, server_name: localhost}`, rds.Addr, pki.CAFile, pki.ClientCert, pki.ClientKey)
+	t.Setenv("E2E_REDIS_PW", "user-pw")
+	s := newStackOn(t, redisYAML, root)
+
+	// check --connect passes, and names redis.tls without the client certificate.
+	if out, err := exec.Command(binary(t), "check", "--connect", "-c", s.config).CombinedOutput(); err != nil {
+		t.Fatalf("check --connect: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile(s.config)
+	noCert := filepath.Join(s.dir, "nocert.yaml")
+	os.WriteFile(noCert, []byte(strings.Replace(string(b), ", cert_file: "+pki.ClientCert+", key_file: "+pki.ClientKey, "", 1)), 0o644)
+	if out, err := exec.Command(binary(t), "check", "--connect", "-c", noCert).CombinedOutput(); err == nil || !strings.Contains(string(out), "redis.tls") {
+		t.Fatalf("check --connect without a client certificate: %v, want a redis.tls problem:\n%s", err, out)
+	}
+
+	p := s.start("serve")
+	r := s.replay(readFixtures(t, "srs-7.0.18-abs-paths.jsonl"), func(f string) string {
+		return strings.Replace(f, "/data/srs", root, 1)
+	}, "/usr/local/srs")
+	if len(r.files) < 10 || len(r.sessions) != 1 || !r.sessions[0].ended {
+		t.Fatalf("fixture gave %d files, %d sessions", len(r.files), len(r.sessions))
+	}
+	s.settle(r.files, 30*time.Second)
+	checkPlaylists(t, s3Bucket{s.store}, r, 20*time.Second)
+	p.stop(t)
+
+	// Nothing was refused along the way, and the user is really limited.
+	ctx := context.Background()
+	admin := rds.Client()
+	defer admin.Close()
+	denied, err := admin.Do(ctx, "ACL", "LOG").Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(denied) > 0 {
+		t.Errorf("ACL LOG: srs-offload's user was refused %d times: %v", len(denied), denied)
+	}
+	user := redis.NewClient(&redis.Options{Addr: rds.Addr, Username: "offload", Password: "user-pw", TLSConfig: pki.ClientTLS()})
+	defer user.Close()
+	if err := user.Keys(ctx, "*").Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Errorf("KEYS as the ACL user: %v, want NOPERM", err)
+	}
+	if err := user.Set(ctx, "other:key", "x", 0).Err(); err == nil || !strings.Contains(err.Error(), "NOPERM") {
+		t.Errorf("SET other:key as the ACL user: %v, want NOPERM", err)
+	}
+
+	// What the user ran, for the README's list.
+	stats, err := admin.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used []string
+	for _, l := range strings.Split(stats, "\n") {
+		if name, _, ok := strings.Cut(strings.TrimPrefix(l, "cmdstat_"), ":"); ok && strings.HasPrefix(l, "cmdstat_") {
+			used = append(used, name)
+		}
+	}
+	sort.Strings(used)
+	t.Logf("commands run: %s", strings.Join(used, " "))
+}
