@@ -89,27 +89,66 @@ func (c *Conn) tlsFor() *tls.Config {
 	return c.tls.Clone()
 }
 
+// A Sentinel or Cluster failover leaves no master for a few seconds (Sentinel: down-after plus
+// the vote; Cluster: node-timeout plus the election). A command that meets the dead master is tried
+// again, backing off to maxBackoff, for about 12 s: asynq's own bookkeeping (moving a task to
+// retry or done) and our ledger then land on the new master instead of failing. asynq v0.26 gives
+// a failed move to retry a context that is already cancelled when its syncer tries again, so the
+// task would stay active until its lease (30 s) expires and the recoverer (every minute) finds it,
+// holding its stream's live playlist all that time. A caller's context still bounds each command
+// (hooks.enqueue_timeout for a hook).
+const (
+	failoverRetries = 14
+	minBackoff      = 50 * time.Millisecond
+	maxBackoff      = time.Second // 14 tries: about 12 s in all
+)
+
 // Asynq is the asynq connection option of the layout. timeout, when > 0, bounds each dial, read
 // and write (asynq's client ignores context deadlines on reads; see queue.Options.RedisTimeout).
+// A single server gets asynq's own RedisClientOpt; Sentinel and Cluster get options that build
+// the same go-redis clients as Client (with its retries through a failover), since asynq's
+// RedisFailoverClientOpt and RedisClusterClientOpt have no say over retries.
 func (c *Conn) Asynq(timeout time.Duration) asynq.RedisConnOpt {
 	r := c.cfg
 	switch r.Topology() {
 	case "sentinel":
-		return asynq.RedisFailoverClientOpt{
-			MasterName: r.Sentinel.MasterName, SentinelAddrs: r.Sentinel.Addrs,
-			SentinelUsername: r.Sentinel.Username, SentinelPassword: r.Sentinel.Password,
-			Username: r.Username, Password: r.Password, DB: r.DB,
-			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, TLSConfig: c.tlsFor(),
-		}
+		o := c.failover(timeout)
+		return clientOpt(func() redis.UniversalClient { return redis.NewFailoverClient(o) })
 	case "cluster":
-		return asynq.RedisClusterClientOpt{
-			Addrs: r.Cluster.Addrs, Username: r.Username, Password: r.Password,
-			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, TLSConfig: c.tlsFor(),
-		}
+		o := c.cluster(timeout)
+		return clientOpt(func() redis.UniversalClient { return redis.NewClusterClient(o) })
 	}
 	return asynq.RedisClientOpt{
 		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,
 		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, TLSConfig: c.tlsFor(),
+	}
+}
+
+// clientOpt is an asynq.RedisConnOpt that builds its client with a function: asynq asks it for a
+// redis.UniversalClient (asynq.RedisConnOpt's MakeRedisClient).
+type clientOpt func() redis.UniversalClient
+
+func (f clientOpt) MakeRedisClient() any { return f() }
+
+func (c *Conn) failover(timeout time.Duration) *redis.FailoverOptions {
+	r := c.cfg
+	return &redis.FailoverOptions{
+		MasterName: r.Sentinel.MasterName, SentinelAddrs: r.Sentinel.Addrs,
+		SentinelUsername: r.Sentinel.Username, SentinelPassword: r.Sentinel.Password,
+		Username: r.Username, Password: r.Password, DB: r.DB,
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
+		MaxRetries: failoverRetries, MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
+		TLSConfig: c.tlsFor(),
+	}
+}
+
+func (c *Conn) cluster(timeout time.Duration) *redis.ClusterOptions {
+	r := c.cfg
+	return &redis.ClusterOptions{
+		Addrs: r.Cluster.Addrs, Username: r.Username, Password: r.Password,
+		DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
+		MaxRedirects: failoverRetries, MinRetryBackoff: minBackoff, MaxRetryBackoff: maxBackoff,
+		TLSConfig: c.tlsFor(),
 	}
 }
 
@@ -119,19 +158,13 @@ func (c *Conn) Client(timeout time.Duration) redis.UniversalClient {
 	r := c.cfg
 	switch r.Topology() {
 	case "sentinel":
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName: r.Sentinel.MasterName, SentinelAddrs: r.Sentinel.Addrs,
-			SentinelUsername: r.Sentinel.Username, SentinelPassword: r.Sentinel.Password,
-			Username: r.Username, Password: r.Password, DB: r.DB,
-			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, ContextTimeoutEnabled: true,
-			TLSConfig: c.tlsFor(),
-		})
+		o := c.failover(timeout)
+		o.ContextTimeoutEnabled = true
+		return redis.NewFailoverClient(o)
 	case "cluster":
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: r.Cluster.Addrs, Username: r.Username, Password: r.Password,
-			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, ContextTimeoutEnabled: true,
-			TLSConfig: c.tlsFor(),
-		})
+		o := c.cluster(timeout)
+		o.ContextTimeoutEnabled = true
+		return redis.NewClusterClient(o)
 	}
 	return redis.NewClient(&redis.Options{
 		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,

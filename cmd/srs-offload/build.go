@@ -347,7 +347,7 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 			log.Warn("spool: hard links fail in a root; SRS's hls_cleanup/hls_dispose may delete segments before they are uploaded", "err", err)
 		}
 	}
-	pr.qc = queue.NewClient(p.redisOpt(), queue.Options{
+	pr.qc = queue.NewClient(p.redis.Asynq(cfg.Hooks.EnqueueTimeout), queue.Options{
 		Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
 		RedisTimeout: cfg.Hooks.EnqueueTimeout,
 	})

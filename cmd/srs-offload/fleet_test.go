@@ -122,3 +122,43 @@ func TestE2ERedisTLSAndACLUser(t *testing.T) {
 	sort.Strings(used)
 	t.Logf("commands run: %s", strings.Join(used, " "))
 }
+
+// TestE2ERedisSentinelFailover streams through a Sentinel set (one master, one replica, three
+// sentinels) and SIGKILLs the master mid-stream: the sentinels promote the replica, srs-offload's
+// clients (asynq's and ours) follow it, hooks get {"code":0} or the documented 503 (the file is
+// spooled and found again), nothing is lost and no live playlist goes back.
+func TestE2ERedisSentinelFailover(t *testing.T) {
+	ss := redistest.StartSentinel(t)
+	root := filepath.Join(t.TempDir(), "hls")
+	os.MkdirAll(root, 0o755)
+	s := newStackOn(t, fmt.Sprintf("redis:\n  sentinel: {master_name: %s, addrs: [%s]}", ss.MasterName, strings.Join(ss.Addrs(), ", ")), root)
+	appendConfig(t, s, fleetConfig)
+	if out, err := exec.Command(binary(t), "check", "--connect", "-c", s.config).CombinedOutput(); err != nil {
+		t.Fatalf("check --connect: %v\n%s", err, out)
+	}
+	p := s.start("serve")
+	fr := startStreams(t, s, root, 2, 250*time.Millisecond)
+	waitFor(t, 10*time.Second, func() bool { return fr.segments() >= 16 })
+
+	t0 := time.Now()
+	ss.Master.Stop() // SIGKILL, mid-stream
+	if err := ss.WaitPromoted(ss.Replica.Addr, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replica promoted %s after the master was killed", time.Since(t0).Round(100*time.Millisecond))
+	n := fr.segments()
+	waitFor(t, 10*time.Second, func() bool { return fr.segments() >= n+12 })
+	fr.finish(20 * time.Second)
+	p.stop(t)
+}
+
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s", timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

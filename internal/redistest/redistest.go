@@ -78,6 +78,9 @@ type Options struct {
 	Password string
 	// Persistent is StartPersistent's append-only file.
 	Persistent bool
+	// SentinelConf, when set, runs a sentinel (redis-server <dir>/sentinel.conf --sentinel) with
+	// this config text instead of a data server.
+	SentinelConf string
 }
 
 // StartWith starts a redis-server on a free loopback port with more options.
@@ -134,6 +137,16 @@ func (s *Server) launch() error {
 		args = append(args, "--requirepass", s.opts.Password)
 	}
 	args = append(args, s.opts.Args...)
+	if s.opts.SentinelConf != "" {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil { // a restarted sentinel keeps what it learnt
+			if err := os.WriteFile(conf, []byte(s.opts.SentinelConf), 0o644); err != nil {
+				return err
+			}
+		}
+		args = append([]string{conf, "--sentinel", "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
+			"--daemonize", "no", "--loglevel", "warning"}, s.opts.Args...)
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return fmt.Errorf("redis-server not found: run `make test` (it installs Debian's redis-server), or apt-get install redis-server")
