@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,8 @@ type liveStream struct {
 	client string
 	every  time.Duration // one segment per every
 	dur    float64       // its EXTINF
+	// noUnpublish: its on_unpublish is lost, so the playlist sweep must end its session.
+	noUnpublish bool
 
 	mu      sync.Mutex
 	files   []want
@@ -104,7 +107,9 @@ func (ls *liveStream) run(stop <-chan struct{}) {
 	for seq := 0; ; seq++ {
 		select {
 		case <-stop:
-			ls.record(ls.send("/api/v1/streams", ls.hook("on_unpublish")))
+			if !ls.noUnpublish {
+				ls.record(ls.send("/api/v1/streams", ls.hook("on_unpublish")))
+			}
 			return
 		case <-time.After(time.Until(next)):
 		}
@@ -186,10 +191,12 @@ type fleetRun struct {
 	stopW   chan struct{}
 }
 
-func startStreams(t testing.TB, s *stack, root string, n int, every time.Duration) *fleetRun {
+// startStreams starts n streams; those numbered in lost (from 0) lose their on_unpublish.
+func startStreams(t testing.TB, s *stack, root string, n int, every time.Duration, lost ...int) *fleetRun {
 	fr := &fleetRun{t: t, s: s, stop: make(chan struct{}), stopW: make(chan struct{})}
 	for i := range n {
-		ls := &liveStream{s: s, root: root, name: fmt.Sprintf("cam%d", i+1), client: fmt.Sprintf("c%07d", i+1), every: every, dur: 1}
+		ls := &liveStream{s: s, root: root, name: fmt.Sprintf("cam%d", i+1), client: fmt.Sprintf("c%07d", i+1), every: every, dur: 1,
+			noUnpublish: slices.Contains(lost, i)}
 		fr.streams = append(fr.streams, ls)
 		fr.watched = append(fr.watched, watchLive(t, s3Bucket{s.store}, "live/"+ls.name+".m3u8", fr.stopW))
 		fr.wg.Add(1)

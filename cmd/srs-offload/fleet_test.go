@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/internal/redistest"
+	"github.com/srs-offload/srs-offload/rdb"
 )
 
 // aclCommands are the Redis commands srs-offload needs, and all that its ACL user gets in
@@ -161,4 +162,42 @@ func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// clusterConfig: a stream whose on_unpublish is lost ends after 3 s without segments, found by
+// the playlist sweep.
+const clusterConfig = fleetConfig + "playlist: {idle: 3s}\n"
+
+// TestE2ERedisCluster streams through a Redis Cluster (three masters, three replicas): every
+// segment stored and purged, live playlists valid and never going back, each session's VoD
+// playlist complete, also for a stream whose on_unpublish is lost (the sweep ends it, though its
+// ledger lives on another master than the sweep's index). The streams' ledgers are spread over
+// the masters, and every script ran on one slot (Redis refuses a cross-slot script in a Cluster).
+func TestE2ERedisCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	root := filepath.Join(t.TempDir(), "hls")
+	os.MkdirAll(root, 0o755)
+	s := newStackOn(t, fmt.Sprintf("redis:\n  cluster: {addrs: [%s]}", strings.Join(cl.Addrs()[:2], ", ")), root)
+	appendConfig(t, s, clusterConfig)
+	if out, err := exec.Command(binary(t), "check", "--connect", "-c", s.config).CombinedOutput(); err != nil {
+		t.Fatalf("check --connect: %v\n%s", err, out)
+	}
+	p := s.start("serve")
+	fr := startStreams(t, s, root, 4, 250*time.Millisecond, 3)
+	masters := map[string]bool{}
+	for _, ls := range fr.streams {
+		m, err := cl.MasterOf(rdb.StreamKeys("live/" + ls.name + ".m3u8").St)
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[m] = true
+	}
+	active, _ := cl.MasterOf(rdb.Active)
+	t.Logf("stream ledgers on %d masters, the sweep's index on %s", len(masters), active)
+	if len(masters) < 2 { // then at least one is on another master than the sweep's index
+		t.Fatalf("every stream's ledger on one master (%v): the test would not prove scripts and the sweep across masters", masters)
+	}
+	waitFor(t, 15*time.Second, func() bool { return fr.segments() >= 40 })
+	fr.finish(20 * time.Second)
+	p.stop(t)
 }

@@ -202,6 +202,21 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
+// Running is whether the server's process runs.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // Start starts a stopped server again on the same port and folder: a persistent server
 // (StartPersistent) comes back with its data. It returns an error instead of failing the test,
 // so it may be called from any goroutine.
