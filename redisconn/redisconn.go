@@ -113,10 +113,10 @@ func (c *Conn) Asynq(timeout time.Duration) asynq.RedisConnOpt {
 	switch r.Topology() {
 	case "sentinel":
 		o := c.failover(timeout)
-		return clientOpt(func() redis.UniversalClient { return redis.NewFailoverClient(o) })
+		return clientOpt(func() redis.UniversalClient { oc := *o; return redis.NewFailoverClient(&oc) })
 	case "cluster":
 		o := c.cluster(timeout)
-		return clientOpt(func() redis.UniversalClient { return redis.NewClusterClient(o) })
+		return clientOpt(func() redis.UniversalClient { return newCluster(o) })
 	}
 	return asynq.RedisClientOpt{
 		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,
@@ -164,7 +164,7 @@ func (c *Conn) Client(timeout time.Duration) redis.UniversalClient {
 	case "cluster":
 		o := c.cluster(timeout)
 		o.ContextTimeoutEnabled = true
-		return redis.NewClusterClient(o)
+		return newCluster(o)
 	}
 	return redis.NewClient(&redis.Options{
 		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB,

@@ -201,3 +201,96 @@ func TestE2ERedisCluster(t *testing.T) {
 	fr.finish(20 * time.Second)
 	p.stop(t)
 }
+
+// TestE2ERedisClusterFailover streams through a Redis Cluster and fails over the master that
+// holds the worker's queue mid-stream, as an operator does before taking a node down: CLUSTER
+// FAILOVER on its replica, then the old master SIGKILLed. Hooks get {"code":0} or the documented
+// 503, nothing is lost, and no live playlist goes back.
+func TestE2ERedisClusterFailover(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	root := filepath.Join(t.TempDir(), "hls")
+	os.MkdirAll(root, 0o755)
+	s := newStackOn(t, fmt.Sprintf("redis:\n  cluster: {addrs: [%s]}", strings.Join(cl.Addrs(), ", ")), root)
+	appendConfig(t, s, fleetConfig)
+	p := s.start("serve")
+	fr := startStreams(t, s, root, 3, 250*time.Millisecond)
+	// The master of the HLS queue (asynq tags its keys with the queue name).
+	old, err := cl.MasterOf("asynq:{hls@e2e}:pending")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var onIt []string
+	for _, ls := range fr.streams {
+		if m, _ := cl.MasterOf(rdb.StreamKeys("live/" + ls.name + ".m3u8").St); m == old {
+			onIt = append(onIt, ls.name)
+		}
+	}
+	t.Logf("failing over %s: the HLS queue and the ledgers of %v", old, onIt)
+	nodes, err := cl.Topology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oldID, replica string
+	for _, n := range nodes {
+		if n.Addr == old {
+			oldID = n.ID
+		}
+	}
+	for _, n := range nodes {
+		if !n.IsMaster && n.Master == oldID {
+			replica = n.Addr
+		}
+	}
+	if replica == "" {
+		t.Fatalf("no replica of %s in\n%+v", old, nodes)
+	}
+	waitFor(t, 10*time.Second, func() bool { return fr.segments() >= 18 })
+
+	t0 := time.Now()
+	rc := cl.Server(replica).Client()
+	defer rc.Close()
+	if err := rc.Do(context.Background(), "CLUSTER", "FAILOVER").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		m, err := cl.MasterOf("asynq:{hls@e2e}:pending")
+		return err == nil && m == replica
+	})
+	cl.Server(old).Stop() // SIGKILL the old master, now a replica
+	t.Logf("%s took over in %s; %s killed", replica, time.Since(t0).Round(100*time.Millisecond), old)
+	n := fr.segments()
+	waitFor(t, 10*time.Second, func() bool { return fr.segments() >= n+9 })
+
+	// Then a master dies unannounced (one holding a stream's ledger, not the one above): its
+	// replica is elected after cluster-node-timeout.
+	var crashed, crashedKey string
+	for _, ls := range fr.streams {
+		k := rdb.StreamKeys("live/" + ls.name + ".m3u8").St
+		if m, err := cl.MasterOf(k); err == nil && m != replica {
+			crashed, crashedKey = m, k
+			break
+		}
+	}
+	if crashed == "" {
+		t.Fatal("every stream's ledger is on the master failed over above")
+	}
+	t1 := time.Now()
+	cl.Server(crashed).Stop()
+	waitFor(t, 15*time.Second, func() bool {
+		m, err := cl.MasterOf(crashedKey)
+		return err == nil && m != crashed
+	})
+	okAt := time.Now()
+	t.Logf("master %s SIGKILLed: the Cluster was ok again after %s", crashed, okAt.Sub(t1).Round(100*time.Millisecond))
+	n = fr.segments()
+	waitFor(t, 10*time.Second, func() bool { return fr.segments() >= n+9 })
+	fr.finish(20 * time.Second)
+	// srs-offload's clients follow the new master at once: no hook sent well after the
+	// Cluster was whole again failed (go-redis alone keeps its slot map up to 10 s).
+	for _, ls := range fr.streams {
+		if d := ls.last503.Sub(okAt); d > 3*time.Second {
+			t.Errorf("%s: a hook sent %s after the Cluster was ok again got 503", ls.name, d.Round(100*time.Millisecond))
+		}
+	}
+	p.stop(t)
+}
