@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +120,7 @@ func TestE2ERedisTLSAndACLUser(t *testing.T) {
 			used = append(used, name)
 		}
 	}
-	sort.Strings(used)
+	slices.Sort(used)
 	t.Logf("commands run: %s", strings.Join(used, " "))
 }
 
@@ -293,4 +293,29 @@ func TestE2ERedisClusterFailover(t *testing.T) {
 		}
 	}
 	p.stop(t)
+}
+
+// The README's ACL user lists exactly the commands TestE2ERedisTLSAndACLUser gives its user.
+func TestREADMEListsACLCommands(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(b), "ACL SETUSER srs-offload")
+	block, _, _ = strings.Cut(block, "```")
+	if !ok {
+		t.Fatal("README has no ACL SETUSER srs-offload block")
+	}
+	var listed []string
+	for _, f := range strings.Fields(block) {
+		if strings.HasPrefix(f, "+") {
+			listed = append(listed, f)
+		}
+	}
+	want := slices.Clone(aclCommands)
+	slices.Sort(listed)
+	slices.Sort(want)
+	if !slices.Equal(listed, want) {
+		t.Errorf("README lists\n  %v\nthe test's ACL user has\n  %v", listed, want)
+	}
 }
