@@ -15,7 +15,7 @@ const marker = "zSeKrEt9q"
 // secretSpots returns the config's values that are secrets: tokens, passwords, keys, warm target
 // headers, and the user:password part of URLs.
 func secretSpots(c settings.Config) []string {
-	out := []string{c.Hooks.Token, c.Admin.Token, c.Storage.AccessKey, c.Storage.SecretKey, c.Redis.Password, userinfo(c.Storage.Endpoint)}
+	out := []string{c.Hooks.Token, c.Admin.Token, c.Storage.AccessKey, c.Storage.SecretKey, c.Redis.Password, c.Redis.Sentinel.Password, userinfo(c.Storage.Endpoint)}
 	for _, t := range c.Warm.Targets {
 		out = append(out, userinfo(t.URL))
 		for _, e := range t.Edges {

@@ -157,12 +157,14 @@ func (ls *liveStream) run(stop <-chan struct{}) {
 
 // watchLive polls a live playlist until stop and reports any version that does not follow the
 // one before (media sequence going back, a segment changed or dropped from the middle).
-func watchLive(t testing.TB, b bucket, key string, stop <-chan struct{}) (versions func() int) {
+func watchLive(t testing.TB, b bucket, key string, stop <-chan struct{}, wg *sync.WaitGroup) (versions func() int) {
 	var mu sync.Mutex
 	n := 0
 	var prev *hlstest.Playlist
 	var last []byte
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		for {
 			select {
 			case <-stop:
@@ -206,6 +208,7 @@ type fleetRun struct {
 	wg      sync.WaitGroup
 	watched []func() int
 	stopW   chan struct{}
+	watchWG sync.WaitGroup // the watchers, done before the test ends (they report with t.Errorf)
 }
 
 // startStreams starts n streams; those numbered in lost (from 0) lose their on_unpublish.
@@ -215,7 +218,7 @@ func startStreams(t testing.TB, s *stack, root string, n int, every time.Duratio
 		ls := &liveStream{s: s, root: root, name: fmt.Sprintf("cam%d", i+1), client: fmt.Sprintf("c%07d", i+1), every: every, dur: 1,
 			noUnpublish: slices.Contains(lost, i)}
 		fr.streams = append(fr.streams, ls)
-		fr.watched = append(fr.watched, watchLive(t, s3Bucket{s.store}, "live/"+ls.name+".m3u8", fr.stopW))
+		fr.watched = append(fr.watched, watchLive(t, s3Bucket{s.store}, "live/"+ls.name+".m3u8", fr.stopW, &fr.watchWG))
 		fr.wg.Add(1)
 		go func() {
 			defer fr.wg.Done()
@@ -230,6 +233,7 @@ func startStreams(t testing.TB, s *stack, root string, n int, every time.Duratio
 		if !isClosed(fr.stopW) {
 			close(fr.stopW)
 		}
+		fr.watchWG.Wait()
 	})
 	return fr
 }
@@ -266,6 +270,7 @@ func (fr *fleetRun) finish(timeout time.Duration) {
 		}
 	}
 	close(fr.stopW)
+	fr.watchWG.Wait()
 }
 
 // segments is how many segments the streams have written so far.

@@ -137,6 +137,13 @@ func TestE2ERedisSentinelFailover(t *testing.T) {
 	if out, err := exec.Command(binary(t), "check", "--connect", "-c", s.config).CombinedOutput(); err != nil {
 		t.Fatalf("check --connect: %v\n%s", err, out)
 	}
+	// check --connect names a master the sentinels do not watch.
+	b, _ := os.ReadFile(s.config)
+	wrong := filepath.Join(s.dir, "wrong-master.yaml")
+	os.WriteFile(wrong, []byte(strings.Replace(string(b), "master_name: "+ss.MasterName, "master_name: nosuch", 1)), 0o644)
+	if out, err := exec.Command(binary(t), "check", "--connect", "-c", wrong).CombinedOutput(); err == nil || !strings.Contains(string(out), "redis.sentinel.master_name nosuch") {
+		t.Fatalf("check --connect with a wrong master name: %v, want a redis.sentinel.master_name problem:\n%s", err, out)
+	}
 	p := s.start("serve")
 	fr := startStreams(t, s, root, 2, 250*time.Millisecond)
 	waitFor(t, 10*time.Second, func() bool { return fr.segments() >= 16 })
