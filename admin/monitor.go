@@ -87,8 +87,10 @@ func (m *monitor) cookie(r *http.Request) bool {
 
 func (m *monitor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A page opened with ?token= gets the cookie and is sent to the same address without the
-	// token (so it is not left in the history, bookmarks or the UI's own links).
-	if q := r.URL.Query(); m.token != "" && q.Has("token") && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	// token (so it is not left in the history, bookmarks or the UI's own links). The API is
+	// answered as it is: a script that sends ?token= keeps no cookie.
+	if q := r.URL.Query(); m.token != "" && q.Has("token") && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		!strings.HasPrefix(r.URL.Path, MonitorPath+"/api/") {
 		http.SetCookie(w, &http.Cookie{Name: CookieName, Value: m.cookieOK, Path: MonitorPath,
 			HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 		q.Del("token")

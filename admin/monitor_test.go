@@ -198,6 +198,9 @@ func TestMonitorToken(t *testing.T) {
 	if b := body(t, res); res.StatusCode != 200 || !strings.Contains(b, `"`+hls+`"`) {
 		t.Errorf("api with the cookie: %d %.500s", res.StatusCode, b)
 	}
+	if res := request(t, h, "GET", "/monitor/api/queues?token=s3cr%2Ft"); res.StatusCode != 200 {
+		t.Errorf("api with ?token=: %d, want 200 (no redirect)", res.StatusCode)
+	}
 	if res := request(t, h, "GET", "/monitor/", "Authorization", "Bearer s3cr/t"); res.StatusCode != 200 {
 		t.Errorf("UI with bearer: %d", res.StatusCode)
 	}
