@@ -122,4 +122,3 @@ func (u *Uploader) Summary() []string {
 		"storage encryption: " + r.Encryption,
 	}
 }
-

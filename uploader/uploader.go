@@ -199,7 +199,8 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		o.UsePathStyle = resolved.PathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
 		if p.signedPayload {
-			// Every request, HEAD and GET included (the SDK marks those UNSIGNED-PAYLOAD).
+			// Every request: the SDK's own choice is UNSIGNED-PAYLOAD for PutObject and
+			// UploadPart over TLS, and this keeps any other operation from going unsigned.
 			o.APIOptions = append(o.APIOptions, signPayloads)
 		}
 	})
