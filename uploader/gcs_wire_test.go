@@ -97,8 +97,11 @@ func TestGCSOnTheWire(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := wrong.CheckBucket(ctx); err == nil || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
-				t.Fatalf("a request signed with the wrong secret: %v, want SignatureDoesNotMatch", err)
+			if err := wrong.CheckBucket(ctx); err == nil {
+				t.Fatal("a request signed with the wrong secret was served")
+			}
+			if rs := g.Requests(); !strings.Contains(rs[len(rs)-1].Refused, "signature does not match") {
+				t.Fatalf("a request signed with the wrong secret: refused for %q", rs[len(rs)-1].Refused)
 			}
 
 			up := g.Uploader(t, gcsConfig)
