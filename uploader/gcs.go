@@ -2,6 +2,7 @@ package uploader
 
 import (
 	"encoding/base64"
+	"net/http"
 	"strings"
 
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -18,17 +19,21 @@ import (
 // whole object, also for an object made by a multipart upload (which has no md5).
 
 // fromGoogHash fills r's crc32c (as a full-object checksum) and googMD5 from the x-goog-hash
-// headers of the raw response in md; a response without them leaves r as it is.
-func (r *reported) fromGoogHash(md middleware.Metadata) {
-	raw, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response)
-	if !ok || raw == nil {
-		return
-	}
-	crc, md5 := parseGoogHash(raw.Header.Values("X-Goog-Hash"))
+// headers of an answer; an answer without them leaves r as it is.
+func (r *reported) fromGoogHash(h http.Header) {
+	crc, md5 := parseGoogHash(h.Values("X-Goog-Hash"))
 	if crc != "" {
 		r.crc32c, r.typ = crc, types.ChecksumTypeFullObject
 	}
 	r.googMD5 = md5
+}
+
+// rawHeader is the HTTP header of the answer an SDK call's result metadata holds.
+func rawHeader(md middleware.Metadata) http.Header {
+	if raw, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok && raw != nil && raw.Response != nil {
+		return raw.Header
+	}
+	return nil
 }
 
 // parseGoogHash returns the base64 crc32c and md5 of x-goog-hash header values.

@@ -379,7 +379,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		crc64nvme: aws.ToString(out.ChecksumCRC64NVME), sha256: aws.ToString(out.ChecksumSHA256),
 		typ: out.ChecksumType, sse: out.ServerSideEncryption, sseC: aws.ToString(out.SSECustomerAlgorithm)}
 	if u.provider.googHash {
-		r.fromGoogHash(out.ResultMetadata)
+		r.fromGoogHash(rawHeader(out.ResultMetadata))
 	}
 	return u.check(ctx, full, size, r, n, d, false, false)
 }
@@ -599,7 +599,7 @@ func (u *Uploader) head(ctx context.Context, full string) (headed, bool, map[str
 		crc64nvme: aws.ToString(out.ChecksumCRC64NVME), sha256: aws.ToString(out.ChecksumSHA256),
 		typ: out.ChecksumType, sse: out.ServerSideEncryption, sseC: aws.ToString(out.SSECustomerAlgorithm)}
 	if u.provider.googHash {
-		r.fromGoogHash(out.ResultMetadata)
+		r.fromGoogHash(rawHeader(out.ResultMetadata))
 	}
 	return headed{Object{Key: full, Size: r.size, ETag: r.etag}, r}, true, meta, nil
 }
