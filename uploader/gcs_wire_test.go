@@ -191,3 +191,40 @@ func (w *testWriter) Write(b []byte) (int, error) {
 	w.t.Logf("%s", bytes.TrimRight(b, "\n"))
 	return len(b), nil
 }
+
+// The digitalocean preset signs every body by its SHA-256 over TLS too, where the SDK's own
+// default for PutObject and UploadPart is UNSIGNED-PAYLOAD (Spaces rejects some unsigned and
+// streaming forms). The GCS imitation refuses unsigned payloads, so it serves as the strict
+// server here; the generic preset is refused by it for the same reason.
+func TestDigitalOceanSignsPayloads(t *testing.T) {
+	t.Parallel()
+	g := s3test.GCS(t, true)
+	ctx := context.Background()
+	ts, _ := media.ForHLS("x.ts")
+	for _, c := range []struct {
+		provider string
+		ok       bool
+	}{{"digitalocean", true}, {"generic", false}} {
+		before := len(g.Requests())
+		up := g.Uploader(t, func(cf *uploader.Config) { cf.Provider, cf.Verify = c.provider, uploader.VerifyMD5 })
+		f, want := randomFile(t, 300<<10)
+		obj, err := up.Put(ctx, c.provider+".ts", f, int64(len(want)), ts, "o")
+		if c.ok != (err == nil) {
+			t.Fatalf("%s: %+v, %v", c.provider, obj, err)
+		}
+		if !c.ok {
+			if !strings.Contains(err.Error(), "UNSIGNED-PAYLOAD") {
+				t.Errorf("%s refused for another reason: %v", c.provider, err)
+			}
+			continue
+		}
+		if got, err := up.Get(ctx, c.provider+".ts"); err != nil || !bytes.Equal(got, want) || obj.Verified != uploader.VerifyMD5 {
+			t.Fatalf("%s: stored %d bytes (%v), verified by %q", c.provider, len(got), err, obj.Verified)
+		}
+		for _, r := range g.Requests()[before:] {
+			if h := r.Header.Get("X-Amz-Content-Sha256"); !sha256Hex.MatchString(h) || r.Refused != "" {
+				t.Errorf("%s %s %s: x-amz-content-sha256 %q, refused %q", c.provider, r.Method, r.Path, h, r.Refused)
+			}
+		}
+	}
+}

@@ -77,7 +77,7 @@ func (p provider) honours(c Config, verify, sum string) error {
 	switch {
 	case verify == VerifyMD5 && !p.etagMD5:
 		return fmt.Errorf("storage.verify: md5 cannot be honoured by provider %s: an object it stores from a multipart upload has no MD5 "+
-			"and its ETag is not one (%s); use auto, checksum (crc32c) or size", p.name, p.multipartETag)
+			"and an ETag that is not one; use auto, checksum (crc32c) or size", p.name)
 	case verify == VerifyChecksum && !p.checksums && !p.googHash:
 		return fmt.Errorf("storage.verify: checksum needs a provider that stores x-amz-checksum-* values; %s is not known to "+
 			"(use auto, md5 or size, or storage.provider: generic to send the headers anyway)", p.name)
