@@ -102,7 +102,10 @@ func (u *Uploader) Resolved() Resolved { return u.resolved }
 func (u *Uploader) Summary() []string {
 	r := u.resolved
 	how := "set by storage.provider"
-	if r.Detected {
+	switch {
+	case r.Detected && r.Endpoint == "":
+		how = "no storage.endpoint"
+	case r.Detected:
 		how = "detected from storage.endpoint"
 	}
 	endpoint := cmp.Or(r.Endpoint, "the SDK's AWS endpoint for storage.region")

@@ -31,7 +31,7 @@ func TestCheckPrintsProvider(t *testing.T) {
 			"storage.provider: wasabi (detected from storage.endpoint); endpoint https://s3.eu-central-1.wasabisys.com",
 			"storage addressing: virtual-host", "storage signing: SigV4, UNSIGNED-PAYLOAD", "config ok"}},
 		{"aws", "region: eu-west-1", true, []string{
-			"storage.provider: aws (detected from storage.endpoint); endpoint the SDK's AWS endpoint",
+			"storage.provider: aws (no storage.endpoint); endpoint the SDK's AWS endpoint",
 			"storage addressing: virtual-host", "storage.verify: auto for provider aws", "config ok"}},
 		{"gcs md5", "provider: gcs\n  region: auto\n  verify: md5", false, []string{"storage.verify: md5 cannot be honoured by provider gcs"}},
 		{"gcs sse", "provider: gcs\n  region: auto\n  sse: aws:kms", false, []string{"storage.sse: not with provider gcs"}},
