@@ -31,7 +31,8 @@ var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // parts) are stored byte for byte, verified by x-goog-hash crc32c and purged; with a byte flipped
 // in storage they are never purged. Without the preset (what srs-offload sent before: checksum
 // headers, x-amz-checksum-mode, UNSIGNED-PAYLOAD) the same server refuses the upload, so it can
-// tell.
+// tell. A single PUT is proven by the PUT answer's x-goog-hash, or by a HEAD where the answer has
+// none.
 func TestGCSOnTheWire(t *testing.T) {
 	t.Parallel()
 	for _, tls := range []bool{false, true} {
@@ -110,8 +111,12 @@ func TestGCSOnTheWire(t *testing.T) {
 			}
 			off := &worker.Offloader{Roots: set, Store: up, Purge: true, Log: log}
 			before := len(g.Requests())
-			for _, size := range []int{200<<10 + 3, 11<<20 + 5} {
-				name := fmt.Sprintf("%d", size)
+			for _, c := range []struct {
+				size   int
+				noHash bool
+			}{{200<<10 + 3, false}, {200<<10 + 4, true}, {11<<20 + 5, false}} {
+				size, name := c.size, fmt.Sprintf("%d", c.size)
+				g.NoHashOnPut.Store(c.noHash) // the single PUT is then proven by a HEAD
 
 				g.Corrupt.Store(true)
 				flipped := g.Flipped.Load()
@@ -176,9 +181,9 @@ func TestGCSOnTheWire(t *testing.T) {
 					t.Errorf("PUT %s?%s without Content-MD5", r.Path, r.Query)
 				}
 			}
-			// 2 corrupted attempts and 1 good upload per size: 3 single PUTs, 3×3 parts.
-			if puts != 3 || parts != 9 || heads == 0 {
-				t.Errorf("saw %d PUTs, %d parts, %d HEADs; want 3, 9, some", puts, parts, heads)
+			// 2 corrupted attempts and 1 good upload per file: 6 single PUTs, 3×3 parts.
+			if puts != 6 || parts != 9 || heads == 0 {
+				t.Errorf("saw %d PUTs, %d parts, %d HEADs; want 6, 9, some", puts, parts, heads)
 			}
 		})
 	}

@@ -44,6 +44,8 @@ type GCSServer struct {
 	*Server
 	Corrupt atomic.Bool
 	Flipped atomic.Int32
+	// NoHashOnPut leaves x-goog-hash out of PUT answers: the client must HEAD for it.
+	NoHashOnPut atomic.Bool
 
 	mu        sync.Mutex
 	requests  []GCSRequest
@@ -157,7 +159,7 @@ func (g *GCSServer) serve(w http.ResponseWriter, r *http.Request, inner http.Han
 
 	gw := &googWriter{ResponseWriter: w}
 	switch {
-	case putObject:
+	case putObject && !g.NoHashOnPut.Load():
 		gw.hash = googHash(body, true)
 	case object && (r.Method == http.MethodHead || r.Method == http.MethodGet) && len(q) == 0:
 		if stored, ok := g.stored(inner, r); ok {
