@@ -76,10 +76,14 @@ type Hooks struct {
 }
 
 type Storage struct {
+	// Provider picks the provider's preset (addressing, endpoint from the region, verification,
+	// signing): aws, gcs, r2, wasabi, linode, digitalocean, b2, oss, cos, minio or generic; empty
+	// detects it from the endpoint's host (no endpoint: aws).
+	Provider  string `yaml:"provider"`
 	Endpoint  string `yaml:"endpoint"`
 	Region    string `yaml:"region"`
 	Bucket    string `yaml:"bucket"`
-	PathStyle *bool  `yaml:"path_style"`
+	PathStyle *bool  `yaml:"path_style"` // nil: the provider's own
 	AccessKey string `yaml:"access_key"`
 	SecretKey string `yaml:"secret_key"`
 	Prefix    string `yaml:"prefix"`
@@ -231,7 +235,6 @@ type Debug struct {
 
 // Default returns the config with every default filled in.
 func Default() Config {
-	t := true
 	return Config{
 		Listen: "127.0.0.1:8085",
 		Admin:  Admin{Listen: "127.0.0.1:8086", Monitor: "read-only"},
@@ -239,7 +242,7 @@ func Default() Config {
 		Redis:  Redis{Addr: "127.0.0.1:6379"},
 		Roots:  []string{"/usr/local/srs/objs/nginx/html"},
 		Hooks:  Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
-		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,
+		Storage: Storage{Region: "us-east-1", Bucket: "live", MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,
 			ACL: "private", SessionName: "srs-offload", Verify: "auto", Checksum: "crc32c"},
 		Keys:  Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
 		Purge: Purge{Enabled: true},

@@ -80,6 +80,9 @@ func (c *Config) Validate() error {
 	if c.Hooks.MaxConns < 16 || c.Hooks.MaxConns > 1<<20 {
 		add("hooks.max_conns", "want 16..1048576 (each open connection holds a file descriptor), got %d", c.Hooks.MaxConns)
 	}
+	if c.Storage.Provider != "" && !slices.Contains(Providers, c.Storage.Provider) {
+		add("storage.provider", "want one of %s, or empty to detect it from storage.endpoint, got %q", strings.Join(Providers, ", "), c.Storage.Provider)
+	}
 	if c.Storage.Endpoint != "" {
 		u, err := url.Parse(c.Storage.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -243,7 +243,7 @@ func newStorage(ctx context.Context, p *plan) (*uploader.Uploader, error) {
 		return nil, fmt.Errorf("storage.sse_c_key_env: %w", err)
 	}
 	return uploader.New(ctx, uploader.Config{
-		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
+		Provider: s.Provider, Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
 		MultipartThreshold: int64(s.MultipartThreshold), PartSize: int64(s.PartSize),
 		PartConcurrency: s.PartConcurrency, MaxConns: 2 * cfg.Worker.Concurrency,

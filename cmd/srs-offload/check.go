@@ -53,6 +53,12 @@ func runCheck(args []string) int {
 		fmt.Fprintln(os.Stderr, redact.Error(err))
 		bad = true
 	} else {
+		// What storage gets: provider, addressing, signing, verification, encryption.
+		if pr.store != nil {
+			for _, line := range pr.store.Summary() {
+				fmt.Println(line)
+			}
+		}
 		// --connect proves how uploads are verified: a probe object written, verified, deleted.
 		if *connect && pr.store != nil {
 			if msg, err := pr.store.Probe(ctx); err != nil {
