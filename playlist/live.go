@@ -22,7 +22,7 @@ type Live struct {
 	Session int64 `json:"session"`
 	// Announced is the seq_no of the newest segment SRS announced (-1 when none).
 	Announced int64 `json:"announced"`
-	// LastSegment is the URI of the newest segment in the live playlist ("" when empty).
+	// LastSegment is the object key of the newest segment in the live playlist ("" when empty).
 	LastSegment string `json:"last_segment,omitempty"`
 	// MediaSequence is the live playlist's EXT-X-MEDIA-SEQUENCE, and Segments its length.
 	MediaSequence int64 `json:"media_sequence"`
