@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/fileid"
+	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/objkey"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/queue"
@@ -217,4 +218,98 @@ func sortErrors(es []status.Error) []status.Error {
 		}
 	}
 	return out
+}
+
+// A 200 MB recording (a sparse file) goes to versitygw through a link throttled to 30 MiB/s;
+// while it runs, `srs-offload status --json` shows its upload with the bytes done rising and
+// below its size, a rate and an ETA, and `status` names it; once stored, it is gone from status.
+func TestStatusUploadProgress(t *testing.T) {
+	const size = 200_000_000
+	s, root := newStackWith(t, "reconcile: {min_age: 1h, interval: 1h}\n")
+	slow := s3test.Proxy(t, s.s3, s3test.Throttle(30<<20))
+	b, err := os.ReadFile(s.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.config, bytes.Replace(b, []byte("endpoint: "+s.s3.Endpoint), []byte("endpoint: "+slow.Endpoint), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.start("serve")
+	local := filepath.Join(root, "live", "big.1795478400123.flv")
+	os.MkdirAll(filepath.Dir(local), 0o755)
+	f, err := os.Create(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	body, _ := json.Marshal(map[string]any{"server_id": "vid-1", "action": "on_dvr", "client_id": "c1", "ip": "127.0.0.1",
+		"vhost": "__defaultVhost__", "app": "live", "stream": "big", "param": "", "cwd": "/usr/local/srs", "file": local,
+		"stream_url": "/live/big", "stream_id": "vid-2"})
+	start := time.Now()
+	post(t, "http://"+s.listen+"/api/v1/dvrs", body)
+
+	const key = "live/big/big.1795478400123.flv"
+	var seen []int64
+	var sawText bool
+	var last status.Upload
+	for {
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("not stored in 60 s; bytes done seen %v", seen)
+		}
+		_, r := runStatusBin(t, s.config, "--json")
+		if len(r.Uploads) == 0 {
+			if len(seen) > 0 {
+				break // done
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		u := r.Uploads[0]
+		if len(r.Uploads) != 1 || u.Key != key || u.Size != size || u.Node != "e2e" || u.Kind != queue.KindDVR || u.Path != local {
+			t.Fatalf("uploads in flight %+v, want the one recording", r.Uploads)
+		}
+		if len(seen) == 0 || u.Done != seen[len(seen)-1] {
+			seen = append(seen, u.Done)
+		}
+		last = u
+		if !sawText && u.Done > 0 && u.Done < size {
+			text, _ := runStatusBin(t, s.config)
+			sawText = strings.Contains(text, key) && strings.Contains(text, "190.7 MiB")
+			if !sawText {
+				t.Errorf("status text does not show the upload of %s (190.7 MiB):\n%s", key, text)
+				sawText = true
+			}
+		}
+		if u.Done > 0 && u.Done < size && (u.Rate <= 0 || u.ETA < 0) {
+			t.Errorf("upload %+v: want a rate and an ETA while it runs", u)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	took := time.Since(start)
+	var rising, below int
+	for i, d := range seen {
+		if d > 0 && d < size {
+			below++
+		}
+		if i > 0 && d > seen[i-1] {
+			rising++
+		}
+	}
+	if rising < 3 || below < 3 {
+		t.Errorf("bytes done seen in status: %v; want at least 3 rising values below %d", seen, size)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		obj, ok, err := s.store.Stat(context.Background(), key)
+		_, statErr := os.Stat(local)
+		if err == nil && ok && obj.Size == size && os.IsNotExist(statErr) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: stored %v %+v (err %v), local file still there: %v", key, ok, obj, err, statErr == nil)
+		}
+	}
+	t.Logf("uploaded in %v; bytes done seen in status (%d looks): %v; last rate %.1f MiB/s", took.Round(time.Millisecond), len(seen), seen, last.Rate/(1<<20))
 }
