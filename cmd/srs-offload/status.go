@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/srs-offload/srs-offload/settings"
 	"github.com/srs-offload/srs-offload/status"
 )
 
@@ -28,7 +30,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "status: --errors %d: want 0 or more\n", *errs)
 		return 2
 	}
-	cfg, err := readConfig(*path, stderr)
+	cfg, err := redisConfig(*path, stderr)
 	if err != nil {
 		return 2
 	}
@@ -54,4 +56,32 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// redisConfig reads a config for its redis keys only: status runs on any host that reaches Redis,
+// also one without the storage secrets the config takes from the environment, so a problem of
+// another key is not one here.
+func redisConfig(path string, stderr io.Writer) (settings.Config, error) {
+	if path == "" {
+		return settings.Default(), nil
+	}
+	cfg, err := settings.Load(path)
+	probs, ok := settings.AsErrors(err)
+	if err == nil || !ok {
+		if err != nil {
+			printProblems(stderr, path, err)
+		}
+		return cfg, err
+	}
+	var mine settings.Errors
+	for _, p := range probs {
+		if p.Key == "redis" || strings.HasPrefix(p.Key, "redis.") {
+			mine = append(mine, p)
+		}
+	}
+	if len(mine) > 0 {
+		printProblems(stderr, path, mine)
+		return cfg, mine
+	}
+	return cfg, nil
 }
