@@ -131,3 +131,20 @@ if other and string.sub(other, 1, 2) == 's:' then
   return other
 end
 return ''`)
+
+// Records a process publishes about its node for `srs-offload status`, each with a TTL so that a
+// process that is gone stops being shown. They are not part of the ledger.
+
+// Disk is a STRING: the JSON disk backlog (spool files and bytes) of one node, rewritten by its
+// processes every few seconds (package progress).
+func Disk(node string) string { return Prefix + "disk:" + node }
+
+// DiskMatch is the SCAN pattern of every node's Disk record.
+const DiskMatch = Prefix + "disk:*"
+
+// Progress is a STRING: the JSON progress of one upload in flight (task id) on a node, rewritten
+// every second while it runs (package progress).
+func Progress(node, task string) string { return Prefix + "progress:" + node + ":" + task }
+
+// ProgressMatch is the SCAN pattern of every Progress record.
+const ProgressMatch = Prefix + "progress:*"

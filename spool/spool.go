@@ -28,6 +28,8 @@ type Spool struct {
 	Roots *roots.Set
 	// Dir is the name of the folder created in each root.
 	Dir string
+	// changed is signalled when this process takes or releases a file (see Meter).
+	changed chan struct{}
 }
 
 // New checks the folder name. With rs, the folder is kept: removing the last spooled file never
@@ -39,7 +41,7 @@ func New(rs *roots.Set, dir string) (*Spool, error) {
 	if rs != nil {
 		rs.Keep(dir) // the spool folder outlives its last file
 	}
-	return &Spool{Roots: rs, Dir: dir}, nil
+	return &Spool{Roots: rs, Dir: dir, changed: make(chan struct{}, 1)}, nil
 }
 
 // Path is where the file at orig, with inode ino, is spooled:
@@ -113,6 +115,7 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	}
 	switch {
 	case err == nil:
+		s.touch()
 		return dst, nil
 	case errors.Is(err, roots.ErrReplaced):
 		// Linked after SRS replaced the file: the new file is not ours to hold (Link removed
@@ -135,7 +138,11 @@ func (s *Spool) Release(spooled string, fi fs.FileInfo) error {
 	if !s.Contains(spooled) {
 		return fmt.Errorf("release %s: not in a spool folder (%s)", spooled, s.Dir)
 	}
-	return s.Roots.Remove(spooled, fi)
+	err := s.Roots.Remove(spooled, fi)
+	if err == nil {
+		s.touch()
+	}
+	return err
 }
 
 // ErrCrossDevice means the spool folder and the file are on different filesystems, so the file

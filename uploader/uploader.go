@@ -352,7 +352,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
-		Body:          io.NewSectionReader(src, 0, size),
+		Body:          body(ctx, src, size),
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String(t.ContentType),
 		CacheControl:  aws.String(t.CacheControl),
@@ -506,7 +506,7 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
-		Body:          io.NewSectionReader(src, 0, size),
+		Body:          body(ctx, src, size),
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String(t.ContentType),
 		CacheControl:  aws.String(t.CacheControl),

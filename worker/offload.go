@@ -17,6 +17,7 @@ import (
 
 	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/progress"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
@@ -68,7 +69,11 @@ type Offloader struct {
 	Purge bool
 	// Purges, when set, records each file purged under SRS's name.
 	Purges PurgeRecorder
-	Log    *slog.Logger
+	// Progress, when set, publishes the progress of every upload of at least ProgressMin bytes
+	// (the multipart threshold) while it runs.
+	Progress    *progress.Tracker
+	ProgressMin int64
+	Log         *slog.Logger
 }
 
 // ProcessTask is the asynq handler.
@@ -124,7 +129,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	// The stream's names go with every upload of this task (the file, its key file, its
 	// playlists), for the object options' templates.
 	ctx = storage.WithNames(ctx, storage.Names{Vhost: p.Vhost, App: p.App, Stream: p.Stream})
-	key, obj, err := o.Store.PutNew(ctx, p.Key, f, fi.Size(), typ, p.TaskID())
+	key, obj, err := o.put(ctx, p, f, fi.Size(), typ)
 	if err != nil {
 		if errors.Is(err, storage.ErrVerify) {
 			verifyFailures.Inc()
@@ -156,6 +161,24 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 		o.release(p, fi)
 	}
 	return o.stored(ctx, p, key)
+}
+
+// put uploads the file, counting the bytes sent (srs_offload_sent_bytes_total) and, for a file
+// of at least ProgressMin bytes, publishing its progress while it runs.
+func (o *Offloader) put(ctx context.Context, p queue.Offload, f *os.File, size int64, typ media.Type) (string, storage.Object, error) {
+	counter := sentBytes.WithLabelValues(p.Kind)
+	var run *progress.Run
+	if o.Progress != nil && size >= o.ProgressMin {
+		run = o.Progress.Start(p.TaskID(), p.Kind, p.Path, p.Key, size)
+		defer run.End()
+	}
+	ctx = storage.WithSent(ctx, func(n int64) {
+		counter.Add(float64(n))
+		if run != nil {
+			run.Sent(n)
+		}
+	})
+	return o.Store.PutNew(ctx, p.Key, f, size, typ, p.TaskID())
 }
 
 // open opens the file of a task: its spooled link when there is one, else SRS's name. Both are

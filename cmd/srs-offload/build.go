@@ -24,6 +24,7 @@ import (
 
 	"github.com/srs-offload/srs-offload/hook"
 	"github.com/srs-offload/srs-offload/objkey"
+	"github.com/srs-offload/srs-offload/progress"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
@@ -302,6 +303,7 @@ type process struct {
 	sweep *worker.Sweeper // nil when playlist.enabled is off
 	jan   *uploader.Janitor
 	adm   *admin.Handler
+	meter *spool.Meter       // the disk backlog; nil without a spool
 	admOn context.CancelFunc // stops adm.Watch
 	admWG sync.WaitGroup
 	srvs  *servers
@@ -368,6 +370,17 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 	pr.ledger = playlist.New(pr.rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain})
 	if len(p.targets) > 0 {
 		pr.rendez = warm.NewRendezvous(pr.rdb, cfg.Warm.Wait)
+	}
+	if p.spool != nil {
+		node := cfg.Node
+		pr.meter = &spool.Meter{Spool: p.spool, Log: log, Publish: func(ctx context.Context, b spool.Backlog) {
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			d := progress.Disk{Node: node, Files: b.Files, Bytes: b.Bytes, Oldest: b.Oldest, Updated: time.Now()}
+			if err := progress.PublishDisk(ctx, pr.rdb, d, 30*time.Second); err != nil {
+				log.Debug("spool: could not publish the disk backlog to Redis", "err", err)
+			}
+		}}
 	}
 	if r.hooks {
 		pr.hooks = pr.newHooks(&playlist.Receiver{Ledger: pr.ledger, Node: cfg.Node})
@@ -476,7 +489,8 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 	}
 	up := pr.store
 	playlists := newPlaylists(p, pr.ledger, up, log)
-	off := &worker.Offloader{Roots: p.roots, Store: up, Spool: p.spool, Purge: cfg.Purge.Enabled, Log: log}
+	off := &worker.Offloader{Roots: p.roots, Store: up, Spool: p.spool, Purge: cfg.Purge.Enabled, Log: log,
+		Progress: &progress.Tracker{Redis: pr.rdb, Node: cfg.Node, Log: log}, ProgressMin: int64(cfg.Storage.MultipartThreshold)}
 	opts := worker.Options{
 		Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
 		RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
@@ -523,6 +537,10 @@ func (pr *process) start(ctx context.Context) error {
 	if pr.rec != nil {
 		pr.rec.Start()
 	}
+	if pr.meter != nil {
+		pr.meter.Start()
+	}
+	admin.SetBuildInfo(version, commit)
 	collector := metrics.NewQueueMetricsCollector(pr.inspector)
 	if err := prometheus.Register(collector); err == nil {
 		pr.collector = collector
@@ -572,6 +590,9 @@ func (pr *process) shutdown(ctx context.Context) error {
 	}
 	if pr.rec != nil {
 		errs = append(errs, pr.rec.Shutdown(ctx))
+	}
+	if pr.meter != nil {
+		errs = append(errs, pr.meter.Shutdown(ctx))
 	}
 	return errors.Join(errs...)
 }

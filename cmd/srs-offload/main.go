@@ -21,6 +21,7 @@ commands:
   dev       everything with an embedded Redis and S3: nothing to install (make run)
   check     validate a config, print every problem, exit 2 if there is one
   requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all]
+  status    every node's queues, disk backlog, uploads in flight, last errors, live streams, from Redis [--json] [--errors N]
   version   print the version
 `
 
@@ -44,6 +45,8 @@ func main() {
 		code = runCheck(args)
 	case "requeue":
 		code = runRequeue(args)
+	case "status":
+		code = runStatus(args, os.Stdout, os.Stderr)
 	case "version", "--version", "-v":
 		fmt.Println("srs-offload", version)
 	case "help", "-h", "--help":
