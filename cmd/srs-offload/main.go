@@ -20,7 +20,9 @@ commands:
   worker    worker only
   dev       everything with an embedded Redis and S3: nothing to install (make run)
   check     validate a config, print every problem, exit 2 if there is one
-  requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all]
+  requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all] [--dry-run]
+  tasks     list, show, requeue and delete queued tasks: tasks ls|show|requeue|delete (tasks help)
+  forget-node NODE  drop a departed node's queues once they are empty
   version   print the version
 `
 
@@ -44,6 +46,10 @@ func main() {
 		code = runCheck(args)
 	case "requeue":
 		code = runRequeue(args)
+	case "tasks":
+		code = runTasks(args)
+	case "forget-node":
+		code = runForgetNode(args)
 	case "version", "--version", "-v":
 		fmt.Println("srs-offload", version)
 	case "help", "-h", "--help":
