@@ -21,6 +21,7 @@ commands:
   dev       everything with an embedded Redis and S3: nothing to install (make run)
   check     validate a config, print every problem, exit 2 if there is one
   requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all] [--dry-run]
+  ls        what is stored per stream: HLS sessions and DVR recordings [app[/stream]] [--json]
   tasks     list, show, requeue and delete queued tasks: tasks ls|show|requeue|delete (tasks help)
   forget-node NODE  drop a departed node's queues once they are empty
   version   print the version
@@ -46,6 +47,8 @@ func main() {
 		code = runCheck(args)
 	case "requeue":
 		code = runRequeue(args)
+	case "ls":
+		code = runLs(args)
 	case "tasks":
 		code = runTasks(args)
 	case "forget-node":
