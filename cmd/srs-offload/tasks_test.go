@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/srs-offload/srs-offload/fileid"
+	"github.com/srs-offload/srs-offload/inventory"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/tasks"
 )
@@ -127,5 +131,74 @@ func TestE2ETasksAndForgetNode(t *testing.T) {
 	// The process's own node is never forgotten.
 	if code, _, errs = run(t, "forget-node", "e2e", "-c", s.config); code != 1 || !strings.Contains(errs, "own node") {
 		t.Fatalf("forget-node of its own node: %d %s", code, errs)
+	}
+}
+
+// ls against a serving process: three segments and a recording hooked, the session ended by
+// on_unpublish; `ls live/r --json` reports the session (3 segments, their duration and bytes, its
+// VoD playlist as stored) and the recording.
+func TestE2ELs(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "hls")
+	os.MkdirAll(filepath.Join(root, "live"), 0o755)
+	s := newStack(t, root)
+	s.start("serve")
+	var wants []want
+	var hlsBytes int64
+	for i := range 3 {
+		local := filepath.Join(root, "live", fmt.Sprintf("r-%d.ts", i))
+		data := randomBytes(20_000+i, uint64(i))
+		writeSegment(t, local, data)
+		hlsBytes += int64(len(data))
+		wants = append(wants, want{key: fmt.Sprintf("live/r-%d.ts", i), local: local, data: data})
+		body, _ := json.Marshal(map[string]any{"action": "on_hls", "client_id": "c7", "vhost": "__defaultVhost__", "app": "live",
+			"stream": "r", "cwd": "/", "file": local, "url": fmt.Sprintf("live/r-%d.ts", i), "m3u8": filepath.Join(root, "live", "r.m3u8"),
+			"m3u8_url": "live/r.m3u8", "seq_no": i, "duration": 2.0})
+		post(t, "http://"+s.listen+"/api/v1/hls", body)
+	}
+	rec := filepath.Join(root, "live", "r.1700000000000.flv")
+	recData := randomBytes(30_000, 9)
+	writeSegment(t, rec, recData)
+	wants = append(wants, want{key: "live/r/r.1700000000000.flv", local: rec, data: recData})
+	body, _ := json.Marshal(map[string]any{"action": "on_dvr", "client_id": "c7", "vhost": "__defaultVhost__", "app": "live",
+		"stream": "r", "cwd": "/", "file": rec})
+	post(t, "http://"+s.listen+"/api/v1/dvrs", body)
+	s.settle(wants, 20*time.Second)
+	body, _ = json.Marshal(map[string]any{"action": "on_unpublish", "client_id": "c7", "vhost": "__defaultVhost__", "app": "live", "stream": "r"})
+	post(t, "http://"+s.listen+"/api/v1/streams", body)
+	var vods []string
+	deadline := time.Now().Add(20 * time.Second)
+	for len(vods) == 0 {
+		objs, err := s.store.List(context.Background(), "live/r/vod/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			vods = append(vods, o.Key)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no VoD playlist stored")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	code, out, errs := run(t, "ls", "live/r", "--json", "-c", s.config)
+	var got []inventory.Stream
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got) != 1 {
+		t.Fatalf("ls: %d %s %s", code, out, errs)
+	}
+	st := got[0]
+	if st.App != "live" || st.Stream != "r" || st.Playlist != "live/r.m3u8" || len(st.Sessions) != 1 || len(st.DVR) != 1 {
+		t.Fatalf("ls: %s", out)
+	}
+	ss := st.Sessions[0]
+	if ss.Segments != 3 || ss.Duration != 6 || ss.Bytes != hlsBytes || !ss.Ended || ss.VOD != vods[0] || !ss.VODStored {
+		t.Errorf("session %+v; want 3 segments, 6 s, %d bytes, VoD %v", ss, hlsBytes, vods)
+	}
+	if d := st.DVR[0]; d.Key != "live/r/r.1700000000000.flv" || d.Size != int64(len(recData)) {
+		t.Errorf("recording %+v", d)
+	}
+	code, out, _ = run(t, "ls", "-c", s.config)
+	if code != 0 || !strings.Contains(out, "live/r  (live playlist live/r.m3u8)") || !strings.Contains(out, "live/r/r.1700000000000.flv") {
+		t.Errorf("ls as text: %d\n%s", code, out)
 	}
 }
