@@ -136,6 +136,9 @@ func runTasksLs(args []string) int {
 		return 1
 	}
 	if *tf.json {
+		if ts == nil {
+			ts = []tasks.Task{}
+		}
 		return printJSON(ts)
 	}
 	printTaskTable(os.Stdout, ts)
@@ -240,11 +243,14 @@ func runTasksRequeue(name string, args []string, all bool) int {
 		names = append(names, q)
 	}
 	sort.Strings(names)
-	if len(names) == 0 {
+	if len(names) == 0 && !*tf.json {
 		fmt.Printf("no queue of node %s exists: nothing to requeue\n", f.Node)
 	}
 	if *dry {
 		if *tf.json {
+			if would == nil {
+				would = []tasks.Task{}
+			}
 			return printJSON(would)
 		}
 		for _, q := range names {
