@@ -2,6 +2,8 @@ package worker_test
 
 import (
 	"context"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/tasks"
 	"github.com/srs-offload/srs-offload/worker"
@@ -95,4 +98,73 @@ func (r *rig) head(key string) string {
 		r.t.Fatalf("head %s: %v", key, err)
 	}
 	return aws.ToString(h.ETag) + " " + aws.ToTime(h.LastModified).String()
+}
+
+// A file written to after its hook fails its task for good ("changed since its hook"); the
+// reconciler then finds the changed file and its own task stores it. Requeued, the first task
+// completes: the same file (device and inode) is in the bucket with its changed content, verified
+// by that task's upload, found by the purge record when the file was purged, or by the file itself
+// when it was kept (purge off). Nothing is uploaded again or deleted.
+func TestRequeuedChangedFileStoredCompletes(t *testing.T) {
+	for _, purge := range []bool{true, false} {
+		t.Run(map[bool]string{true: "purged", false: "kept"}[purge], func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, rigConfig{noPurge: !purge})
+			r.off.Purges = r.pm
+			rel := "live/cam1/2026/11/23/22/cam1-9.ts"
+			r.writeRandom(rel, 100<<10)
+			r.write("live/cam1/index.m3u8", playlistText([]string{rel}))
+			p := r.hls(rel, rel, "live/cam1/index.m3u8", "live/cam1/index.m3u8")
+			f, err := os.OpenFile(p.Path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte("written after the hook"))
+			f.Close()
+			want, _ := os.ReadFile(p.Path)
+			r.enqueue(p)
+			r.start(0)
+			ti := r.wait(p, asynq.TaskStateArchived, 10*time.Second)
+			if !strings.Contains(ti.LastErr, "changed since its hook") {
+				t.Fatalf("first task failed with %q", ti.LastErr)
+			}
+			// The reconciler's task for the file as it is now.
+			fi, err := os.Lstat(p.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := queue.Offload{Kind: p.Kind, Path: p.Path, Key: p.Key, File: fileid.Of(fi), Vhost: p.Vhost, App: p.App, Stream: p.Stream}
+			if found.TaskID() == p.TaskID() {
+				t.Fatal("the changed file has the same task id")
+			}
+			if dup, err := r.client.Enqueue(context.Background(), found); err != nil || dup {
+				t.Fatalf("enqueue: %v %v", dup, err)
+			}
+			r.wait(found, asynq.TaskStateCompleted, 10*time.Second)
+			r.stored(p.Key, want)
+			if purge {
+				gone(t, p.Path)
+			} else {
+				hasContent(t, p.Path, want)
+			}
+			before := r.head(p.Key)
+
+			m := tasks.New(r.redisOpt)
+			defer m.Close()
+			if _, err := m.Requeue(tasks.Filter{Node: node}, p.QueueID()); err != nil {
+				t.Fatal(err)
+			}
+			ti = r.wait(p, asynq.TaskStateCompleted, 10*time.Second)
+			if ti.LastErr != "" && !strings.Contains(ti.LastErr, "changed since its hook") {
+				t.Errorf("last error %q", ti.LastErr)
+			}
+			r.stored(p.Key, want)
+			if after := r.head(p.Key); after != before {
+				t.Errorf("the stored object was written again: %v, then %v", before, after)
+			}
+			if !purge {
+				hasContent(t, p.Path, want)
+			}
+		})
+	}
 }
