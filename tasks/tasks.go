@@ -202,8 +202,8 @@ func describe(queues []string) string {
 }
 
 // Requeue moves one archived, retry or scheduled task to pending, so a worker of its node runs it
-// now. It returns the task as it was.
-func (m *Manager) Requeue(f Filter, id string) (Task, error) {
+// now; with dryRun it only checks that it could. It returns the task as it was.
+func (m *Manager) Requeue(f Filter, id string, dryRun bool) (Task, error) {
 	t, err := m.Show(f, id)
 	if err != nil {
 		return t, err
@@ -212,6 +212,9 @@ func (m *Manager) Requeue(f Filter, id string) (Task, error) {
 	case StateArchived, StateRetry, StateScheduled:
 	default:
 		return t, fmt.Errorf("task %s in %s is %s: only archived, retry or scheduled tasks can be requeued", id, t.Queue, t.State)
+	}
+	if dryRun {
+		return t, nil
 	}
 	if err := m.insp.RunTask(t.Queue, id); err != nil {
 		return t, fmt.Errorf("requeue %s in %s: %w", id, t.Queue, err)

@@ -182,7 +182,13 @@ func TestRequeueAndDeleteByID(t *testing.T) {
 	hls := f.enqueue("n1", queue.KindHLS, 3)
 	f.archive("n1", hls...)
 	before := f.snapshot()
-	got, err := f.m.Requeue(tasks.Filter{}, hls[1].QueueID())
+	if got, err := f.m.Requeue(tasks.Filter{}, hls[1].QueueID(), true); err != nil || got.ID != hls[1].QueueID() {
+		t.Fatalf("requeue --dry-run: %+v %v", got, err)
+	}
+	if after := f.snapshot(); !reflect.DeepEqual(before, after) {
+		t.Fatalf("requeue ID --dry-run changed the queues:\nbefore %v\nafter  %v", before, after)
+	}
+	got, err := f.m.Requeue(tasks.Filter{}, hls[1].QueueID(), false)
 	if err != nil || got.State != tasks.StateArchived || got.Queue != "hls@n1" {
 		t.Fatalf("requeue: %+v %v", got, err)
 	}
@@ -194,10 +200,10 @@ func TestRequeueAndDeleteByID(t *testing.T) {
 		t.Fatalf("pending after requeue %v, want %v (before: %v)", after["hls@n1 pending"], want, before)
 	}
 	// A pending task is not requeued again.
-	if _, err := f.m.Requeue(tasks.Filter{}, hls[1].QueueID()); err == nil || !strings.Contains(err.Error(), "is pending") {
+	if _, err := f.m.Requeue(tasks.Filter{}, hls[1].QueueID(), true); err == nil || !strings.Contains(err.Error(), "is pending") {
 		t.Fatalf("requeue of a pending task: %v", err)
 	}
-	if _, err := f.m.Requeue(tasks.Filter{}, "hls-nonesuch"); !errors.Is(err, tasks.ErrNotFound) {
+	if _, err := f.m.Requeue(tasks.Filter{}, "hls-nonesuch", false); !errors.Is(err, tasks.ErrNotFound) {
 		t.Fatalf("requeue of an unknown id: %v", err)
 	}
 

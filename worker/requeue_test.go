@@ -74,7 +74,7 @@ func TestRequeuedStoredTaskCompletes(t *testing.T) {
 
 	m := tasks.New(r.redisOpt)
 	defer m.Close()
-	got, err := m.Requeue(tasks.Filter{Node: node}, p.QueueID())
+	got, err := m.Requeue(tasks.Filter{Node: node}, p.QueueID(), false)
 	if err != nil || got.State != tasks.StateArchived {
 		t.Fatalf("requeue: %+v %v", got, err)
 	}
@@ -151,7 +151,7 @@ func TestRequeuedChangedFileStoredCompletes(t *testing.T) {
 
 			m := tasks.New(r.redisOpt)
 			defer m.Close()
-			if _, err := m.Requeue(tasks.Filter{Node: node}, p.QueueID()); err != nil {
+			if _, err := m.Requeue(tasks.Filter{Node: node}, p.QueueID(), false); err != nil {
 				t.Fatal(err)
 			}
 			ti = r.wait(p, asynq.TaskStateCompleted, 10*time.Second)

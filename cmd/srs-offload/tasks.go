@@ -193,7 +193,7 @@ func runTasksRequeue(name string, args []string, all bool) int {
 	tf := newTaskFlags(name, "all")
 	allFlag := tf.fs.Bool("all", all, "every task in --state of the selected queues")
 	state := tf.fs.String("state", tasks.StateArchived, "with --all: archived, retry or scheduled")
-	dry := tf.fs.Bool("dry-run", false, "with --all: print what would be requeued, change nothing")
+	dry := tf.fs.Bool("dry-run", false, "print what would be requeued, change nothing")
 	pos, ok := tf.parse(args)
 	if !ok {
 		return 2
@@ -213,19 +213,14 @@ func runTasksRequeue(name string, args []string, all bool) int {
 	defer p.close()
 	defer m.Close()
 	if !*allFlag {
-		if *dry {
-			t, err := m.Show(f, pos[0])
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "srs-offload %s: %v\n", name, err)
-				return 1
-			}
-			fmt.Printf("would requeue %s task %s of %s (%s)\n", t.State, t.ID, t.Queue, describeTask(t))
-			return 0
-		}
-		t, err := m.Requeue(f, pos[0])
+		t, err := m.Requeue(f, pos[0], *dry)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "srs-offload %s: %v\n", name, err)
 			return 1
+		}
+		if *dry {
+			fmt.Printf("would requeue %s task %s of %s (%s); dry run: nothing changed\n", t.State, t.ID, t.Queue, describeTask(t))
+			return 0
 		}
 		fmt.Printf("%s task %s of %s back in the queue (%s)\n", t.State, t.ID, t.Queue, describeTask(t))
 		return 0
