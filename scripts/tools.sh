@@ -5,6 +5,8 @@
 #   ffmpeg        (ffmpeg and ffprobe, for the real-media tests) from Debian's packages, when missing;
 #   nginx         (the CDN edge of the warming tests) from Debian's packages, when missing, with
 #                 service starts denied during the install (the tests never use a system nginx);
+#   chromium      (headless, the browser test of the web UI at /monitor/) from Debian's packages,
+#                 when missing;
 #   versitygw     (a real S3 gateway) built with `go install` into the tool cache,
 #                 outside the repository.
 #   minio         (MinIO, for the encryption tests: its built-in KMS and SSE-C) built with
@@ -82,6 +84,10 @@ if [ "$mode" = test ]; then
   if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     echo "tools: installing nginx (Debian)" >&2
     apt_install_nostart nginx
+  fi
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "tools: installing chromium (Debian)" >&2
+    apt_install chromium
   fi
 fi
 

@@ -55,6 +55,10 @@ type Admin struct {
 	Listen string `yaml:"listen"`
 	// Token, when set, must be given as "Authorization: Bearer …" or ?token=… on every request.
 	Token string `yaml:"token"`
+	// Monitor serves asynq's web UI (asynqmon) under /monitor/: off, read-only (see the queues
+	// and tasks; every change is refused 403) or read-write (delete, run, archive tasks, pause
+	// queues from the UI).
+	Monitor string `yaml:"monitor"`
 }
 
 type Hooks struct {
@@ -230,7 +234,7 @@ func Default() Config {
 	t := true
 	return Config{
 		Listen: "127.0.0.1:8085",
-		Admin:  Admin{Listen: "127.0.0.1:8086"},
+		Admin:  Admin{Listen: "127.0.0.1:8086", Monitor: "read-only"},
 		Log:    Log{Format: "text", Level: "info"},
 		Redis:  Redis{Addr: "127.0.0.1:6379"},
 		Roots:  []string{"/usr/local/srs/objs/nginx/html"},

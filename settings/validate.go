@@ -30,6 +30,15 @@ func (c *Config) Validate() error {
 			add("admin.listen", "must differ from listen (%s): nothing but hooks is served there", c.Listen)
 		}
 	}
+	switch c.Admin.Monitor {
+	case "off", "read-only":
+	case "read-write":
+		if c.Admin.Listen == "" {
+			add("admin.monitor", "read-write needs admin.listen: the web UI is served only there")
+		}
+	default:
+		add("admin.monitor", "want off, read-only or read-write, got %q", c.Admin.Monitor)
+	}
 	if c.Debug.PProf && c.Admin.Listen == "" {
 		add("debug.pprof", "needs admin.listen: the profiler is served only there")
 	}

@@ -390,7 +390,16 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 	if pr.store != nil {
 		checks = append(checks, admin.Check{Name: "storage", Dependency: "storage", Run: pr.store.CheckBucket})
 	}
-	pr.adm = admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf})
+	mon, err := admin.ParseMonitor(cfg.Admin.Monitor)
+	if err != nil {
+		return nil, fmt.Errorf("admin.monitor: %w", err)
+	}
+	if cfg.Admin.Listen == "" {
+		mon = admin.MonitorOff
+	}
+	// The web UI reaches Redis with the same options as the queue.
+	pr.adm = admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf,
+		Monitor: mon, Redis: redisOpt(cfg)})
 	return pr, nil
 }
 
@@ -574,6 +583,9 @@ func (pr *process) close() {
 	}
 	if pr.inspector != nil {
 		pr.inspector.Close()
+	}
+	if pr.adm != nil {
+		pr.adm.Close()
 	}
 	if pr.rdb != nil {
 		pr.rdb.Close()
