@@ -20,8 +20,7 @@ func runLs(args []string) int {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
 	path := configFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	tf := taskFlags{fs: fs}
-	pos, ok := tf.parse(args)
+	pos, ok := parseArgs(fs, args)
 	if !ok {
 		return 2
 	}

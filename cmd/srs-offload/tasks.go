@@ -64,14 +64,17 @@ func newTaskFlags(name, queueDefault string) taskFlags {
 		json:  fs.Bool("json", false, "print JSON")}
 }
 
-// parse parses flags given before and after the positional arguments (tasks show ID --node n).
-func (tf taskFlags) parse(args []string) ([]string, bool) {
+func (tf taskFlags) parse(args []string) ([]string, bool) { return parseArgs(tf.fs, args) }
+
+// parseArgs parses flags given before and after the positional arguments (tasks show ID --node
+// n), and returns the positional ones.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, bool) {
 	var pos []string
 	for {
-		if err := tf.fs.Parse(args); err != nil {
+		if err := fs.Parse(args); err != nil {
 			return nil, false
 		}
-		args = tf.fs.Args()
+		args = fs.Args()
 		if len(args) == 0 {
 			return pos, true
 		}
