@@ -144,10 +144,7 @@ func (m *Manager) writeVOD(ctx context.Context, pk string, s session, n int64) (
 	if err != nil {
 		return 0, err
 	}
-	key, err := m.VODKey.Expand(objkey.Vars{
-		Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, StreamID: s.Info.StreamID,
-		ClientID: s.Info.Client, Session: sessionName(s),
-	})
+	key, err := vodKey(*m.VODKey, s)
 	if err != nil {
 		return 0, fmt.Errorf("playlist.vod_key: %w", err)
 	}

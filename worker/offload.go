@@ -43,9 +43,12 @@ type Playlists interface {
 }
 
 // PurgeRecorder remembers purged files for a while (see playlist.Manager.Purged), so that a hook
-// arriving after its file was purged is answered and still completes the segment's playlists.
+// arriving after its file was purged is answered and still completes the segment's playlists,
+// and a requeued task whose file changed after its hook finds what became of it.
 type PurgeRecorder interface {
 	Purged(ctx context.Context, path string, f fileid.ID) error
+	// PurgedFile is the identity of the file purged at path lately, if any.
+	PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error)
 }
 
 // Warms learns of every stored HLS file, to warm CDN edges with it (see package warm).
@@ -122,6 +125,11 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	}
 	defer f.Close()
 	if got := fileid.Of(fi); got != p.File {
+		if key, ok := o.storedChanged(ctx, p, got); ok {
+			return nil
+		} else if key != "" {
+			o.Log.Debug("offload: the changed file's upload is not (yet) in storage", "path", p.Path, "key", key)
+		}
 		return fmt.Errorf("file %s changed since its hook (now %d bytes, inode %d; hooked %d bytes, inode %d): SRS reused the name, and the new file's own hook uploads it: %w",
 			p.Path, got.Size, got.Ino, p.File.Size, p.File.Ino, asynq.SkipRetry)
 	}
@@ -296,8 +304,40 @@ func (o *Offloader) gone(ctx context.Context, p queue.Offload) error {
 		o.Log.Info("offload: file already stored and purged by an earlier attempt", "path", p.Path, "key", key)
 		return o.stored(ctx, p, key)
 	}
+	if o.Purges != nil {
+		later, found, err := o.Purges.PurgedFile(ctx, p.Path)
+		if err != nil {
+			return err
+		}
+		if found {
+			if _, ok := o.storedChanged(ctx, p, later); ok {
+				return nil
+			}
+		}
+	}
 	return fmt.Errorf("file %s was deleted before it was uploaded (SRS hls_cleanup/hls_dispose, or by hand), and storage has no copy under %q: %w",
 		p.Path, p.Key, asynq.SkipRetry)
+}
+
+// storedChanged reports whether the file of p, changed after its hook (the same file, now with
+// identity now: written to or touched since), is stored under p's key with its new content,
+// verified in the bucket by that content's own task (the reconciler's, which found the changed
+// file). The task of p then has nothing left to do: the file it was made for is in storage. That
+// other task told the playlists and purged (or kept) the file; nothing is deleted here. key is
+// where it looked ("" when now is not the same file).
+func (o *Offloader) storedChanged(ctx context.Context, p queue.Offload, now fileid.ID) (string, bool) {
+	if now == p.File || now.Dev != p.File.Dev || now.Ino != p.File.Ino {
+		return "", false // another file (SRS reused the name), or p's own identity
+	}
+	later := p
+	later.File, later.Followup = now, false
+	key, held, err := o.Store.Find(ctx, p.Key, later.TaskID())
+	if err != nil || !held {
+		return key, false
+	}
+	o.Log.Info("offload: the file changed after its hook, and its changed content is stored and verified; nothing left to do",
+		"path", p.Path, "key", key, "task", later.TaskID(), "hooked_bytes", p.File.Size, "stored_bytes", now.Size)
+	return key, true
 }
 
 func typeOf(p queue.Offload) (media.Type, error) {
