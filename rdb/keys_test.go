@@ -17,6 +17,7 @@ func TestKeyNamesPinned(t *testing.T) {
 		{rdb.Active, "so:active"},
 		{rdb.Purged("/srs/live/cam1-3.ts"), "so:purged:/srs/live/cam1-3.ts"},
 		{rdb.Warm("live/cam1-3.ts"), "so:warm:live/cam1-3.ts"},
+		{rdb.Claim("vol", "live/cam1-3.ts"), "so:claim:vol:live/cam1-3.ts"},
 		{k.Tag, "so:{93ee3ff4550520ec}:"},
 		{k.St, "so:{93ee3ff4550520ec}:st"},
 		{k.Q, "so:{93ee3ff4550520ec}:q"},

@@ -31,7 +31,7 @@ func runRequeue(args []string) int {
 		return 2
 	}
 	defer p.close()
-	got, err := queue.Requeue(redisOpt(p.cfg), p.cfg.Node, kinds...)
+	got, err := queue.Requeue(redisOpt(p.cfg), p.queueNode(), kinds...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "srs-offload requeue:", err)
 		return 1
