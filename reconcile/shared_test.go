@@ -49,12 +49,12 @@ func TestSharedVolumeReconcilers(t *testing.T) {
 		if err := sp.Shared(node); err != nil {
 			t.Fatal(err)
 		}
-		r := *e.rec
-		r.Roots, r.Spool, r.Queue = rs, sp, client
-		r.Scope = queue.Scope{Volume: volume, Mount: e.root, Node: node}
-		r.Busy = claims.Busy
-		r.Log = slog.New(slog.NewTextHandler(e.logs, nil))
-		return &r
+		return &reconcile.Reconciler{
+			Roots: rs, Spool: sp, Layout: e.rec.Layout, HLSKey: e.rec.HLSKey, DVRKey: e.rec.DVRKey, Queue: client,
+			MinAge: time.Second, Recheck: 30 * time.Minute,
+			Scope: queue.Scope{Volume: volume, Mount: e.root, Node: node}, Busy: claims.Busy,
+			Log: slog.New(slog.NewTextHandler(e.logs, nil)),
+		}
 	}
 	r1, r2 := host("srs1"), host("srs2")
 	p := e.write("live/cam1-0.ts", time.Hour, "segment")
