@@ -59,7 +59,8 @@ func (c *putCounter) count(key string) int {
 // delivering a task again while its first delivery runs, or a follow-up of the same file): the
 // file's claim makes one of them the owner. The file is uploaded once; the other waits
 // (queue.ErrNotYet), then finds it stored by the same task id and succeeds too; the file and
-// every host's spooled link of it are gone, and only after the verified upload.
+// every host's spooled link of it are gone, and only after the verified upload. The hook's host
+// saw another device number than the workers (NFS clients do): the file is still the task's.
 func TestSharedVolumeRaceOneUpload(t *testing.T) {
 	rds := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rds.Addr})
@@ -118,6 +119,8 @@ func TestSharedVolumeRaceOneUpload(t *testing.T) {
 			}
 		}
 		p := queue.Offload{Kind: queue.KindHLS, Path: path, Key: filepath.ToSlash(rel), File: fileid.Of(fi), Hooked: time.Now()}
+		// The SRS host is an NFS client of its own: it saw another device number than the workers.
+		p.File.Dev += 1000
 		queue.Scope{Volume: volume, Mount: vol, Node: "srs1"}.Stamp(&p)
 
 		var wg sync.WaitGroup
