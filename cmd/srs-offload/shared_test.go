@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/hibiken/asynq"
 
 	"github.com/srs-offload/srs-offload/internal/loopback"
 	"github.com/srs-offload/srs-offload/internal/redistest"
@@ -394,7 +396,30 @@ worker: {concurrency: 2, retry_base: 100ms, retry_max: 1s, poll_interval: 10ms, 
 		}
 		took[w.name] = strings.Count(w.log.String(), "offload: stored and verified")
 	}
-	t.Logf("%d segments of 3 hosts, %d uploaded from a spooled link after SRS's cleanup; uploads per worker: %v", len(files), fromSpool, took)
+	// No task failed for good (a second task of a stored file under another id would: it finds
+	// the file gone and storage holding no upload of its own).
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rds.Addr})
+	defer insp.Close()
+	for _, q := range []string{"hls@shared:vol", "dvr@shared:vol"} {
+		archived, err := insp.ListArchivedTasks(q)
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		for _, ti := range archived {
+			t.Errorf("task %s failed for good on %s: %s", ti.ID, q, ti.LastErr)
+		}
+	}
+	for _, w := range workers {
+		if n := strings.Count(w.log.String(), "giving up"); n > 0 {
+			t.Errorf("%s gave up %d tasks", w.name, n)
+		}
+	}
+	reconciled := 0
+	for _, h := range hosts {
+		reconciled += strings.Count(h.proc.log.String(), "reconcile: enqueued a file whose hook never came")
+	}
+	t.Logf("%d segments of 3 hosts, %d uploaded from a spooled link after SRS's cleanup; uploads per worker: %v; tasks a reconciler made: %d",
+		len(files), fromSpool, took, reconciled)
 	for name, n := range took {
 		if n == 0 {
 			t.Errorf("worker %s uploaded nothing: the shared queues were not shared", name)
