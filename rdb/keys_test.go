@@ -21,6 +21,7 @@ func TestKeyNamesPinned(t *testing.T) {
 		{rdb.DiskMatch, "so:disk:*"},
 		{rdb.Progress("n1", "hls:abc"), "so:progress:n1:hls:abc"},
 		{rdb.ProgressMatch, "so:progress:*"},
+		{rdb.Claim("vol", "live/cam1-3.ts"), "so:claim:vol:live/cam1-3.ts"},
 		{k.Tag, "so:{93ee3ff4550520ec}:"},
 		{k.St, "so:{93ee3ff4550520ec}:st"},
 		{k.Q, "so:{93ee3ff4550520ec}:q"},

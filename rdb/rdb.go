@@ -40,6 +40,18 @@ func Purged(path string) string { return Prefix + "purged:" + path }
 // segment's expected object key (see Meet).
 func Warm(expected string) string { return Prefix + "warm:" + expected }
 
+// Claim is a STRING: the owner (a worker's random token) of the upload of one file on a shared
+// volume, by the volume's name and the path relative to it, with a short TTL its owner renews
+// (see package claim).
+func Claim(volume, rel string) string { return Prefix + "claim:" + volume + ":" + rel }
+
+// ClaimRenew extends a claim's TTL only if its owner still holds it. KEYS: the claim;
+// ARGV: owner, TTL in ms. Returns 1 when renewed, 0 when another owns it or it expired.
+var ClaimRenew = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+
+// ClaimRelease deletes a claim only if its owner still holds it. KEYS: the claim; ARGV: owner.
+var ClaimRelease = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
 // Stream is the ledger keys of one stream. All share Tag, made from the playlist's object key.
 type Stream struct {
 	Tag  string // the hash tag prefix, e.g. "so:{0123456789abcdef}:"

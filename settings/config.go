@@ -25,6 +25,7 @@ type Config struct {
 	Node      string    `yaml:"node"`
 	Log       Log       `yaml:"log"`
 	Redis     Redis     `yaml:"redis"`
+	Queue     Queue     `yaml:"queue"`
 	Roots     []string  `yaml:"roots"`
 	Hooks     Hooks     `yaml:"hooks"`
 	Storage   Storage   `yaml:"storage"`
@@ -41,6 +42,14 @@ type Config struct {
 type Log struct {
 	Format string `yaml:"format"` // text | json
 	Level  string `yaml:"level"`  // debug | info | warn | error
+}
+
+// Queue says whose queues a process's tasks go to.
+type Queue struct {
+	// Scope is "node" (the files are on this host's disk: the node's queues, hls@<node>) or
+	// "shared:<name>" (the one root is a volume several hosts mount: the volume's queues,
+	// hls@shared:<name>, which every worker mounting it takes).
+	Scope string `yaml:"scope"`
 }
 
 type Redis struct {
@@ -240,6 +249,7 @@ func Default() Config {
 		Admin:  Admin{Listen: "127.0.0.1:8086", Monitor: "read-only"},
 		Log:    Log{Format: "text", Level: "info"},
 		Redis:  Redis{Addr: "127.0.0.1:6379"},
+		Queue:  Queue{Scope: "node"},
 		Roots:  []string{"/usr/local/srs/objs/nginx/html"},
 		Hooks:  Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
 		Storage: Storage{Region: "us-east-1", Bucket: "live", MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,

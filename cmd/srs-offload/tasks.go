@@ -229,7 +229,7 @@ func runTasksRequeue(name string, args []string, all bool) int {
 		return 0
 	}
 	if f.Node == "" {
-		f.Node = p.cfg.Node // --all acts on this node's queues unless told otherwise
+		f.Node = p.queueNode() // --all acts on this node's queues (or its shared volume's) unless told otherwise
 	}
 	got, would, err := m.RequeueAll(f, *state, *dry)
 	if err != nil {
@@ -280,7 +280,7 @@ func runForgetNode(args []string) int {
 	}
 	defer p.close()
 	defer m.Close()
-	if pos[0] == p.cfg.Node {
+	if pos[0] == p.cfg.Node || pos[0] == p.queueNode() {
 		fmt.Fprintf(os.Stderr, "srs-offload forget-node: %s is this config's own node\n", pos[0])
 		return 1
 	}
