@@ -79,11 +79,8 @@ func (m *Manager) Stored(ctx context.Context, p queue.Offload, key, keyTag strin
 		return nil
 	}
 	it.Key, it.KeyTag = key, keyTag
-	res, err := m.Ledger.Complete(ctx, p.PlaylistKey, it, m.info(p))
+	res, err := m.Ledger.completeTouch(ctx, p.PlaylistKey, streamName(p.Vhost, p.App, p.Stream), it, m.info(p))
 	if err != nil {
-		return err
-	}
-	if err := m.Ledger.touch(ctx, p.PlaylistKey, streamName(p.Vhost, p.App, p.Stream)); err != nil {
 		return err
 	}
 	if res.Reopened {

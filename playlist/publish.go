@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/srs-offload/srs-offload/media"
@@ -24,23 +25,36 @@ type Store interface {
 // so an older version can never land after a newer one.
 func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, lockTTL time.Duration) error {
 	k := rdb.StreamKeys(playlistKey)
-	lock := k.Lock
+	keys := []string{k.Lock, k.St, k.W}
 	tok := make([]byte, 8)
 	rand.Read(tok)
 	token := hex.EncodeToString(tok)
-	ok, err := l.rdb.SetNX(ctx, lock, token, lockTTL).Result()
-	if err != nil {
-		return fmt.Errorf("playlist %s: lock: %w", playlistKey, err)
-	}
-	if !ok {
-		return nil // the holder publishes this change too
-	}
 	// Once the lock is held, a cancelled caller (a worker shutting down) must not cut an upload
 	// short: that would leave the lock to expire (see below) and the live playlist frozen until
 	// then. The upload has its own deadline instead.
 	dctx := context.WithoutCancel(ctx)
+	// One round trip takes the lock and reads what to upload; after each upload one more either
+	// releases it (nothing newer) or reads the newer version to upload next (rdb.Publish).
+	uploaded := ""
 	for {
-		s, err := l.snapshot(dctx, playlistKey)
+		c := ctx
+		if uploaded != "" {
+			c = dctx
+		}
+		res, err := rdb.Publish.Run(c, l.rdb, keys, token, uploaded, lockTTL.Milliseconds()).Result()
+		if err != nil {
+			return fmt.Errorf("playlist %s: lock: %w", playlistKey, err)
+		}
+		if _, done := res.(int64); done {
+			return nil // -1: the holder publishes this change too; 1: released
+		}
+		if uploaded != "" && ctx.Err() != nil {
+			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
+			// now; the next Stored or the sweep publishes it.
+			rdb.Unlock.Run(dctx, l.rdb, []string{k.Lock}, token)
+			return ctx.Err()
+		}
+		s, err := liveOf(playlistKey, res)
 		if err == nil && len(s.Entries) > 0 {
 			body := s.render()
 			pctx, cancel := context.WithTimeout(dctx, lockTTL/3)
@@ -53,18 +67,6 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 			// publishes the newest version once the lock is gone (pub < ver).
 			return fmt.Errorf("playlist %s: %w", playlistKey, err)
 		}
-		r, err := rdb.Release.Run(dctx, l.rdb, []string{lock, k.St}, token, s.Version, lockTTL.Milliseconds()).Int()
-		if err != nil {
-			return fmt.Errorf("playlist %s: unlock: %w", playlistKey, err)
-		}
-		if r != 0 {
-			return nil
-		}
-		if ctx.Err() != nil {
-			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
-			// now; the next Stored or the sweep publishes it.
-			rdb.Unlock.Run(dctx, l.rdb, []string{lock}, token)
-			return ctx.Err()
-		}
+		uploaded = strconv.FormatInt(s.Version, 10)
 	}
 }

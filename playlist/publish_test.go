@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/media"
@@ -172,5 +174,68 @@ func TestEndLateSegmentBetweenWriteAndMark(t *testing.T) {
 		if !strings.Contains(string(b), fmt.Sprintf("cam-%d.ts", seq)) {
 			t.Fatalf("the VoD playlist lacks cam-%d.ts:\n%s", seq, b)
 		}
+	}
+}
+
+// roundTrips counts the round trips a Redis client makes: a command or a pipeline is one.
+type roundTrips struct{ n atomic.Int64 }
+
+func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+// A stored segment costs the worker at most 3 Redis round trips with playlists (issue 16): the
+// ledger's complete with the stream's activity (one pipeline), the publish lock taken with the
+// window to upload (one script), and the lock let go after the upload (one script). Each segment
+// is published, so the stored playlist ends with every segment.
+func TestStoredRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	up := s3test.Fake(t, nil).Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute}
+	pk := "live/cam.m3u8"
+	ts, _ := media.ForHLS("x.ts")
+	const n = 20
+	ps := make([]queue.Offload, n)
+	for i := range ps {
+		ps[i] = queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", i), Key: fmt.Sprintf("live/cam/cam-%d.ts", i),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: int64(i), Duration: 2}
+		if err := m.Announce(ctx, ps[i]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.Put(ctx, ps[i].Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rt roundTrips
+	l.rdb.AddHook(&rt)
+	for i, p := range ps {
+		before := rt.n.Load()
+		if err := m.Stored(ctx, p, p.Key, ""); err != nil {
+			t.Fatal(err)
+		}
+		// The first segment also loads the publish script into this new Redis (NOSCRIPT, then EVAL).
+		want := int64(3)
+		if i == 0 {
+			want++
+		}
+		if got := rt.n.Load() - before; got > want {
+			t.Fatalf("segment %d: %d Redis round trips, want at most %d", i, got, want)
+		}
+		b, err := up.Get(ctx, pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := hlstest.Parse(pk, b)
+		if err != nil || len(pl.Segments) != i+1 {
+			t.Fatalf("after segment %d the stored playlist (err %v) is\n%s", i, err, b)
+		}
+	}
+	if ex, _ := l.rdb.Exists(ctx, rdb.StreamKeys(pk).Lock).Result(); ex != 0 {
+		t.Fatal("the publish lock is still held")
 	}
 }

@@ -52,12 +52,38 @@ func (l *Ledger) snapshot(ctx context.Context, playlistKey string) (live, error)
 	if err != nil {
 		return live{}, fmt.Errorf("playlist %s: %w", playlistKey, err)
 	}
-	m := st.Val()
+	return liveFrom(playlistKey, st.Val(), win.Val())
+}
+
+// liveOf reads the snapshot rdb.Publish returns: {HGETALL of St, LRANGE of W}.
+func liveOf(playlistKey string, res any) (live, error) {
+	parts, ok := res.([]any)
+	if !ok || len(parts) != 2 {
+		return live{}, fmt.Errorf("playlist %s: unexpected snapshot %T", playlistKey, res)
+	}
+	flat, _ := parts[0].([]any)
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		f, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		m[f] = v
+	}
+	raw, _ := parts[1].([]any)
+	win := make([]string, 0, len(raw))
+	for _, e := range raw {
+		s, _ := e.(string)
+		win = append(win, s)
+	}
+	return liveFrom(playlistKey, m, win)
+}
+
+func liveFrom(playlistKey string, m map[string]string, win []string) (live, error) {
 	s := live{
 		Version: atoi(m["ver"]), Target: atoi(m["tdur"]), DiscSeq: atoi(m["dseq"]),
 		FMP4: m["fmp4"] == "1", Ended: m["ended"] == "1", Playlist: playlistKey,
 	}
-	for _, raw := range win.Val() {
+	s.Entries = make([]entry, 0, len(win))
+	for _, raw := range win {
 		var e entry
 		if err := json.Unmarshal([]byte(raw), &e); err != nil {
 			return live{}, fmt.Errorf("playlist %s: window entry %q: %w", playlistKey, raw, err)

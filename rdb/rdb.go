@@ -76,21 +76,29 @@ var ledgerLua string
 // KEYS: LedgerKeys. ARGV and results: see ledger.lua.
 var Ledger = redis.NewScript(ledgerLua)
 
-// Release lets go of a stream's publish lock only if the version just uploaded is still the
-// newest; otherwise it keeps the lock so its holder uploads again. A change made while an upload
-// was in flight is therefore always published, by the one holder, in order.
-// KEYS: Lock, St. ARGV: token, version uploaded, lock ttl (ms). Returns -1 (not the holder),
-// 0 (kept: upload again) or 1 (released).
-var Release = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
-if ver > tonumber(ARGV[2]) then
+// Publish takes and lets go of a stream's publish lock. It takes the lock when ARGV[2] is ""
+// (SET NX); after an upload it lets go only if the version just uploaded is still the newest, and
+// otherwise keeps the lock so its holder uploads again: a change made while an upload was in
+// flight is therefore always published, by the one holder, in order. Whenever the caller holds
+// the lock afterwards it gets the stream's state and live window to upload, so one round trip
+// both decides and reads.
+// KEYS: Lock, St, W. ARGV: token, version uploaded ("": take the lock), lock ttl (ms).
+// Returns -1 (another holder, or not the holder), 1 (released), or {state as HGETALL's flat
+// list, window} (held: upload this).
+var Publish = redis.NewScript(`
+if ARGV[2] == '' then
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then return -1 end
+else
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+  local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
+  if ver <= tonumber(ARGV[2]) then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[2], 'pub', ARGV[2])
+    return 1
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 0
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], 'pub', ARGV[2])
-return 1`)
+return {redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[3], 0, -1)}`)
 
 // Unlock deletes a lock only if it still holds this token. KEYS: lock. ARGV: token.
 var Unlock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`)
