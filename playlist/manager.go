@@ -32,6 +32,9 @@ type Manager struct {
 	VODWait time.Duration
 	// LockTTL bounds one playlist upload (a third of it) and the publish lock.
 	LockTTL time.Duration
+	// Served: the live playlist is served from the ledger (see Served), not written to Store;
+	// the VoD playlists still are.
+	Served bool
 	Node    string
 	Log     *slog.Logger
 }
@@ -92,7 +95,7 @@ func (m *Manager) Stored(ctx context.Context, p queue.Offload, key, keyTag strin
 	if !res.Changed {
 		return nil
 	}
-	return m.Ledger.publish(ctx, m.Store, p.PlaylistKey, m.lockTTL())
+	return m.publish(ctx, p.PlaylistKey)
 }
 
 // rewriteVOD writes the VoD playlist of an ended session again, with what its record holds now.
@@ -169,7 +172,7 @@ func (m *Manager) Lost(ctx context.Context, p queue.Offload) error {
 	if err != nil || !res.Changed {
 		return err
 	}
-	return m.Ledger.publish(ctx, m.Store, p.PlaylistKey, m.lockTTL())
+	return m.publish(ctx, p.PlaylistKey)
 }
 
 // End finishes a publish session: once its segments are all stored (or VODWait has passed since
@@ -214,7 +217,7 @@ func (m *Manager) End(ctx context.Context, e queue.End) error {
 	if !changed {
 		return nil
 	}
-	return m.Ledger.publish(ctx, m.Store, pk, m.lockTTL())
+	return m.publish(ctx, pk)
 }
 
 // Sweep runs periodically: it moves live playlists past stalled segments, republishes any whose
@@ -233,7 +236,7 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 		}
 		pub := m.Ledger.published(ctx, pk)
 		if res.Changed || pub < res.Version {
-			if err := m.Ledger.publish(ctx, m.Store, pk, m.lockTTL()); err != nil {
+			if err := m.publish(ctx, pk); err != nil {
 				m.log().Warn("playlist: sweep could not publish", "playlist", pk, "err", err)
 			}
 		}
@@ -253,6 +256,14 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 		m.Ledger.deactivate(ctx, pk)
 	}
 	return nil
+}
+
+// publish uploads the live playlist of pk, unless it is served from the ledger.
+func (m *Manager) publish(ctx context.Context, pk string) error {
+	if m.Served {
+		return nil
+	}
+	return m.Ledger.publish(ctx, m.Store, pk, m.lockTTL())
 }
 
 func (m *Manager) lockTTL() time.Duration {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -237,5 +238,57 @@ func TestStoredRoundTrips(t *testing.T) {
 	}
 	if ex, _ := l.rdb.Exists(ctx, rdb.StreamKeys(pk).Lock).Result(); ex != 0 {
 		t.Fatal("the publish lock is still held")
+	}
+}
+
+// The served live playlist (playlist.live: served) is what the bucket's would be, rendered from
+// the ledger on each request: relative URIs by default, absolute ones under segment_url; its
+// version is its ETag (304 for the current one); a playlist with no segment is 404.
+func TestServedLivePlaylist(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	for i := range 3 {
+		it := Item{ID: fmt.Sprint(i), Kind: KindSegment, Client: "a", Seq: int64(i), Duration: 2, Key: fmt.Sprintf("live/cam/c:%d.ts", i)}
+		if _, err := l.Announce(ctx, pk, it, SessionInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 { // the third is still uploading: not listed
+			if _, err := l.Complete(ctx, pk, it, SessionInfo{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	get := func(s *Served, path, etag string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		if etag != "" {
+			r.Header.Set("If-None-Match", etag)
+		}
+		s.ServeHTTP(w, r)
+		return w
+	}
+	rel := &Served{Ledger: l, Prefix: "/live/", MaxAge: 1}
+	w := get(rel, "/live/"+pk, "")
+	pl, err := hlstest.Parse(pk, w.Body.Bytes())
+	if w.Code != 200 || err != nil || len(pl.Segments) != 2 || pl.Segments[1].Key != "live/cam/c:1.ts" {
+		t.Fatalf("%d %v\n%s", w.Code, err, w.Body)
+	}
+	if ct, cc := w.Header().Get("Content-Type"), w.Header().Get("Cache-Control"); ct != "application/vnd.apple.mpegurl" || cc != "public, max-age=1" {
+		t.Errorf("Content-Type %q, Cache-Control %q", ct, cc)
+	}
+	if again := get(rel, "/live/"+pk, w.Header().Get("ETag")); again.Code != http.StatusNotModified {
+		t.Errorf("If-None-Match the current version: %d, want 304", again.Code)
+	}
+	abs := &Served{Ledger: l, Prefix: "/live/", Base: "https://cdn.example.com/media/"}
+	w = get(abs, "/live/"+pk, "")
+	if !strings.Contains(w.Body.String(), "\nhttps://cdn.example.com/media/live/cam/c:0.ts\n") {
+		t.Errorf("segment_url: want absolute segment URLs\n%s", w.Body)
+	}
+	if w := get(rel, "/live/live/other.m3u8", ""); w.Code != http.StatusNotFound {
+		t.Errorf("unknown playlist: %d, want 404", w.Code)
+	}
+	if !rel.Match("/live/a/b.m3u8") || rel.Match("/live/a/b.ts") || rel.Match("/api/v1/hls/a/b.m3u8") {
+		t.Error("Match")
 	}
 }
