@@ -8,6 +8,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/srs-offload/srs-offload/fileid"
@@ -35,8 +36,13 @@ type Manager struct {
 	// Served: the live playlist is served from the ledger (see Served), not written to Store;
 	// the VoD playlists still are.
 	Served bool
-	Node    string
-	Log     *slog.Logger
+	// Interval, when set, keeps uploads of one stream's live playlist at least this far apart:
+	// changes within it (segments stored in a burst: a backlog draining) go up together at its
+	// end. A change after a quiet spell goes up at once.
+	Interval time.Duration
+	pending  sync.Map // the streams with a later publish scheduled
+	Node     string
+	Log      *slog.Logger
 }
 
 // itemOf is the ledger item of an HLS task, or false when the task has no playlist.
@@ -263,7 +269,11 @@ func (m *Manager) publish(ctx context.Context, pk string) error {
 	if m.Served {
 		return nil
 	}
-	return m.Ledger.publish(ctx, m.Store, pk, m.lockTTL())
+	after, err := m.Ledger.publish(ctx, m.Store, pk, m.lockTTL(), m.Interval)
+	if err == nil && after > 0 {
+		m.later(pk, after)
+	}
+	return err
 }
 
 func (m *Manager) lockTTL() time.Duration {

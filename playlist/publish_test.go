@@ -292,3 +292,80 @@ func TestServedLivePlaylist(t *testing.T) {
 		t.Error("Match")
 	}
 }
+
+// With an interval (playlist.publish_interval), segments stored in a burst share playlist
+// uploads: the first goes up at once, the rest together once the interval has passed, with no
+// further change needed to trigger it, and every version uploaded follows the one before.
+func TestPublishInterval(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var puts [][]byte
+	srv := s3test.Fake(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, ".m3u8") {
+				body, _ := io.ReadAll(req.Body)
+				req.Body = io.NopCloser(bytes.NewReader(body))
+				mu.Lock()
+				puts = append(puts, body)
+				mu.Unlock()
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	up := srv.Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute, Interval: 400 * time.Millisecond}
+	pk := "live/cam.m3u8"
+	ts, _ := media.ForHLS("x.ts")
+	const n = 10
+	for i := range n {
+		p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", i), Key: fmt.Sprintf("live/cam/cam-%d.ts", i),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: int64(i), Duration: 2}
+		if err := m.Announce(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o")
+		if err := m.Stored(ctx, p, p.Key, ""); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			mu.Lock()
+			if len(puts) != 1 {
+				t.Fatalf("the first segment's playlist: %d uploads, want 1 at once", len(puts))
+			}
+			mu.Unlock()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var last *hlstest.Playlist
+	for time.Now().Before(deadline) {
+		b, err := up.Get(ctx, pk)
+		if err == nil {
+			if last, err = hlstest.Parse(pk, b); err == nil && len(last.Segments) == n {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if last == nil || len(last.Segments) != n {
+		t.Fatalf("the burst's last segments never went up: %+v", last)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(puts) > 3 {
+		t.Errorf("%d playlist uploads for a burst of %d segments within the interval, want at most 3", len(puts), n)
+	}
+	var prev *hlstest.Playlist
+	for _, b := range puts {
+		p, err := hlstest.Parse(pk, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != nil {
+			if err := p.Follows(prev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev = p
+	}
+}

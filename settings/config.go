@@ -203,6 +203,10 @@ type Playlist struct {
 	EndLive bool `yaml:"end_live"`
 	// Retain is how long an ended session's records stay in Redis.
 	Retain time.Duration `yaml:"retain"`
+	// PublishInterval keeps uploads of one stream's live playlist at least this far apart:
+	// segments stored within it (a burst, a backlog draining) go up in one upload at its end. A
+	// segment after a quiet spell goes up at once. 0 uploads on every change.
+	PublishInterval time.Duration `yaml:"publish_interval"`
 	// Live is where the live playlist lives: "bucket" (an object, written on every change) or
 	// "served" (srs-offload's hook listener serves it from the ledger under LivePath: no playlist
 	// PUT per segment; the VoD playlists still go to the bucket).
@@ -260,7 +264,7 @@ func Default() Config {
 		Playlist: Playlist{
 			Enabled: true, Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
-			Live: "bucket", LivePath: "/live/",
+			PublishInterval: time.Second, Live: "bucket", LivePath: "/live/",
 		},
 		Worker: Worker{
 			Concurrency: 16, MaxRetry: 25, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,

@@ -129,6 +129,9 @@ func (c *Config) Validate() error {
 			add(d.key, "must be positive")
 		}
 	}
+	if c.Playlist.PublishInterval < 0 || c.Playlist.PublishInterval > 10*time.Second {
+		add("playlist.publish_interval", "want 0 (every change) up to 10s, got %s", c.Playlist.PublishInterval)
+	}
 	c.validateLive(add)
 	if len(c.Warm.Targets) > 0 && c.Warm.Wait <= 0 {
 		add("warm.wait", "must be positive")

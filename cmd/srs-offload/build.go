@@ -445,7 +445,7 @@ func newPlaylists(p *plan, ledger *playlist.Ledger, store playlist.Store, log *s
 	return &playlist.Manager{
 		Ledger: ledger, Store: store, VODKey: p.vodKey,
 		EndLive: p.cfg.Playlist.EndLive, VODWait: p.cfg.Playlist.VODWait, Node: p.cfg.Node, Log: log,
-		Served: p.cfg.Playlist.Live == "served",
+		Served: p.cfg.Playlist.Live == "served", Interval: p.cfg.Playlist.PublishInterval,
 	}
 }
 
