@@ -88,21 +88,42 @@ var ledgerLua string
 // KEYS: LedgerKeys. ARGV and results: see ledger.lua.
 var Ledger = redis.NewScript(ledgerLua)
 
-// Release lets go of a stream's publish lock only if the version just uploaded is still the
-// newest; otherwise it keeps the lock so its holder uploads again. A change made while an upload
-// was in flight is therefore always published, by the one holder, in order.
-// KEYS: Lock, St. ARGV: token, version uploaded, lock ttl (ms). Returns -1 (not the holder),
-// 0 (kept: upload again) or 1 (released).
-var Release = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
-if ver > tonumber(ARGV[2]) then
+// Publish takes and lets go of a stream's publish lock. It takes the lock when ARGV[2] is ""
+// (SET NX), unless the live playlist last went up less than ARGV[5] ms ago (ARGV[4] is now, in
+// ms): then it answers "wait:<ms>" and the caller publishes after that. After an upload it lets go
+// only if the version just uploaded is still the newest, and otherwise keeps the lock so its
+// holder uploads again (ARGV[5] is 0), or lets go and answers 2 so the caller publishes again once
+// the interval has passed (ARGV[5] > 0): a change made while an upload was in flight is therefore
+// always published, in order. Whenever the caller holds the lock afterwards it gets the stream's
+// state and live window to upload, so one round trip both decides and reads.
+// KEYS: Lock, St, W. ARGV: token, version uploaded ("": take the lock), lock ttl (ms), now (ms),
+// interval (ms).
+// Returns -1 (another holder, or not the holder), 1 (released, or nothing newer to upload), 2
+// (released, a newer version waits for the interval), "wait:<ms>", or {state as HGETALL's flat
+// list, window} (held: upload this).
+var Publish = redis.NewScript(`
+local interval = tonumber(ARGV[5])
+if ARGV[2] == '' then
+  local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
+  local pub = tonumber(redis.call('HGET', KEYS[2], 'pub') or '0')
+  if ver <= pub then return 1 end
+  if interval > 0 then
+    local left = tonumber(redis.call('HGET', KEYS[2], 'pt') or '0') + interval - tonumber(ARGV[4])
+    if left > 0 then return 'wait:' .. left end
+  end
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then return -1 end
+else
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+  local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
+  if ver <= tonumber(ARGV[2]) or interval > 0 then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[2], 'pub', ARGV[2], 'pt', ARGV[4])
+    if ver <= tonumber(ARGV[2]) then return 1 end
+    return 2
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 0
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], 'pub', ARGV[2])
-return 1`)
+return {redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[3], 0, -1)}`)
 
 // Unlock deletes a lock only if it still holds this token. KEYS: lock. ARGV: token.
 var Unlock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`)

@@ -220,6 +220,19 @@ type Playlist struct {
 	EndLive bool `yaml:"end_live"`
 	// Retain is how long an ended session's records stay in Redis.
 	Retain time.Duration `yaml:"retain"`
+	// PublishInterval keeps uploads of one stream's live playlist at least this far apart:
+	// segments stored within it (a burst, a backlog draining) go up in one upload at its end. A
+	// segment after a quiet spell goes up at once. 0 uploads on every change.
+	PublishInterval time.Duration `yaml:"publish_interval"`
+	// Live is where the live playlist lives: "bucket" (an object, written on every change) or
+	// "served" (srs-offload's hook listener serves it from the ledger under LivePath: no playlist
+	// PUT per segment; the VoD playlists still go to the bucket).
+	Live string `yaml:"live"`
+	// LivePath is the URL path the served live playlists are under: LivePath + the playlist key.
+	LivePath string `yaml:"live_path"`
+	// SegmentURL, when set, names segments in served live playlists by absolute URL: SegmentURL +
+	// "/" + the object key. Empty: relative, as in the bucket's playlists.
+	SegmentURL string `yaml:"segment_url"`
 }
 
 type Worker struct {
@@ -268,6 +281,7 @@ func Default() Config {
 		Playlist: Playlist{
 			Enabled: true, Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
+			PublishInterval: time.Second, Live: "bucket", LivePath: "/live/",
 		},
 		Worker: Worker{
 			Concurrency: 16, MaxRetry: 25, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,

@@ -399,6 +399,13 @@ func TestValidateEachProblem(t *testing.T) {
 		{"worker.poll_interval", func(c *settings.Config) { c.Worker.PollInterval = 6 * time.Second }},
 		{"reconcile.min_age", func(c *settings.Config) { c.Reconcile.MinAge = 0 }},
 		{"reconcile.interval", func(c *settings.Config) { c.Reconcile.Interval = -time.Second }},
+		{"playlist.live", func(c *settings.Config) { c.Playlist.Live = "cdn" }},
+		{"playlist.publish_interval", func(c *settings.Config) { c.Playlist.PublishInterval = -time.Second }},
+		{"playlist.publish_interval", func(c *settings.Config) { c.Playlist.PublishInterval = time.Minute }},
+		{"playlist.live_path", func(c *settings.Config) { c.Playlist.Live, c.Playlist.LivePath = "served", "live" }},
+		{"playlist.live_path", func(c *settings.Config) { c.Playlist.Live, c.Playlist.LivePath = "served", "/api/" }},
+		{"playlist.segment_url", func(c *settings.Config) { c.Playlist.Live, c.Playlist.SegmentURL = "served", "cdn.example.com/live" }},
+		{"playlist.segment_url", func(c *settings.Config) { c.Playlist.Live, c.Playlist.SegmentURL = "served", "https://cdn/x?sig=1" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {

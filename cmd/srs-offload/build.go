@@ -500,6 +500,9 @@ func (pr *process) newHooks(playlists *playlist.Receiver) *hook.Handler {
 		in.Unrecorded = pr.rec.Kick
 	}
 	h := &hook.Handler{Intake: in, Token: cfg.Hooks.Token, Log: pr.log}
+	if cfg.Playlist.Enabled && cfg.Playlist.Live == "served" {
+		h.Live = &playlist.Served{Ledger: playlists.Ledger, Prefix: cfg.Playlist.LivePath, Base: cfg.Playlist.SegmentURL, MaxAge: 1}
+	}
 	if pr.rendez != nil {
 		h.Notify = &warm.Intake{Pattern: p.notify, Folders: playlists, Fallback: p.folder, HLSKey: p.keys.HLS,
 			Rendezvous: pr.rendez, Enqueue: pr.qc.EnqueueWarm}
@@ -512,6 +515,7 @@ func newPlaylists(p *plan, ledger *playlist.Ledger, store playlist.Store, log *s
 	return &playlist.Manager{
 		Ledger: ledger, Store: store, VODKey: p.vodKey,
 		EndLive: p.cfg.Playlist.EndLive, VODWait: p.cfg.Playlist.VODWait, Node: p.queueNode(), Log: log,
+		Served: p.cfg.Playlist.Live == "served", Interval: p.cfg.Playlist.PublishInterval,
 	}
 }
 
