@@ -21,7 +21,7 @@ commands:
   dev       everything with an embedded Redis and S3: nothing to install (make run)
   check     validate a config, print every problem, exit 2 if there is one
   requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all]
-  version   print the version
+  version   print the version and commit (stamped by make build)
 `
 
 func main() {
@@ -45,7 +45,7 @@ func main() {
 	case "requeue":
 		code = runRequeue(args)
 	case "version", "--version", "-v":
-		fmt.Println("srs-offload", version)
+		fmt.Println(versionLine())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
