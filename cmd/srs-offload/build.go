@@ -391,6 +391,7 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 		checks = append(checks, admin.Check{Name: "storage", Dependency: "storage", Run: pr.store.CheckBucket})
 	}
 	pr.adm = admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf})
+	admin.SetBuildInfo(version, buildCommit())
 	return pr, nil
 }
 
