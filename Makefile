@@ -1,5 +1,5 @@
 # srs-offload. `make run` needs nothing installed; `make test` installs what the tests use
-# (Debian's redis-server, ffmpeg and nginx, versitygw built into the tool cache outside the repository);
+# (Debian's redis-server, ffmpeg, nginx and chromium, versitygw built into the tool cache outside the repository);
 # `make bench` installs what the benchmarks use (redis-server, versitygw, Debian's rclone and awscli).
 
 GO    ?= go

@@ -9,6 +9,8 @@
 #                 when missing, with service starts denied (the tests never run a Prometheus);
 #   systemd-analyze (`systemd-analyze verify` on the units in configs/) from Debian's systemd
 #                 package, when missing;
+#   chromium      (headless, the browser test of the web UI at /monitor/) from Debian's packages,
+#                 when missing;
 #   versitygw     (a real S3 gateway) built with `go install` into the tool cache,
 #                 outside the repository.
 #   minio         (MinIO, for the encryption tests: its built-in KMS and SSE-C) built with
@@ -98,6 +100,11 @@ if [ "$mode" = test ]; then
   if ! command -v systemd-analyze >/dev/null 2>&1; then
     echo "tools: installing systemd-analyze (Debian's systemd)" >&2
     apt_install_nostart systemd
+  fi
+
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "tools: installing chromium (Debian)" >&2
+    apt_install chromium
   fi
 fi
 

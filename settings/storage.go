@@ -15,6 +15,9 @@ import (
 var CannedACLs = []string{"private", "public-read", "public-read-write", "authenticated-read",
 	"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control"}
 
+// Providers are the values of storage.provider (the presets are uploader's).
+var Providers = []string{"aws", "gcs", "r2", "wasabi", "linode", "digitalocean", "b2", "oss", "cos", "minio", "generic"}
+
 // ObjectVars are the key variables the object option templates (storage.tags, storage.metadata,
 // storage.content_disposition) may use: those every stored file knows.
 var ObjectVars = []string{"vhost", "app", "stream", "basename"}

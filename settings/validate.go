@@ -29,6 +29,15 @@ func (c *Config) Validate() error {
 			add("admin.listen", "must differ from listen (%s): nothing but hooks is served there", c.Listen)
 		}
 	}
+	switch c.Admin.Monitor {
+	case "off", "read-only":
+	case "read-write":
+		if c.Admin.Listen == "" {
+			add("admin.monitor", "read-write needs admin.listen: the web UI is served only there")
+		}
+	default:
+		add("admin.monitor", "want off, read-only or read-write, got %q", c.Admin.Monitor)
+	}
 	if c.Debug.PProf && c.Admin.Listen == "" {
 		add("debug.pprof", "needs admin.listen: the profiler is served only there")
 	}
@@ -69,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Hooks.MaxConns < 16 || c.Hooks.MaxConns > 1<<20 {
 		add("hooks.max_conns", "want 16..1048576 (each open connection holds a file descriptor), got %d", c.Hooks.MaxConns)
+	}
+	if c.Storage.Provider != "" && !slices.Contains(Providers, c.Storage.Provider) {
+		add("storage.provider", "want one of %s, or empty to detect it from storage.endpoint, got %q", strings.Join(Providers, ", "), c.Storage.Provider)
 	}
 	if c.Storage.Endpoint != "" {
 		u, err := url.Parse(c.Storage.Endpoint)
@@ -136,6 +148,10 @@ func (c *Config) Validate() error {
 			add(d.key, "must be positive")
 		}
 	}
+	if c.Playlist.PublishInterval < 0 || c.Playlist.PublishInterval > 10*time.Second {
+		add("playlist.publish_interval", "want 0 (every change) up to 10s, got %s", c.Playlist.PublishInterval)
+	}
+	c.validateLive(add)
 	if len(c.Warm.Targets) > 0 && c.Warm.Wait <= 0 {
 		add("warm.wait", "must be positive")
 	}
@@ -190,4 +206,28 @@ func withoutUserinfo(endpoint string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// validateLive checks where the live playlist lives (playlist.live and its keys).
+func (c *Config) validateLive(add func(key, format string, a ...any)) {
+	p := c.Playlist
+	switch p.Live {
+	case "bucket":
+		return
+	case "served":
+	default:
+		add("playlist.live", "want bucket or served, got %q", p.Live)
+		return
+	}
+	if !strings.HasPrefix(p.LivePath, "/") || !strings.HasSuffix(p.LivePath, "/") || strings.ContainsAny(p.LivePath, "?#{}") {
+		add("playlist.live_path", "want a URL path starting and ending with /, such as /live/, got %q", p.LivePath)
+	} else if notify := c.Warm.NotifyPath; notify != "" && strings.HasPrefix(notify, p.LivePath) {
+		add("playlist.live_path", "%q would take warm.notify_path's requests (%q): choose paths that do not overlap", p.LivePath, notify)
+	}
+	if p.SegmentURL != "" {
+		u, err := url.Parse(p.SegmentURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			add("playlist.segment_url", "want an http(s) URL without query, such as https://cdn.example.com/live, got %q", p.SegmentURL)
+		}
+	}
 }

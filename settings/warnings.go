@@ -26,7 +26,7 @@ func Warnings(c Config, file string) []Problem {
 		add("listen", "%q is reachable from other hosts and hooks.token is empty: anyone who reaches it can have files under the roots uploaded and deleted; set hooks.token or listen on 127.0.0.1", c.Listen)
 	}
 	if c.Admin.Listen != "" && c.Admin.Token == "" && !loopbackListen(c.Admin.Listen) {
-		add("admin.listen", "%q is reachable from other hosts and admin.token is empty: anyone who reaches it can read metrics and run the profiler (when debug.pprof is on); set admin.token or listen on 127.0.0.1", c.Admin.Listen)
+		add("admin.listen", "%q is reachable from other hosts and admin.token is empty: anyone who reaches it can read metrics, see the queues (admin.monitor), change them (when admin.monitor is read-write) and run the profiler (when debug.pprof is on); set admin.token or listen on 127.0.0.1", c.Admin.Listen)
 	}
 	// Only an endpoint written out: the defaults (no endpoint) carry path_style true.
 	if ps := c.Storage.PathStyle; ps != nil && *ps && c.Storage.Endpoint != "" && awsHost(c.Storage.Endpoint) {
