@@ -48,7 +48,8 @@ var scrapeLabels = []string{"instance", "job"}
 var prometheusSeries = []string{"up"}
 
 // TestObservedMetricsExported runs serve on a real redis-server and S3 with a warming target,
-// sends hooks (stored, refused), leaves a file for the reconciler, then scrapes /metrics: every
+// sends hooks (stored, refused, a recording big enough to show its progress), leaves a file for
+// the reconciler, and scrapes /metrics meanwhile and after: every
 // metric named by configs/alerts.yml and configs/grafana-dashboard.json must be there, with
 // every label the queries match on.
 func TestObservedMetricsExported(t *testing.T) {
@@ -95,7 +96,23 @@ warm:
 		}
 	}
 
-	exported := scrapeMetrics(t, "http://"+s.admin+"/metrics")
+	// A recording above the multipart threshold (5 MiB here): its progress series exist only
+	// while it uploads, so /metrics is read over and over meanwhile.
+	dvr := filepath.Join(root, "live", "cam", "20261125", "1795474211734.flv")
+	dvrData := randomBytes(48<<20, 13)
+	writeSegment(t, dvr, dvrData)
+	body, _ := json.Marshal(map[string]any{"action": "on_dvr", "client_id": "c1", "ip": "127.0.0.1", "vhost": "__defaultVhost__",
+		"app": "live", "stream": "cam", "param": "", "cwd": "/", "file": dvr, "stream_url": "/live/cam", "stream_id": "vid-1"})
+	post(t, "http://"+s.listen+"/api/v1/dvrs", body)
+	exported := map[string]map[string]bool{}
+	for deadline := time.Now().Add(30 * time.Second); exported["srs_offload_upload_progress_bytes"] == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("no srs_offload_upload_progress_bytes while a 48 MiB recording was uploaded")
+		}
+		mergeMetrics(exported, scrapeMetrics(t, "http://"+s.admin+"/metrics"))
+	}
+	s.settle([]want{{key: "live/cam/1795474211734.flv", local: dvr, data: dvrData}}, 60*time.Second)
+	mergeMetrics(exported, scrapeMetrics(t, "http://"+s.admin+"/metrics"))
 	used := map[string]map[string]bool{} // metric → labels matched on
 	where := map[string]string{}         // metric → a file naming it
 	for file, exprs := range map[string][]string{"alerts.yml": alertExprs(t), "grafana-dashboard.json": dashboardExprs(t)} {
@@ -154,6 +171,18 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// mergeMetrics adds the metrics of one scrape, with their labels, to dst.
+func mergeMetrics(dst, scraped map[string]map[string]bool) {
+	for name, labels := range scraped {
+		if dst[name] == nil {
+			dst[name] = map[string]bool{}
+		}
+		for l := range labels {
+			dst[name][l] = true
+		}
+	}
 }
 
 // scrapeMetrics reads a Prometheus text exposition: every sample's name (histograms' _bucket,
