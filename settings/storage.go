@@ -35,6 +35,9 @@ var (
 // storage.sts_endpoint). The templates' variables are checked where they are parsed (build).
 func (c *Config) validateStorage(add func(key, format string, a ...any)) {
 	s := c.Storage
+	if msg := keyPathProblem(s.Prefix); msg != "" {
+		add("storage.prefix", "%q %s (e.g. %q)", s.Prefix, msg, strings.Trim(s.Prefix, "/")+"/")
+	}
 	for _, k := range []struct{ key, v string }{{"storage.storage_class", s.StorageClass},
 		{"storage.storage_class_hls", s.StorageClassHLS}, {"storage.storage_class_dvr", s.StorageClassDVR}} {
 		if k.v != "" && !storageClassName.MatchString(k.v) {

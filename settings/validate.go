@@ -2,7 +2,6 @@ package settings
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -20,12 +19,12 @@ func (c *Config) Validate() error {
 	var p Errors
 	add := func(key, format string, a ...any) { p = append(p, Problem{key, fmt.Sprintf(format, a...)}) }
 
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen", "want host:port, got %q", c.Listen)
+	if err := hostPort(c.Listen); err != nil {
+		add("listen", "want host:port, got %q (%v)", c.Listen, err)
 	}
 	if c.Admin.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-			add("admin.listen", "want host:port, or empty for no admin listener, got %q", c.Admin.Listen)
+		if err := hostPort(c.Admin.Listen); err != nil {
+			add("admin.listen", "want host:port, or empty for no admin listener, got %q (%v)", c.Admin.Listen, err)
 		} else if c.Admin.Listen == c.Listen {
 			add("admin.listen", "must differ from listen (%s): nothing but hooks is served there", c.Listen)
 		}
@@ -59,8 +58,8 @@ func (c *Config) Validate() error {
 	default:
 		add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
-	if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
-		add("redis.addr", "want host:port, got %q", c.Redis.Addr)
+	if err := hostPort(c.Redis.Addr); err != nil {
+		add("redis.addr", "want host:port, got %q (%v)", c.Redis.Addr, err)
 	}
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {
 		add("redis.db", "want 0..15, got %d", c.Redis.DB)
@@ -130,6 +129,14 @@ func (c *Config) Validate() error {
 	for _, t := range templates {
 		if !utf8.ValidString(t.tmpl) {
 			add(t.key, "%q is not valid UTF-8", t.tmpl)
+		}
+	}
+	// The object key templates: a key starting with / (or with an empty or dot segment) is refused
+	// when it is made, at every hook; say so now.
+	for _, t := range []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist},
+		{"keys.dvr", c.Keys.DVR}, {"playlist.vod_key", c.Playlist.VODKey}} {
+		if msg := keyTemplateProblem(t.tmpl); t.tmpl != "" && msg != "" && utf8.ValidString(t.tmpl) {
+			add(t.key, "%q %s", t.tmpl, msg)
 		}
 	}
 	for _, d := range []struct {

@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/storage"
@@ -177,6 +178,9 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		// verify after the upload instead.
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		// The SDK's own lines (e.g. the IMDS client's "falling back to IMDSv1") go to our log, not
+		// as plain text to stderr.
+		awsconfig.WithLogger(sdkLogger{log.With("component", "aws-sdk")}),
 	}
 	if len(c.CABundle) > 0 {
 		opts = append(opts, awsconfig.WithCustomCABundle(bytes.NewReader(c.CABundle)))
@@ -498,7 +502,9 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 	}
 	full0 := n.checksum != "" && u.provider.fullObjectFor(n.checksum)
 	// An earlier attempt at this file that was killed mid-upload left its parts behind.
-	if n, err := u.abortEarlier(ctx, full, started); err != nil {
+	if n, err := u.abortEarlier(ctx, full, started); errors.Is(err, ErrCannotListUploads) {
+		u.log.Debug("no earlier attempt's multipart upload looked for", "key", full, "err", err)
+	} else if err != nil {
 		u.log.Warn("could not look for an earlier attempt's multipart upload", "key", full, "err", err)
 	} else if n > 0 {
 		u.log.Info("aborted the multipart upload of an earlier attempt", "key", full, "uploads", n)
@@ -627,3 +633,17 @@ func etag(s *string) string { return strings.ToLower(strings.Trim(aws.ToString(s
 // does not match) and every upload's ETag is checked against the local MD5s before anything is
 // deleted.
 var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+
+// sdkLogger is the AWS SDK's logging.Logger writing to slog, at the SDK's level.
+type sdkLogger struct{ l *slog.Logger }
+
+func (s sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelInfo
+	switch c {
+	case logging.Warn:
+		level = slog.LevelWarn
+	case logging.Debug:
+		level = slog.LevelDebug
+	}
+	s.l.Log(context.Background(), level, strings.TrimRight(fmt.Sprintf(format, v...), "\n"))
+}

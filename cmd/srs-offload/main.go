@@ -25,7 +25,7 @@ commands:
   ls        what is stored per stream: HLS sessions and DVR recordings [app[/stream]] [--json]
   tasks     list, show, requeue and delete queued tasks: tasks ls|show|requeue|delete (tasks help)
   forget-node NODE  drop a departed node's queues once they are empty
-  version   print the version
+  version   print the version and commit (stamped by make build)
 `
 
 func main() {
@@ -57,7 +57,7 @@ func main() {
 	case "forget-node":
 		code = runForgetNode(args)
 	case "version", "--version", "-v":
-		fmt.Println("srs-offload", version)
+		fmt.Println(versionLine())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
