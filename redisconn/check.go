@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -72,8 +73,17 @@ func (c *Conn) blame(err error) error {
 		return &KeyError{Key: "redis.username", Value: r.Username, Err: fmt.Errorf("the ACL user lacks a command or key srs-offload needs (README, Fleet): %w", err)}
 	case isTLS(err):
 		return &KeyError{Key: "redis.tls", Err: fmt.Errorf("%s %s: %w", key, val, err)}
+	case r.TLS.On() && droppedAfterHandshake(err):
+		// With TLS 1.3 the server checks the client certificate after the client's handshake
+		// is done: a refused (or missing) certificate reads as a reset on the first command.
+		return &KeyError{Key: "redis.tls", Err: fmt.Errorf("%s %s dropped the connection after the TLS handshake: does it require a client certificate (redis.tls.cert_file, .key_file) or trust another CA? %w", key, val, err)}
 	}
 	return &KeyError{Key: key, Value: val, Err: fmt.Errorf("not reachable: %w", err)}
+}
+
+func droppedAfterHandshake(err error) bool {
+	m := err.Error()
+	return errors.Is(err, io.EOF) || strings.Contains(m, "connection reset by peer") || strings.Contains(m, "broken pipe")
 }
 
 func isTLS(err error) bool {
