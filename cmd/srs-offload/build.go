@@ -19,6 +19,7 @@ import (
 
 	"github.com/srs-offload/srs-offload/admin"
 	"github.com/srs-offload/srs-offload/playlist"
+	"github.com/srs-offload/srs-offload/postproc"
 	"github.com/srs-offload/srs-offload/uploader"
 	"github.com/srs-offload/srs-offload/worker"
 
@@ -50,6 +51,8 @@ type plan struct {
 	folder  objkey.Template
 	// objects are the options every stored object is written with (storage.storage_class …).
 	objects uploader.ObjectOptions
+	// post is post-processing's (webhooks with their secrets).
+	post postPlan
 }
 
 // compile validates cfg (settings.Validate, which fills in node) and converts it. Every problem,
@@ -103,6 +106,7 @@ func compile(cfg settings.Config) (*plan, error) {
 			p.targets = append(p.targets, wt)
 		}
 	}
+	p.post = ps.post(cfg.Post)
 	if len(ps.Errors) > 0 {
 		p.close()
 		return nil, ps.Errors
@@ -299,12 +303,14 @@ type process struct {
 	hooks *hook.Handler         // the hooks role's
 	store *uploader.Uploader    // the worker role's
 	ws    *worker.Server
-	sweep *worker.Sweeper // nil when playlist.enabled is off
-	jan   *uploader.Janitor
-	adm   *admin.Handler
-	admOn context.CancelFunc // stops adm.Watch
-	admWG sync.WaitGroup
-	srvs  *servers
+	// postSrv runs post-processing (nil when post.* turns nothing on).
+	postSrv *postproc.Server
+	sweep   *worker.Sweeper // nil when playlist.enabled is off
+	jan     *uploader.Janitor
+	adm     *admin.Handler
+	admOn   context.CancelFunc // stops adm.Watch
+	admWG   sync.WaitGroup
+	srvs    *servers
 }
 
 // build turns a plan into the parts of role r. With f.take it first holds every file on disk in
@@ -490,6 +496,7 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 		opts.Warmer = warmer
 		off.Warms = &warm.Trigger{Rendezvous: pr.rendez, Enqueue: pr.qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
 	}
+	pr.newPost(up, off, playlists)
 	pr.ws = worker.NewServer(redisOpt(cfg), opts, off)
 	// Multipart uploads older than the longest attempt belong to killed workers.
 	pr.jan = &uploader.Janitor{Uploader: up, OlderThan: cfg.Worker.Timeout + time.Minute, Every: time.Minute, Log: log}
@@ -506,6 +513,11 @@ func (pr *process) start(ctx context.Context) error {
 		}
 		if pr.sweep != nil {
 			pr.sweep.Start()
+		}
+		if pr.postSrv != nil {
+			if err := pr.postSrv.Start(); err != nil {
+				return fmt.Errorf("post: %w", err)
+			}
 		}
 		pr.jan.Start()
 		pr.log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,
@@ -553,6 +565,9 @@ func (pr *process) shutdown(ctx context.Context) error {
 	}
 	if pr.sweep != nil {
 		errs = append(errs, pr.sweep.Shutdown(ctx))
+	}
+	if pr.postSrv != nil {
+		errs = append(errs, pr.postSrv.Shutdown(ctx))
 	}
 	if pr.jan != nil {
 		errs = append(errs, pr.jan.Shutdown(ctx))

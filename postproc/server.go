@@ -1,0 +1,114 @@
+package postproc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/worker"
+)
+
+// Options configure the post queue's server.
+type Options struct {
+	Node string
+	// Concurrency is how many post tasks run at once, apart from the uploads' worker.concurrency.
+	Concurrency         int
+	RetryBase, RetryMax time.Duration
+	ShutdownTimeout     time.Duration
+	PollInterval        time.Duration
+	Log                 *slog.Logger
+}
+
+// Server runs the stage's handlers on the node's post queue: an asynq server of its own, so its
+// slots are not the uploads' and a hung ffmpeg never holds back an offload.
+type Server struct {
+	srv *asynq.Server
+	mux *asynq.ServeMux
+}
+
+// NewServer builds the post queue's server for s.
+func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(queue.TypeStored, func(ctx context.Context, t *asynq.Task) error {
+		var st queue.Stored
+		if err := decode(t, &st); err != nil {
+			return err
+		}
+		return s.stored(ctx, st)
+	})
+	mux.HandleFunc(queue.TypeWebhook, func(ctx context.Context, t *asynq.Task) error {
+		var w queue.Webhook
+		if err := decode(t, &w); err != nil {
+			return err
+		}
+		var ev struct {
+			Event string `json:"event"`
+		}
+		if err := json.Unmarshal(w.Body, &ev); err != nil {
+			return fmt.Errorf("webhook body: %w: %w", err, asynq.SkipRetry)
+		}
+		return s.deliver(ctx, w, ev.Event)
+	})
+	conc := o.Concurrency
+	if conc < 1 {
+		conc = 1
+	}
+	srv := asynq.NewServer(redis, asynq.Config{
+		Concurrency:              conc,
+		Queues:                   map[string]int{queue.Name(queue.KindPost, o.Node): 1},
+		RetryDelayFunc:           worker.Backoff(o.RetryBase, o.RetryMax),
+		ShutdownTimeout:          o.ShutdownTimeout,
+		TaskCheckInterval:        o.PollInterval,
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   logger{o.Log},
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			id, _ := asynq.GetTaskID(ctx)
+			o.Log.Warn("post task failed", "type", t.Type(), "id", id, "retried", retried, "max_retry", maxRetry, "err", err)
+		}),
+	})
+	return &Server{srv: srv, mux: mux}
+}
+
+func decode(t *asynq.Task, v any) error {
+	if err := json.Unmarshal(t.Payload(), v); err != nil {
+		return fmt.Errorf("%s payload: %w: %w", t.Type(), err, asynq.SkipRetry)
+	}
+	return nil
+}
+
+// Start begins processing in the background.
+func (s *Server) Start() error { return s.srv.Start(s.mux) }
+
+// Shutdown stops taking tasks and waits for the running ones (up to ShutdownTimeout; the rest go
+// back to the queue), or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.srv.Shutdown()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("post: tasks still running at the shutdown deadline: %w", ctx.Err())
+	}
+}
+
+// logger adapts slog to asynq's Logger.
+type logger struct{ l *slog.Logger }
+
+func (l logger) Debug(args ...any) { l.l.Debug(fmt.Sprint(args...), "component", "asynq-post") }
+func (l logger) Info(args ...any)  { l.l.Info(fmt.Sprint(args...), "component", "asynq-post") }
+func (l logger) Warn(args ...any)  { l.l.Warn(fmt.Sprint(args...), "component", "asynq-post") }
+func (l logger) Error(args ...any) { l.l.Error(fmt.Sprint(args...), "component", "asynq-post") }
+func (l logger) Fatal(args ...any) {
+	l.l.Error(fmt.Sprint(args...), "component", "asynq-post", "fatal", true)
+}
