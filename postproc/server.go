@@ -54,6 +54,16 @@ func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
 		}
 		return s.deliver(ctx, w, ev.Event)
 	})
+	mux.HandleFunc(queue.TypeDerive, func(ctx context.Context, t *asynq.Task) error {
+		var st queue.Stored
+		if err := decode(t, &st); err != nil {
+			return err
+		}
+		if s.Derived == nil {
+			return nil
+		}
+		return s.derive(ctx, st)
+	})
 	conc := o.Concurrency
 	if conc < 1 {
 		conc = 1

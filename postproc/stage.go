@@ -43,6 +43,8 @@ type Stage struct {
 	Sender   webhook.Sender
 	// PublicURL is the template of an object's public URL ({bucket}, {key}); empty: none.
 	PublicURL string
+	// Derived, when set, makes MP4s, posters and session MP4s.
+	Derived *Derived
 	// Tasks are the enqueue options of post tasks (retries, time limit).
 	Tasks queue.PostOptions
 	Log   *slog.Logger
@@ -65,6 +67,19 @@ func (s *Stage) stored(ctx context.Context, st queue.Stored) error {
 	}
 	if !found {
 		return fmt.Errorf("%s: %s is not in storage (deleted since?): %w", st.Event, st.Key, asynq.SkipRetry)
+	}
+	if d := s.Derived; d != nil {
+		// Every enqueue here is deduplicated by its id: a retry of this task repeats none.
+		var err error
+		switch {
+		case st.Event == "dvr.stored" && (d.remuxing() || d.Poster) && recording(st.Key):
+			err = s.Queue.EnqueuePost(ctx, queue.TypeDerive, st.TaskID(queue.TypeDerive), st, s.Tasks)
+		case st.Event == "vod.stored" && d.SessionMP4:
+			err = s.Queue.EnqueuePost(ctx, queue.TypeSessionMP4, st.TaskID(queue.TypeSessionMP4), st, s.Tasks)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return s.announce(ctx, st, obj)
 }

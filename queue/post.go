@@ -23,10 +23,9 @@ const (
 	TypeStored = "post:stored"
 	// TypeWebhook delivers one event to one webhook.
 	TypeWebhook = "post:webhook"
-	// TypeRemux makes the MP4 of a DVR recording.
-	TypeRemux = "post:remux"
-	// TypePoster makes the poster JPEG of a recording.
-	TypePoster = "post:poster"
+	// TypeDerive makes the files derived from a DVR recording: its MP4 (post.remux) and its
+	// poster (post.poster), from one download of it.
+	TypeDerive = "post:derive"
 	// TypeSessionMP4 makes the MP4 of a whole session from its VoD playlist.
 	TypeSessionMP4 = "post:session_mp4"
 )

@@ -134,3 +134,12 @@ func (t *tail) Write(p []byte) (int, error) {
 }
 
 func (t *tail) String() string { return string(bytes.TrimSpace(t.b)) }
+
+// HLSToMP4 joins the segments of a local HLS playlist into one MP4 without re-encoding, moov
+// first. The playlist may name only local files.
+func (f FFmpeg) HLSToMP4(ctx context.Context, m3u8, out string) error {
+	return f.produce(ctx, out, func(tmp string) []string {
+		return []string{"-protocol_whitelist", "file", "-allowed_extensions", "ALL", "-f", "hls", "-i", m3u8,
+			"-map", "0:v?", "-map", "0:a?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", tmp}
+	})
+}
