@@ -64,6 +64,16 @@ func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
 		}
 		return s.derive(ctx, st)
 	})
+	mux.HandleFunc(queue.TypeSessionMP4, func(ctx context.Context, t *asynq.Task) error {
+		var st queue.Stored
+		if err := decode(t, &st); err != nil {
+			return err
+		}
+		if s.Derived == nil || !s.Derived.SessionMP4 {
+			return nil
+		}
+		return s.sessionMP4(ctx, st)
+	})
 	conc := o.Concurrency
 	if conc < 1 {
 		conc = 1
