@@ -69,7 +69,7 @@ func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
 		if err := decode(t, &st); err != nil {
 			return err
 		}
-		if s.Derived == nil || !s.Derived.SessionMP4 {
+		if s.Derived == nil || (!s.Derived.SessionMP4 && !s.Derived.Poster) {
 			return nil
 		}
 		return s.sessionMP4(ctx, st)

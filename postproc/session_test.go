@@ -21,13 +21,13 @@ import (
 
 // A session of 20 H.264 + AAC TS segments, whose VoD playlist and segments are only in storage,
 // becomes one MP4 of the session's duration (within one frame), moov first, announced with
-// session_mp4.stored; no temporary file remains.
+// session_mp4.stored, with a poster from it; no temporary file remains.
 func TestSessionMP4(t *testing.T) {
 	rcv := newReceiver(t, 0)
 	var d *postproc.Derived
 	r := newRig(t, func(s *postproc.Stage) {
 		s.Webhooks = []webhook.Target{{URL: rcv.URL(), Secret: secret}}
-		d = derived(t, postproc.RemuxOff, false)
+		d = derived(t, postproc.RemuxOff, true)
 		d.SessionMP4 = true
 		k, err := postproc.ParseKey("{dir}/{name}.mp4")
 		if err != nil {
@@ -78,13 +78,20 @@ func TestSessionMP4(t *testing.T) {
 		Session: "20261202T130000Z-c9", Duration: total, Items: n}); err != nil {
 		t.Fatal(err)
 	}
-	evs := waitEvents(t, rcv, 2, 60*time.Second)
+	evs := waitEvents(t, rcv, 3, 60*time.Second)
 	ev := evs["session_mp4.stored"]
 	if ev.Key != "live/cam1/vod/20261202T130000Z-c9.mp4" || ev.Derived["playlist"] != vodKey || evs["vod.stored"].Key != vodKey ||
 		math.Abs(evs["vod.stored"].Duration-total) > 1e-6 {
 		t.Fatalf("events %+v", evs)
 	}
 	took := time.Since(t0)
+	// The session's poster, from its MP4.
+	if p := evs["poster.stored"]; p.Key != "live/cam1/vod/20261202T130000Z-c9.jpg" || ev.Derived["poster"] != p.Key {
+		t.Errorf("poster event %+v, session event %+v", p, ev)
+	}
+	if jpg, err := r.up.Get(ctx, "live/cam1/vod/20261202T130000Z-c9.jpg"); err != nil || len(jpg) < 3 || jpg[0] != 0xff || jpg[1] != 0xd8 {
+		t.Errorf("session poster: %v, not a JPEG", err)
+	}
 	b, err := r.up.Get(ctx, ev.Key)
 	if err != nil {
 		t.Fatal(err)

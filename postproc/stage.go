@@ -74,7 +74,7 @@ func (s *Stage) stored(ctx context.Context, st queue.Stored) error {
 		switch {
 		case st.Event == "dvr.stored" && (d.remuxing() || d.Poster) && recording(st.Key):
 			err = s.Queue.EnqueuePost(ctx, queue.TypeDerive, st.TaskID(queue.TypeDerive), st, s.Tasks)
-		case st.Event == "vod.stored" && d.SessionMP4:
+		case st.Event == "vod.stored" && (d.SessionMP4 || d.Poster):
 			err = s.Queue.EnqueuePost(ctx, queue.TypeSessionMP4, st.TaskID(queue.TypeSessionMP4), st, s.Tasks)
 		}
 		if err != nil {
