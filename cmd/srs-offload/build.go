@@ -518,6 +518,8 @@ func (pr *process) start(ctx context.Context) error {
 			if err := pr.postSrv.Start(); err != nil {
 				return fmt.Errorf("post: %w", err)
 			}
+			pr.log.Info("post-processing started", "queue", queue.Name(queue.KindPost, cfg.Node), "concurrency", cfg.Post.Concurrency,
+				"webhooks", len(cfg.Post.Webhooks), "remux", cfg.Post.Remux, "poster", cfg.Post.Poster.Enabled, "session_mp4", cfg.Post.SessionMP4.Enabled)
 		}
 		pr.jan.Start()
 		pr.log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,

@@ -13,17 +13,17 @@ import (
 func runRequeue(args []string) int {
 	fs := flag.NewFlagSet("requeue", flag.ContinueOnError)
 	path := configFlag(fs)
-	which := fs.String("queue", "all", "which queues: hls, dvr, warm or all")
+	which := fs.String("queue", "all", "which queues: hls, dvr, warm, post or all")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	kinds := []string{queue.KindHLS, queue.KindDVR, queue.KindWarm}
+	kinds := []string{queue.KindHLS, queue.KindDVR, queue.KindWarm, queue.KindPost}
 	switch *which {
 	case "all":
-	case queue.KindHLS, queue.KindDVR, queue.KindWarm:
+	case queue.KindHLS, queue.KindDVR, queue.KindWarm, queue.KindPost:
 		kinds = []string{*which}
 	default:
-		fmt.Fprintf(os.Stderr, "requeue: --queue %q: want hls, dvr, warm or all\n", *which)
+		fmt.Fprintf(os.Stderr, "requeue: --queue %q: want hls, dvr, warm, post or all\n", *which)
 		return 2
 	}
 	p, err := load(*path, os.Stderr)
