@@ -104,7 +104,7 @@ func (s *Stage) derive(ctx context.Context, st queue.Stored) error {
 		}
 	}
 	if !mp4Done || !posterDone {
-		if err := s.makeDerived(ctx, st, origin, &mp4Key, &posterKey, mp4Done, posterDone); err != nil {
+		if err := s.makeDerived(ctx, st, origin, &mp4Key, &posterKey, mp4Done, posterDone, &st.Duration); err != nil {
 			return err
 		}
 	}
@@ -136,8 +136,8 @@ func (s *Stage) derive(ctx context.Context, st queue.Stored) error {
 
 // makeDerived downloads the recording into a temporary folder and makes what is not done yet.
 // mp4Key and posterKey become the keys PutNew used; mp4Key is emptied when the recording is an
-// MP4 that already plays from its start.
-func (s *Stage) makeDerived(ctx context.Context, st queue.Stored, origin string, mp4Key, posterKey *string, mp4Done, posterDone bool) error {
+// MP4 that already plays from its start. duration becomes ffprobe's, when there is ffprobe.
+func (s *Stage) makeDerived(ctx context.Context, st queue.Stored, origin string, mp4Key, posterKey *string, mp4Done, posterDone bool, duration *float64) error {
 	d := s.Derived
 	dir, err := os.MkdirTemp(d.TempDir, "srs-offload-post-")
 	if err != nil {
@@ -147,6 +147,11 @@ func (s *Stage) makeDerived(ctx context.Context, st queue.Stored, origin string,
 	src := filepath.Join(dir, "source"+strings.ToLower(path.Ext(st.Key)))
 	if err := download(ctx, d.Files, st.Key, src); err != nil {
 		return err
+	}
+	if dur, err := d.FFmpeg.Duration(ctx, src); err != nil {
+		s.Log.Warn("post: no duration for the recording's events", "key", st.Key, "err", err)
+	} else if dur > 0 {
+		*duration = dur
 	}
 	if !mp4Done {
 		skip := false

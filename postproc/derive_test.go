@@ -27,7 +27,7 @@ func derived(t *testing.T, mode string, poster bool) *postproc.Derived {
 		}
 		return k
 	}
-	return &postproc.Derived{FFmpeg: remux.FFmpeg{Path: ff, Nice: 10, Timeout: time.Minute}, Remux: mode,
+	return &postproc.Derived{FFmpeg: remux.FFmpeg{Path: ff, Nice: 10, Timeout: time.Minute, FFprobe: remux.FindProbe(ff)}, Remux: mode,
 		RemuxKey: key("{dir}/{name}.mp4"), Poster: poster, PosterOffset: 2 * time.Second, PosterKey: key("{dir}/{name}.jpg"),
 		SessionKey: key("{dir}/{name}.mp4"), TempDir: t.TempDir()}
 }
@@ -97,6 +97,10 @@ func TestRemuxBeside(t *testing.T) {
 	t.Logf("flv %.3fs, stored mp4 %.3fs", din, dout)
 	if d := din - dout; d > 1.0/mediatest.Rate || d < -1.0/mediatest.Rate {
 		t.Errorf("durations differ by %.3fs, more than a frame", d)
+	}
+	// The derived events carry the recording's duration, from ffprobe.
+	if mp4Ev.Duration != din || posterEv.Duration != din {
+		t.Errorf("events' durations %.3f, %.3f; the recording's is %.3f", mp4Ev.Duration, posterEv.Duration, din)
 	}
 	jpg, err := r.up.Get(context.Background(), posterEv.Key)
 	if err != nil || !bytes.HasPrefix(jpg, []byte{0xff, 0xd8, 0xff}) {

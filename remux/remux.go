@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -25,6 +26,42 @@ type FFmpeg struct {
 	Nice int
 	// Timeout bounds each run (default 30 min).
 	Timeout time.Duration
+	// FFprobe is the ffprobe binary, for Duration (empty: durations are not measured).
+	FFprobe string
+}
+
+// FindProbe finds ffprobe beside ffmpeg, else on PATH; "" when there is none.
+func FindProbe(ffmpeg string) string {
+	if p := filepath.Join(filepath.Dir(ffmpeg), "ffprobe"); ffmpeg != "" {
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	p, _ := exec.LookPath("ffprobe")
+	return p
+}
+
+// Duration is ffprobe's duration of a media file in seconds (0 without FFprobe), bounded by
+// Timeout like a run.
+func (f FFmpeg) Duration(ctx context.Context, path string) (float64, error) {
+	if f.FFprobe == "" {
+		return 0, nil
+	}
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, f.FFprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		return 0, fmt.Errorf("ffprobe %s: %w", path, err)
+	}
+	d, err := strconv.ParseFloat(string(bytes.TrimSpace(out)), 64)
+	if err != nil {
+		return 0, fmt.Errorf("ffprobe %s: duration %q", path, bytes.TrimSpace(out))
+	}
+	return d, nil
 }
 
 // ErrNotFound means ffmpeg is not on PATH.

@@ -62,7 +62,7 @@ func (ps *problems) post(c settings.Post) postPlan {
 		if err != nil {
 			ps.add("post.ffmpeg", fmt.Errorf("%w (needed by post.remux, post.poster or post.session_mp4)", err))
 		}
-		d.FFmpeg = remux.FFmpeg{Path: path, Nice: c.Nice, Timeout: c.FFmpegTimeout}
+		d.FFmpeg = remux.FFmpeg{Path: path, Nice: c.Nice, Timeout: c.FFmpegTimeout, FFprobe: remux.FindProbe(path)}
 	}
 	pp.derived = d
 	return pp
