@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/srs-offload/srs-offload/queue"
+	"github.com/srs-offload/srs-offload/storage"
 	"github.com/srs-offload/srs-offload/worker"
 )
 
@@ -79,9 +80,12 @@ func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
 		conc = 1
 	}
 	srv := asynq.NewServer(redis, asynq.Config{
-		Concurrency:              conc,
-		Queues:                   map[string]int{queue.Name(queue.KindPost, o.Node): 1},
-		RetryDelayFunc:           worker.Backoff(o.RetryBase, o.RetryMax),
+		Concurrency:    conc,
+		Queues:         map[string]int{queue.Name(queue.KindPost, o.Node): 1},
+		RetryDelayFunc: worker.Backoff(o.RetryBase, o.RetryMax),
+		// Storage being away says nothing about the task: it does not use up its retries (a
+		// receiver that is down does).
+		IsFailure:                func(err error) bool { return !storage.Unavailable(err) },
 		ShutdownTimeout:          o.ShutdownTimeout,
 		TaskCheckInterval:        o.PollInterval,
 		DelayedTaskCheckInterval: time.Second,

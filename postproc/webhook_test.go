@@ -139,3 +139,48 @@ func TestWebhookBadSignatureDetected(t *testing.T) {
 	}
 	t.Fatal("no delivery with a bad signature arrived")
 }
+
+// A receiver that keeps answering 503 gets the event post.max_retry + 1 times, with backoff,
+// and then the delivery is archived.
+func TestWebhookRetriesThenArchives(t *testing.T) {
+	rcv := newReceiver(t, http.StatusServiceUnavailable)
+	r := newRig(t, func(s *postproc.Stage) {
+		s.Webhooks = []webhook.Target{{URL: rcv.URL(), Secret: secret}}
+		s.Tasks.MaxRetry = 3
+	})
+	r.start(t)
+	p, key := recording(0)
+	r.store(t, key, []byte("flv"))
+	if err := r.stage.Recorded(context.Background(), p, key); err != nil {
+		t.Fatal(err)
+	}
+	in := asynq.NewInspector(asynq.RedisClientOpt{Addr: r.rs.Addr})
+	defer in.Close()
+	t0 := time.Now()
+	var arch []*asynq.TaskInfo
+	for time.Since(t0) < 30*time.Second {
+		var err error
+		if arch, err = in.ListArchivedTasks(queue.Name(queue.KindPost, node)); err != nil {
+			t.Fatal(err)
+		}
+		if len(arch) > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, reqs, bad := rcv.snapshot()
+	t.Logf("archived after %s and %d deliveries", time.Since(t0).Round(time.Millisecond), reqs)
+	if len(arch) != 1 || arch[0].Type != queue.TypeWebhook || arch[0].Retried != 3 || reqs != 4 || bad != 0 {
+		t.Fatalf("archived %d tasks (retried %v), %d deliveries, %d bad signatures; want 1 archived after 4 deliveries",
+			len(arch), func() []int {
+				var n []int
+				for _, a := range arch {
+					n = append(n, a.Retried)
+				}
+				return n
+			}(), reqs, bad)
+	}
+	if !strings.Contains(arch[0].LastErr, "503") {
+		t.Errorf("last error %q", arch[0].LastErr)
+	}
+}
