@@ -3,6 +3,7 @@ package postproc
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/storage"
+	"github.com/srs-offload/srs-offload/webhook"
 	"github.com/srs-offload/srs-offload/worker"
 )
 
@@ -82,7 +84,7 @@ func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
 	srv := asynq.NewServer(redis, asynq.Config{
 		Concurrency:    conc,
 		Queues:         map[string]int{queue.Name(queue.KindPost, o.Node): 1},
-		RetryDelayFunc: worker.Backoff(o.RetryBase, o.RetryMax),
+		RetryDelayFunc: retryDelay(o.RetryBase, o.RetryMax),
 		// Storage being away says nothing about the task: it does not use up its retries (a
 		// receiver that is down does).
 		IsFailure:                func(err error) bool { return !storage.Unavailable(err) },
@@ -98,6 +100,20 @@ func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
 		}),
 	})
 	return &Server{srv: srv, mux: mux}
+}
+
+// retryDelay is the worker's capped backoff, or longer when a webhook receiver asked for it with
+// Retry-After (capped at max too).
+func retryDelay(base, max time.Duration) asynq.RetryDelayFunc {
+	backoff := worker.Backoff(base, max)
+	return func(n int, err error, t *asynq.Task) time.Duration {
+		d := backoff(n, err, t)
+		var ra *webhook.RetryAfterError
+		if errors.As(err, &ra) && ra.Wait > d {
+			d = min(ra.Wait, max)
+		}
+		return d
+	}
 }
 
 func decode(t *asynq.Task, v any) error {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -182,5 +184,50 @@ func TestWebhookRetriesThenArchives(t *testing.T) {
 	}
 	if !strings.Contains(arch[0].LastErr, "503") {
 		t.Errorf("last error %q", arch[0].LastErr)
+	}
+}
+
+// A receiver answering 429 with Retry-After: 3 is not asked again for 3 s (less asynq's
+// whole-second scheduling), whatever the shorter backoff.
+func TestWebhookHonoursRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	var times []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		times = append(times, time.Now())
+		if len(times) == 1 {
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	defer srv.Close()
+	r := newRig(t, func(s *postproc.Stage) { s.Webhooks = []webhook.Target{{URL: srv.URL, Secret: secret}} })
+	r.opts.RetryMax = 10 * time.Second // the backoff of a first retry stays at 100..200 ms
+	r.start(t)
+	p, key := recording(0)
+	r.store(t, key, []byte("flv"))
+	if err := r.stage.Recorded(context.Background(), p, key); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(times)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) != 2 {
+		t.Fatalf("%d deliveries", len(times))
+	}
+	gap := times[1].Sub(times[0])
+	t.Logf("second delivery %s after the 429", gap.Round(time.Millisecond))
+	if gap < 2*time.Second || gap > 5*time.Second {
+		t.Errorf("asked again after %s despite Retry-After: 3", gap)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -97,7 +98,11 @@ func (s Sender) Deliver(ctx context.Context, t Target, id, event string, body []
 	case code >= 200 && code < 300:
 		return nil
 	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
-		return fmt.Errorf("webhook %s: %s %q", redact(t.URL), resp.Status, msg)
+		err := fmt.Errorf("webhook %s: %s %q", redact(t.URL), resp.Status, msg)
+		if wait, ok := retryAfter(resp.Header.Get("Retry-After"), now()); ok {
+			return &RetryAfterError{Wait: wait, Err: err}
+		}
+		return err
 	default:
 		return fmt.Errorf("webhook %s: %s %q: %w", redact(t.URL), resp.Status, msg, ErrRejected)
 	}
@@ -111,4 +116,27 @@ func redact(raw string) string {
 	}
 	u.User, u.RawQuery = nil, ""
 	return u.String()
+}
+
+// RetryAfterError is a retryable answer that said when to come back (Retry-After).
+type RetryAfterError struct {
+	Wait time.Duration
+	Err  error
+}
+
+func (e *RetryAfterError) Error() string { return fmt.Sprintf("%v (retry after %s)", e.Err, e.Wait) }
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
 }

@@ -130,3 +130,37 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// A 429 or 503 with Retry-After says when to come back: seconds or an HTTP date.
+func TestDeliverRetryAfter(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		code   int
+		header string
+		want   time.Duration
+		has    bool
+	}{
+		{429, "7", 7 * time.Second, true},
+		{503, now.Add(90 * time.Second).UTC().Format(http.TimeFormat), 90 * time.Second, true},
+		{429, "", 0, false},
+		{500, "soon", 0, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if tc.header != "" {
+				w.Header().Set("Retry-After", tc.header)
+			}
+			w.WriteHeader(tc.code)
+		}))
+		err := (webhook.Sender{Now: func() time.Time { return now }}).Deliver(context.Background(), webhook.Target{URL: srv.URL, Secret: secret}, "evt", "dvr.stored", []byte(`{}`))
+		srv.Close()
+		var ra *webhook.RetryAfterError
+		got := errors.As(err, &ra)
+		if got != tc.has || errors.Is(err, webhook.ErrRejected) || err == nil {
+			t.Errorf("%d %q: %v", tc.code, tc.header, err)
+			continue
+		}
+		if got && (ra.Wait < tc.want-time.Second || ra.Wait > tc.want) {
+			t.Errorf("%d %q: wait %s, want %s", tc.code, tc.header, ra.Wait, tc.want)
+		}
+	}
+}
