@@ -3,7 +3,9 @@ package postproc_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -143,5 +145,74 @@ func TestRemuxInstead(t *testing.T) {
 	}
 	if evs["mp4.stored"].Derived["source"] != key {
 		t.Errorf("event %+v", evs["mp4.stored"])
+	}
+}
+
+// An MP4 recording with its moov last (SRS's DVR writes them so) gets a faststart copy beside
+// it, under a name that does not replace it; one that already starts with its moov gets none.
+func TestRemuxMP4Recordings(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	var d *postproc.Derived
+	r := newRig(t, func(s *postproc.Stage) {
+		s.Webhooks = []webhook.Target{{URL: rcv.URL(), Secret: secret, Events: []string{"mp4.stored", "poster.stored"}}}
+		d = derived(t, postproc.RemuxBeside, true)
+		s.Derived = d
+	})
+	d.Files = r.up
+	r.start(t)
+	dir := t.TempDir()
+	flv, plain, fast := filepath.Join(dir, "a.flv"), filepath.Join(dir, "plain.mp4"), filepath.Join(dir, "fast.mp4")
+	mediatest.FLV(t, flv, 2)
+	if err := d.FFmpeg.ToMP4(context.Background(), flv, fast); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(d.FFmpeg.Path, "-v", "error", "-y", "-i", flv, "-c", "copy", "-f", "mp4", plain).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if f, _ := remux.FastStart(plain); f {
+		t.Fatal("ffmpeg's plain MP4 has its moov first")
+	}
+	ctx := context.Background()
+	for i, src := range []string{plain, fast} {
+		b, _ := os.ReadFile(src)
+		p, _ := recording(10 + i)
+		p.Key = fmt.Sprintf("live/cam1/rec-%d.mp4", 10+i)
+		r.store(t, p.Key, b)
+		if err := r.stage.Recorded(ctx, p, p.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// plain: mp4.stored and poster.stored; fast: poster.stored only.
+	deadline := time.After(60 * time.Second)
+	for range 3 {
+		select {
+		case <-rcv.arrived:
+		case <-deadline:
+			evs, _, _ := rcv.snapshot()
+			t.Fatalf("events %+v", evs)
+		}
+	}
+	time.Sleep(time.Second)
+	evs, _, _ := rcv.snapshot()
+	var mp4s []string
+	for _, e := range evs {
+		if e.Event == "mp4.stored" {
+			mp4s = append(mp4s, e.Key)
+		}
+	}
+	if len(evs) != 3 || len(mp4s) != 1 || mp4s[0] != "live/cam1/rec-10.faststart.mp4" {
+		t.Fatalf("%d events, MP4s %v; want live/cam1/rec-10.faststart.mp4 only", len(evs), mp4s)
+	}
+	b, err := r.up.Get(ctx, mp4s[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := filepath.Join(dir, "got.mp4")
+	os.WriteFile(got, b, 0o644)
+	if f, err := remux.FastStart(got); err != nil || !f {
+		t.Errorf("the faststart copy: moov first %v, %v", f, err)
+	}
+	if _, found, _ := r.up.Stat(ctx, "live/cam1/rec-10.mp4"); !found {
+		t.Error("the recording itself was replaced")
 	}
 }
