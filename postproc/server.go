@@ -37,6 +37,7 @@ type Server struct {
 // NewServer builds the post queue's server for s.
 func NewServer(redis asynq.RedisConnOpt, o Options, s *Stage) *Server {
 	mux := asynq.NewServeMux()
+	mux.Use(measured)
 	mux.HandleFunc(queue.TypeStored, func(ctx context.Context, t *asynq.Task) error {
 		var st queue.Stored
 		if err := decode(t, &st); err != nil {

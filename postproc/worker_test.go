@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/postproc"
 	"github.com/srs-offload/srs-offload/queue"
@@ -19,6 +21,7 @@ import (
 // The worker announces a DVR recording once it is stored, verified and purged, and the
 // receiver gets dvr.stored with the stored size and key.
 func TestWorkerAnnouncesRecording(t *testing.T) {
+	okBefore := metric(t, "srs_offload_post_tasks_total", map[string]string{"type": queue.TypeWebhook, "outcome": "ok"})
 	rcv := newReceiver(t, 0)
 	r := newRig(t, func(s *postproc.Stage) { s.Webhooks = []webhook.Target{{URL: rcv.URL(), Secret: secret}} })
 	r.start(t)
@@ -54,4 +57,32 @@ func TestWorkerAnnouncesRecording(t *testing.T) {
 			t.Errorf("event %+v", ev)
 		}
 	}
+	time.Sleep(100 * time.Millisecond) // the handler returns after the receiver answered
+	if got := metric(t, "srs_offload_post_tasks_total", map[string]string{"type": queue.TypeWebhook, "outcome": "ok"}); got != okBefore+1 {
+		t.Errorf("srs_offload_post_tasks_total{type=post:webhook,outcome=ok} went from %v to %v, want one more", okBefore, got)
+	}
+}
+
+// metric is the value of a counter of the default registry with the given labels.
+func metric(t *testing.T, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
