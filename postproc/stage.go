@@ -110,7 +110,7 @@ func (s *Stage) announce(ctx context.Context, st queue.Stored, obj storage.Objec
 		if !t.Wants(st.Event) {
 			continue
 		}
-		w := queue.Webhook{Target: t.URL, ID: ev.ID, Body: body}
+		w := queue.Webhook{Target: t.ID(), ID: ev.ID, Body: body}
 		if err := s.Queue.EnqueuePost(ctx, queue.TypeWebhook, w.TaskID(), w, s.Tasks); err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func (s *Stage) announce(ctx context.Context, st queue.Stored, obj storage.Objec
 // deliver handles TypeWebhook.
 func (s *Stage) deliver(ctx context.Context, w queue.Webhook, event string) error {
 	for _, t := range s.Webhooks {
-		if t.URL != w.Target {
+		if t.ID() != w.Target {
 			continue
 		}
 		err := s.Sender.Deliver(ctx, t, w.ID, event, w.Body)
@@ -130,7 +130,7 @@ func (s *Stage) deliver(ctx context.Context, w queue.Webhook, event string) erro
 		}
 		return err
 	}
-	s.Log.Warn("post: webhook no longer configured; dropping its event", "id", w.ID)
+	s.Log.Warn("post: webhook no longer configured; dropping its event", "id", w.ID, "target", w.Target)
 	return nil
 }
 

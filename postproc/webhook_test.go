@@ -231,3 +231,29 @@ func TestWebhookHonoursRetryAfter(t *testing.T) {
 		t.Errorf("asked again after %s despite Retry-After: 3", gap)
 	}
 }
+
+// A webhook's URL (which may carry a token) is not in the tasks in Redis.
+func TestWebhookURLNotInRedis(t *testing.T) {
+	rcv := newReceiver(t, 0)
+	u := rcv.URL() + "?token=s3cr3t-in-url"
+	r := newRig(t, func(s *postproc.Stage) { s.Webhooks = []webhook.Target{{URL: u, Secret: secret}} })
+	in := asynq.NewInspector(asynq.RedisClientOpt{Addr: r.rs.Addr})
+	defer in.Close()
+	p, key := recording(0)
+	r.store(t, key, []byte("flv"))
+	if err := r.stage.Recorded(context.Background(), p, key); err != nil {
+		t.Fatal(err)
+	}
+	r.start(t)
+	<-rcv.arrived
+	time.Sleep(200 * time.Millisecond)
+	done, err := in.ListCompletedTasks(queue.Name(queue.KindPost, node))
+	if err != nil || len(done) != 2 {
+		t.Fatalf("%d completed tasks: %v", len(done), err)
+	}
+	for _, ti := range done {
+		if strings.Contains(string(ti.Payload), "s3cr3t") || strings.Contains(string(ti.Payload), rcv.addr) {
+			t.Errorf("task %s holds the webhook's URL: %s", ti.Type, ti.Payload)
+		}
+	}
+}

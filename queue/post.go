@@ -64,8 +64,9 @@ func (s Stored) TaskID(typ string) string {
 
 // Webhook is the payload of a TypeWebhook task: one event's body for one target.
 type Webhook struct {
-	// Target names the webhook (its URL: the config's list may change between enqueue and
-	// delivery, and a removed target's events are then dropped).
+	// Target names the webhook by a hash of its URL (never the URL, which may carry a token):
+	// the config's list may change between enqueue and delivery, and a removed target's events
+	// are then dropped.
 	Target string `json:"target"`
 	// ID is the event's idempotency id, the same on every delivery of it.
 	ID string `json:"id"`

@@ -3,6 +3,8 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +24,12 @@ type Target struct {
 	Events []string
 	// Timeout bounds one delivery (default 10 s).
 	Timeout time.Duration
+}
+
+// ID names the target in tasks without its URL, which may carry a token.
+func (t Target) ID() string {
+	h := sha256.Sum256([]byte(t.URL))
+	return "wh-" + hex.EncodeToString(h[:8])
 }
 
 // Wants reports whether the target subscribed to event.
