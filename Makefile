@@ -1,15 +1,21 @@
 # srs-offload. `make run` needs nothing installed; `make test` installs what the tests use
-# (Debian's redis-server, ffmpeg and nginx, versitygw built into the tool cache outside the repository);
+# (Debian's redis-server, ffmpeg, nginx and chromium, versitygw built into the tool cache outside the repository);
 # `make bench` installs what the benchmarks use (redis-server, versitygw, Debian's rclone and awscli).
 
 GO    ?= go
 TOOLS ?= $(or $(SRS_OFFLOAD_TOOLS),$(HOME)/.cache/srs-offload/bin)
 export SRS_OFFLOAD_TOOLS := $(TOOLS)
 
+# `make build` stamps the version (git describe) and the commit into the binary; override them
+# (VERSION=v1.2.3 COMMIT=…) where there is no git checkout, e.g. in a container build.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+BIN     ?= bin/srs-offload
+
 .PHONY: build run test test-minio tools lint chaos bench fuzz
 
 build:
-	$(GO) build -o bin/srs-offload ./cmd/srs-offload
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/srs-offload
 
 # The embedded default: hooks on 127.0.0.1:8085, an in-process Redis and S3 (objects in ./data/s3).
 # The dev command and its embedded servers (miniredis, gofakes3) are built only with -tags dev,

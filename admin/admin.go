@@ -1,6 +1,7 @@
 // Package admin is srs-offload's admin listener, apart from the hooks: Prometheus metrics,
-// liveness (/healthz), readiness (/readyz: Redis, the bucket, the roots) and, when enabled, Go's
-// profiler with bounded durations, all behind an optional token.
+// liveness (/healthz), readiness (/readyz: Redis, the bucket, the roots), asynq's web UI at
+// /monitor/ (read-only unless configured otherwise) and, when enabled, Go's profiler with
+// bounded durations, all behind an optional token.
 package admin
 
 import (
@@ -8,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/pprof"
 	"runtime/debug"
@@ -16,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -75,6 +78,11 @@ type Options struct {
 	PProf bool
 	// Metrics serves /metrics (default: prometheus.DefaultGatherer).
 	Metrics prometheus.Gatherer
+	// Monitor serves asynq's web UI at /monitor/ (default off). With Token, a browser opens
+	// /monitor/?token=<token> once and then carries a cookie.
+	Monitor Monitor
+	// Redis is the queue's Redis, required with Monitor; the UI opens its own connections.
+	Redis asynq.RedisConnOpt
 }
 
 // Handler serves the admin routes.
@@ -82,6 +90,7 @@ type Handler struct {
 	opt Options
 	mux *http.ServeMux
 	mu  sync.Mutex // one readiness run at a time
+	mon *monitor   // nil when the web UI is off
 }
 
 // New builds the admin handler.
@@ -105,13 +114,30 @@ func New(opt Options) *Handler {
 		h.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		h.mux.Handle("GET /debug/pprof/trace", bounded(http.HandlerFunc(pprof.Trace)))
 	}
+	if opt.Monitor != MonitorOff {
+		h.mon = newMonitor(opt.Monitor, opt.Redis, opt.Token)
+		h.mux.Handle(MonitorPath, h.mon)
+		h.mux.Handle(MonitorPath+"/", h.mon)
+	}
 	return h
 }
 
+// Close lets go of the web UI's Redis connections (nothing else is held).
+func (h *Handler) Close() error {
+	if h.mon != nil {
+		return h.mon.Close()
+	}
+	return nil
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if h.opt.Token != "" && !tokenOK(r, h.opt.Token) {
+	if h.opt.Token != "" && !tokenOK(r, h.opt.Token) && !(h.mon != nil && under(r.URL.Path) && h.mon.cookie(r)) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="srs-offload admin"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong token: send Authorization: Bearer <admin.token> or ?token=<admin.token>"})
+		msg := "missing or wrong token: send Authorization: Bearer <admin.token> or ?token=<admin.token>"
+		if h.mon != nil && under(r.URL.Path) {
+			msg += "; in a browser open " + MonitorPath + "/?token=<admin.token> once (a cookie then carries it)"
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": msg})
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -208,11 +234,15 @@ func bounded(next http.Handler) http.Handler {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<admin.token>" reads as it is in a browser
+	enc.Encode(v)
+	b := strings.TrimSuffix(buf.String(), "\n")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	w.Write(b)
+	io.WriteString(w, b)
 }
 
 // Writable is a check that every dir is a writable folder (access(2) with W_OK: a read-only

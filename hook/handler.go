@@ -43,7 +43,16 @@ type Handler struct {
 	Token string
 	// Notify, when set, takes SRS's on_hls_notify GETs (CDN warming).
 	Notify Notifier
-	Log    *slog.Logger
+	// Live, when set, serves the live playlists (playlist.live: served) to players and CDNs, who
+	// know no token: the GETs and HEADs it matches are answered by it before the token check.
+	Live LivePlaylists
+	Log  *slog.Logger
+}
+
+// LivePlaylists serves live playlists (playlist.Served).
+type LivePlaylists interface {
+	Match(path string) bool
+	http.Handler
 }
 
 // Notifier handles an on_hls_notify path (see package warm).
@@ -60,6 +69,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) int {
+	if h.Live != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && h.Live.Match(r.URL.Path) {
+		*action = "live_playlist"
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.Live.ServeHTTP(sw, r)
+		return sw.status
+	}
 	if h.Token != "" && !tokenOK(r.URL.RawQuery, h.Token) {
 		return h.fail(w, r, http.StatusForbidden, "missing or wrong token")
 	}
@@ -172,4 +187,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) int {
 	w.WriteHeader(status)
 	w.Write(b)
 	return status
+}
+
+// statusWriter remembers the status written, for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }

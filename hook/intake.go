@@ -69,7 +69,10 @@ type Intake struct {
 	// Unrecorded, when set, is called when a file's task could not be recorded (Redis down), so
 	// the reconciler looks for it as soon as Redis is back.
 	Unrecorded func()
-	Log        *slog.Logger
+	// Scope makes each task a shared volume's (queue.scope shared:<name>): the same task id on
+	// every host mounting it. The zero Scope is the node's.
+	Scope queue.Scope
+	Log   *slog.Logger
 }
 
 // Outcome says what Accept did.
@@ -175,6 +178,7 @@ func (in *Intake) Accept(ctx context.Context, r Request) (Outcome, *queue.Offloa
 	if p.Key, err = tmpl.Expand(vars); err != nil {
 		return 0, nil, bad(http.StatusBadRequest, err, "object key: %v", err)
 	}
+	in.Scope.Stamp(&p)
 	if !purged {
 		if err := in.take(kind, real, fi); err != nil {
 			return 0, nil, err

@@ -112,6 +112,12 @@ func (l *Ledger) Complete(ctx context.Context, playlistKey string, it Item, info
 	return l.run(ctx, "complete", playlistKey, it, info)
 }
 
+// completeTouch is Complete and touch in one round trip: the stream is marked active and its
+// playlist recorded under its name (name), as touch does.
+func (l *Ledger) completeTouch(ctx context.Context, playlistKey, name string, it Item, info SessionInfo) (Result, error) {
+	return l.runWith(ctx, "complete", playlistKey, it, info, func(p redis.Pipeliner) { l.touchIn(ctx, p, playlistKey, name) })
+}
+
 // Lost records that an item will never be in storage; the live playlist moves past it with a
 // discontinuity.
 func (l *Ledger) Lost(ctx context.Context, playlistKey string, it Item, info SessionInfo) (Result, error) {
@@ -139,6 +145,13 @@ type SessionInfo struct {
 }
 
 func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info SessionInfo) (Result, error) {
+	return l.runWith(ctx, op, playlistKey, it, info, nil)
+}
+
+// runWith runs the ledger script and, in the same round trip (a pipeline), the commands also
+// adds: commands on keys outside the stream's hash slot, which the script may not touch in a
+// Redis Cluster. They run whatever the script's outcome.
+func (l *Ledger) runWith(ctx context.Context, op, playlistKey string, it Item, info SessionInfo, also func(redis.Pipeliner)) (Result, error) {
 	k := rdb.StreamKeys(playlistKey)
 	infoJSON, _ := json.Marshal(info)
 	now := time.Now().UnixMilli()
@@ -146,12 +159,39 @@ func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info 
 	if !it.Written.IsZero() {
 		written = it.Written.UnixMilli()
 	}
-	res, err := rdb.Ledger.Run(ctx, l.rdb, k.LedgerKeys(),
-		op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
+	args := []any{op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
 		now, l.set.Window.Seconds(), l.set.Stall.Milliseconds(), keepDone.Milliseconds(),
-		string(infoJSON), playlistKey, k.Tag, written).Int64Slice()
+		string(infoJSON), playlistKey, k.Tag, written}
+	var res []int64
+	var err error
+	if also == nil {
+		res, err = rdb.Ledger.Run(ctx, l.rdb, k.LedgerKeys(), args...).Int64Slice()
+	} else {
+		res, err = l.pipelined(ctx, k, args, also)
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("playlist ledger %s %s: %w", op, playlistKey, err)
 	}
 	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2], NewSession: res[3] == 1, Reopened: res[4] == 1}, nil
+}
+
+// pipelined sends the ledger script by its SHA with the commands of also, loading the script
+// once when Redis does not know it yet (a new or restarted Redis).
+func (l *Ledger) pipelined(ctx context.Context, k rdb.Stream, args []any, also func(redis.Pipeliner)) ([]int64, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := l.rdb.Pipeline()
+		script := rdb.Ledger.EvalSha(ctx, pipe, k.LedgerKeys(), args...)
+		also(pipe)
+		_, err := pipe.Exec(ctx)
+		if serr := script.Err(); serr != nil && redis.HasErrorPrefix(serr, "NOSCRIPT") && attempt == 0 {
+			if lerr := rdb.Ledger.Load(ctx, l.rdb).Err(); lerr != nil {
+				return nil, lerr
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return script.Int64Slice()
+	}
 }

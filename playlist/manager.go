@@ -8,6 +8,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/srs-offload/srs-offload/fileid"
@@ -34,8 +35,16 @@ type Manager struct {
 	VODWait time.Duration
 	// LockTTL bounds one playlist upload (a third of it) and the publish lock.
 	LockTTL time.Duration
-	Node    string
-	Log     *slog.Logger
+	// Served: the live playlist is served from the ledger (see Served), not written to Store;
+	// the VoD playlists still are.
+	Served bool
+	// Interval, when set, keeps uploads of one stream's live playlist at least this far apart:
+	// changes within it (segments stored in a burst: a backlog draining) go up together at its
+	// end. A change after a quiet spell goes up at once.
+	Interval time.Duration
+	pending  sync.Map // the streams with a later publish scheduled
+	Node     string
+	Log      *slog.Logger
 }
 
 // itemOf is the ledger item of an HLS task, or false when the task has no playlist.
@@ -81,11 +90,8 @@ func (m *Manager) Stored(ctx context.Context, p queue.Offload, key, keyTag strin
 		return nil
 	}
 	it.Key, it.KeyTag = key, keyTag
-	res, err := m.Ledger.Complete(ctx, p.PlaylistKey, it, m.info(p))
+	res, err := m.Ledger.completeTouch(ctx, p.PlaylistKey, streamName(p.Vhost, p.App, p.Stream), it, m.info(p))
 	if err != nil {
-		return err
-	}
-	if err := m.Ledger.touch(ctx, p.PlaylistKey, streamName(p.Vhost, p.App, p.Stream)); err != nil {
 		return err
 	}
 	if res.Reopened {
@@ -97,7 +103,7 @@ func (m *Manager) Stored(ctx context.Context, p queue.Offload, key, keyTag strin
 	if !res.Changed {
 		return nil
 	}
-	return m.Ledger.publish(ctx, m.Store, p.PlaylistKey, m.lockTTL())
+	return m.publish(ctx, p.PlaylistKey)
 }
 
 // rewriteVOD writes the VoD playlist of an ended session again, with what its record holds now.
@@ -146,10 +152,7 @@ func (m *Manager) writeVOD(ctx context.Context, pk string, s session, n int64) (
 	if err != nil {
 		return 0, err
 	}
-	key, err := m.VODKey.Expand(objkey.Vars{
-		Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, StreamID: s.Info.StreamID,
-		ClientID: s.Info.Client, Session: sessionName(s),
-	})
+	key, err := vodKey(*m.VODKey, s)
 	if err != nil {
 		return 0, fmt.Errorf("playlist.vod_key: %w", err)
 	}
@@ -185,7 +188,7 @@ func (m *Manager) Lost(ctx context.Context, p queue.Offload) error {
 	if err != nil || !res.Changed {
 		return err
 	}
-	return m.Ledger.publish(ctx, m.Store, p.PlaylistKey, m.lockTTL())
+	return m.publish(ctx, p.PlaylistKey)
 }
 
 // End finishes a publish session: once its segments are all stored (or VODWait has passed since
@@ -230,7 +233,7 @@ func (m *Manager) End(ctx context.Context, e queue.End) error {
 	if !changed {
 		return nil
 	}
-	return m.Ledger.publish(ctx, m.Store, pk, m.lockTTL())
+	return m.publish(ctx, pk)
 }
 
 // Sweep runs periodically: it moves live playlists past stalled segments, republishes any whose
@@ -249,7 +252,7 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 		}
 		pub := m.Ledger.published(ctx, pk)
 		if res.Changed || pub < res.Version {
-			if err := m.Ledger.publish(ctx, m.Store, pk, m.lockTTL()); err != nil {
+			if err := m.publish(ctx, pk); err != nil {
 				m.log().Warn("playlist: sweep could not publish", "playlist", pk, "err", err)
 			}
 		}
@@ -269,6 +272,18 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 		m.Ledger.deactivate(ctx, pk)
 	}
 	return nil
+}
+
+// publish uploads the live playlist of pk, unless it is served from the ledger.
+func (m *Manager) publish(ctx context.Context, pk string) error {
+	if m.Served {
+		return nil
+	}
+	after, err := m.Ledger.publish(ctx, m.Store, pk, m.lockTTL(), m.Interval)
+	if err == nil && after > 0 {
+		m.later(pk, after)
+	}
+	return err
 }
 
 func (m *Manager) lockTTL() time.Duration {

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/srs-offload/srs-offload/media"
@@ -21,26 +23,48 @@ type Store interface {
 // publish uploads the stream's live playlist. At most one upload per stream is in flight: a
 // caller that finds the lock taken returns at once, and the holder uploads its change after the
 // current one. Each upload renders the newest state, and its deadline is shorter than the lock,
-// so an older version can never land after a newer one.
-func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, lockTTL time.Duration) error {
+// so an older version can never land after a newer one. With an interval, uploads of one stream
+// are at least that far apart: a change within it is left for later, and publish returns how long
+// until then (the caller publishes again; the sweep does if the caller is gone).
+func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, lockTTL, interval time.Duration) (time.Duration, error) {
 	k := rdb.StreamKeys(playlistKey)
-	lock := k.Lock
+	keys := []string{k.Lock, k.St, k.W}
 	tok := make([]byte, 8)
 	rand.Read(tok)
 	token := hex.EncodeToString(tok)
-	ok, err := l.rdb.SetNX(ctx, lock, token, lockTTL).Result()
-	if err != nil {
-		return fmt.Errorf("playlist %s: lock: %w", playlistKey, err)
-	}
-	if !ok {
-		return nil // the holder publishes this change too
-	}
 	// Once the lock is held, a cancelled caller (a worker shutting down) must not cut an upload
 	// short: that would leave the lock to expire (see below) and the live playlist frozen until
 	// then. The upload has its own deadline instead.
 	dctx := context.WithoutCancel(ctx)
+	// One round trip takes the lock and reads what to upload; after each upload one more either
+	// releases it (nothing newer) or reads the newer version to upload next (rdb.Publish).
+	uploaded := ""
 	for {
-		s, err := l.snapshot(dctx, playlistKey)
+		c := ctx
+		if uploaded != "" {
+			c = dctx
+		}
+		res, err := rdb.Publish.Run(c, l.rdb, keys, token, uploaded, lockTTL.Milliseconds(), time.Now().UnixMilli(), interval.Milliseconds()).Result()
+		if err != nil {
+			return 0, fmt.Errorf("playlist %s: lock: %w", playlistKey, err)
+		}
+		switch r := res.(type) {
+		case int64:
+			if r == 2 {
+				return interval, nil // released; the newer version goes up after the interval
+			}
+			return 0, nil // -1: the holder publishes this change too; 1: released, or nothing new
+		case string:
+			ms, _ := strconv.ParseInt(strings.TrimPrefix(r, "wait:"), 10, 64)
+			return time.Duration(max(ms, 1)) * time.Millisecond, nil
+		}
+		if uploaded != "" && ctx.Err() != nil {
+			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
+			// now; the next Stored or the sweep publishes it.
+			rdb.Unlock.Run(dctx, l.rdb, []string{k.Lock}, token)
+			return 0, ctx.Err()
+		}
+		s, err := liveOf(playlistKey, res)
 		if err == nil && len(s.Entries) > 0 {
 			body := s.render()
 			pctx, cancel := context.WithTimeout(dctx, lockTTL/3)
@@ -51,20 +75,25 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 			// Keep the lock until it expires: a PUT that timed out here may still complete in
 			// storage, and no newer version may go up before it could have landed. The sweeper
 			// publishes the newest version once the lock is gone (pub < ver).
-			return fmt.Errorf("playlist %s: %w", playlistKey, err)
+			return 0, fmt.Errorf("playlist %s: %w", playlistKey, err)
 		}
-		r, err := rdb.Release.Run(dctx, l.rdb, []string{lock, k.St}, token, s.Version, lockTTL.Milliseconds()).Int()
-		if err != nil {
-			return fmt.Errorf("playlist %s: unlock: %w", playlistKey, err)
-		}
-		if r != 0 {
-			return nil
-		}
-		if ctx.Err() != nil {
-			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
-			// now; the next Stored or the sweep publishes it.
-			rdb.Unlock.Run(dctx, l.rdb, []string{lock}, token)
-			return ctx.Err()
-		}
+		uploaded = strconv.FormatInt(s.Version, 10)
 	}
+}
+
+// later publishes the live playlist of pk again after d, once per stream however many changes
+// ask for it meanwhile. The timers live in this process only: if it stops first, the sweep
+// publishes what is newer than the last upload.
+func (m *Manager) later(pk string, d time.Duration) {
+	if _, pending := m.pending.LoadOrStore(pk, struct{}{}); pending {
+		return
+	}
+	time.AfterFunc(d, func() {
+		m.pending.Delete(pk)
+		ctx, cancel := context.WithTimeout(context.Background(), m.lockTTL())
+		defer cancel()
+		if err := m.publish(ctx, pk); err != nil {
+			m.log().Warn("playlist: could not publish", "playlist", pk, "err", err)
+		}
+	})
 }

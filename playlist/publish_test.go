@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/srs-offload/srs-offload/internal/hlstest"
 	"github.com/srs-offload/srs-offload/internal/s3test"
 	"github.com/srs-offload/srs-offload/media"
@@ -172,5 +175,197 @@ func TestEndLateSegmentBetweenWriteAndMark(t *testing.T) {
 		if !strings.Contains(string(b), fmt.Sprintf("cam-%d.ts", seq)) {
 			t.Fatalf("the VoD playlist lacks cam-%d.ts:\n%s", seq, b)
 		}
+	}
+}
+
+// roundTrips counts the round trips a Redis client makes: a command or a pipeline is one.
+type roundTrips struct{ n atomic.Int64 }
+
+func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(1); return next(ctx, cmds) }
+}
+
+// A stored segment costs the worker at most 3 Redis round trips with playlists (issue 16): the
+// ledger's complete with the stream's activity (one pipeline), the publish lock taken with the
+// window to upload (one script), and the lock let go after the upload (one script). Each segment
+// is published, so the stored playlist ends with every segment.
+func TestStoredRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	up := s3test.Fake(t, nil).Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute}
+	pk := "live/cam.m3u8"
+	ts, _ := media.ForHLS("x.ts")
+	const n = 20
+	ps := make([]queue.Offload, n)
+	for i := range ps {
+		ps[i] = queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", i), Key: fmt.Sprintf("live/cam/cam-%d.ts", i),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: int64(i), Duration: 2}
+		if err := m.Announce(ctx, ps[i]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.Put(ctx, ps[i].Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rt roundTrips
+	l.rdb.AddHook(&rt)
+	for i, p := range ps {
+		before := rt.n.Load()
+		if err := m.Stored(ctx, p, p.Key, ""); err != nil {
+			t.Fatal(err)
+		}
+		// The first segment also loads the publish script into this new Redis (NOSCRIPT, then EVAL).
+		want := int64(3)
+		if i == 0 {
+			want++
+		}
+		if got := rt.n.Load() - before; got > want {
+			t.Fatalf("segment %d: %d Redis round trips, want at most %d", i, got, want)
+		}
+		b, err := up.Get(ctx, pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := hlstest.Parse(pk, b)
+		if err != nil || len(pl.Segments) != i+1 {
+			t.Fatalf("after segment %d the stored playlist (err %v) is\n%s", i, err, b)
+		}
+	}
+	if ex, _ := l.rdb.Exists(ctx, rdb.StreamKeys(pk).Lock).Result(); ex != 0 {
+		t.Fatal("the publish lock is still held")
+	}
+}
+
+// The served live playlist (playlist.live: served) is what the bucket's would be, rendered from
+// the ledger on each request: relative URIs by default, absolute ones under segment_url; its
+// version is its ETag (304 for the current one); a playlist with no segment is 404.
+func TestServedLivePlaylist(t *testing.T) {
+	ctx := context.Background()
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	pk := "live/cam.m3u8"
+	for i := range 3 {
+		it := Item{ID: fmt.Sprint(i), Kind: KindSegment, Client: "a", Seq: int64(i), Duration: 2, Key: fmt.Sprintf("live/cam/c:%d.ts", i)}
+		if _, err := l.Announce(ctx, pk, it, SessionInfo{}); err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 { // the third is still uploading: not listed
+			if _, err := l.Complete(ctx, pk, it, SessionInfo{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	get := func(s *Served, path, etag string) *httptest.ResponseRecorder {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		if etag != "" {
+			r.Header.Set("If-None-Match", etag)
+		}
+		s.ServeHTTP(w, r)
+		return w
+	}
+	rel := &Served{Ledger: l, Prefix: "/live/", MaxAge: 1}
+	w := get(rel, "/live/"+pk, "")
+	pl, err := hlstest.Parse(pk, w.Body.Bytes())
+	if w.Code != 200 || err != nil || len(pl.Segments) != 2 || pl.Segments[1].Key != "live/cam/c:1.ts" {
+		t.Fatalf("%d %v\n%s", w.Code, err, w.Body)
+	}
+	if ct, cc := w.Header().Get("Content-Type"), w.Header().Get("Cache-Control"); ct != "application/vnd.apple.mpegurl" || cc != "public, max-age=1" {
+		t.Errorf("Content-Type %q, Cache-Control %q", ct, cc)
+	}
+	if again := get(rel, "/live/"+pk, w.Header().Get("ETag")); again.Code != http.StatusNotModified {
+		t.Errorf("If-None-Match the current version: %d, want 304", again.Code)
+	}
+	abs := &Served{Ledger: l, Prefix: "/live/", Base: "https://cdn.example.com/media/"}
+	w = get(abs, "/live/"+pk, "")
+	if !strings.Contains(w.Body.String(), "\nhttps://cdn.example.com/media/live/cam/c:0.ts\n") {
+		t.Errorf("segment_url: want absolute segment URLs\n%s", w.Body)
+	}
+	if w := get(rel, "/live/live/other.m3u8", ""); w.Code != http.StatusNotFound {
+		t.Errorf("unknown playlist: %d, want 404", w.Code)
+	}
+	if !rel.Match("/live/a/b.m3u8") || rel.Match("/live/a/b.ts") || rel.Match("/api/v1/hls/a/b.m3u8") {
+		t.Error("Match")
+	}
+}
+
+// With an interval (playlist.publish_interval), segments stored in a burst share playlist
+// uploads: the first goes up at once, the rest together once the interval has passed, with no
+// further change needed to trigger it, and every version uploaded follows the one before.
+func TestPublishInterval(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	var puts [][]byte
+	srv := s3test.Fake(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == http.MethodPut && strings.HasSuffix(req.URL.Path, ".m3u8") {
+				body, _ := io.ReadAll(req.Body)
+				req.Body = io.NopCloser(bytes.NewReader(body))
+				mu.Lock()
+				puts = append(puts, body)
+				mu.Unlock()
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	up := srv.Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute, Interval: 400 * time.Millisecond}
+	pk := "live/cam.m3u8"
+	ts, _ := media.ForHLS("x.ts")
+	const n = 10
+	for i := range n {
+		p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", i), Key: fmt.Sprintf("live/cam/cam-%d.ts", i),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: int64(i), Duration: 2}
+		if err := m.Announce(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o")
+		if err := m.Stored(ctx, p, p.Key, ""); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			mu.Lock()
+			if len(puts) != 1 {
+				t.Fatalf("the first segment's playlist: %d uploads, want 1 at once", len(puts))
+			}
+			mu.Unlock()
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var last *hlstest.Playlist
+	for time.Now().Before(deadline) {
+		b, err := up.Get(ctx, pk)
+		if err == nil {
+			if last, err = hlstest.Parse(pk, b); err == nil && len(last.Segments) == n {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if last == nil || len(last.Segments) != n {
+		t.Fatalf("the burst's last segments never went up: %+v", last)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(puts) > 3 {
+		t.Errorf("%d playlist uploads for a burst of %d segments within the interval, want at most 3", len(puts), n)
+	}
+	var prev *hlstest.Playlist
+	for _, b := range puts {
+		p, err := hlstest.Parse(pk, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prev != nil {
+			if err := p.Follows(prev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		prev = p
 	}
 }

@@ -37,6 +37,9 @@ type live struct {
 	Ended    bool
 	Entries  []entry
 	Playlist string // its object key
+	// Base, when set, is the URL segments are named under (absolute URIs); else they are named
+	// relative to Playlist.
+	Base string
 }
 
 // snapshot reads the live state and window in one transaction.
@@ -52,12 +55,38 @@ func (l *Ledger) snapshot(ctx context.Context, playlistKey string) (live, error)
 	if err != nil {
 		return live{}, fmt.Errorf("playlist %s: %w", playlistKey, err)
 	}
-	m := st.Val()
+	return liveFrom(playlistKey, st.Val(), win.Val())
+}
+
+// liveOf reads the snapshot rdb.Publish returns: {HGETALL of St, LRANGE of W}.
+func liveOf(playlistKey string, res any) (live, error) {
+	parts, ok := res.([]any)
+	if !ok || len(parts) != 2 {
+		return live{}, fmt.Errorf("playlist %s: unexpected snapshot %T", playlistKey, res)
+	}
+	flat, _ := parts[0].([]any)
+	m := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		f, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		m[f] = v
+	}
+	raw, _ := parts[1].([]any)
+	win := make([]string, 0, len(raw))
+	for _, e := range raw {
+		s, _ := e.(string)
+		win = append(win, s)
+	}
+	return liveFrom(playlistKey, m, win)
+}
+
+func liveFrom(playlistKey string, m map[string]string, win []string) (live, error) {
 	s := live{
 		Version: atoi(m["ver"]), Target: atoi(m["tdur"]), DiscSeq: atoi(m["dseq"]),
 		FMP4: m["fmp4"] == "1", Ended: m["ended"] == "1", Playlist: playlistKey,
 	}
-	for _, raw := range win.Val() {
+	s.Entries = make([]entry, 0, len(win))
+	for _, raw := range win {
 		var e entry
 		if err := json.Unmarshal([]byte(raw), &e); err != nil {
 			return live{}, fmt.Errorf("playlist %s: window entry %q: %w", playlistKey, raw, err)
@@ -88,7 +117,11 @@ func (s live) render() []byte {
 	if s.DiscSeq > 0 {
 		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", s.DiscSeq)
 	}
-	writeSegments(&b, s.Playlist, entries)
+	uri := relTo(s.Playlist)
+	if s.Base != "" {
+		uri = under(s.Base)
+	}
+	writeSegmentsURI(&b, uri, entries)
 	if s.Ended {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
@@ -113,27 +146,43 @@ func playable(entries []entry) []entry {
 }
 
 // writeSegments writes each entry with the tags that change before it: a discontinuity, the
-// init segment (EXT-X-MAP), the key (EXT-X-KEY). Entries without a positive duration are left out
-// (see playable).
+// init segment (EXT-X-MAP), the key (EXT-X-KEY), each URI relative to the playlist stored under
+// from. Entries without a positive duration are left out (see playable).
 func writeSegments(b *strings.Builder, from string, entries []entry) {
+	writeSegmentsURI(b, relTo(from), entries)
+}
+
+// uriOf turns an object key into the URI a playlist names it by.
+type uriOf func(key string) string
+
+// relTo names keys relative to the object key from (both in one bucket).
+func relTo(from string) uriOf { return func(key string) string { return relURI(from, key) } }
+
+// under names keys by an absolute URL: base (the bucket or CDN as players reach it) and the key.
+func under(base string) uriOf {
+	base = strings.TrimRight(base, "/")
+	return func(key string) string { return base + "/" + strings.TrimPrefix(escapeURI(key), "./") }
+}
+
+func writeSegmentsURI(b *strings.Builder, uri uriOf, entries []entry) {
 	var curMap, curKey string
 	for _, e := range playable(entries) {
 		if e.Disc == 1 {
 			b.WriteString("#EXT-X-DISCONTINUITY\n")
 		}
 		if e.Map != "" && (e.Map != curMap || e.Disc == 1) {
-			fmt.Fprintf(b, "#EXT-X-MAP:URI=\"%s\"\n", relURI(from, e.Map))
+			fmt.Fprintf(b, "#EXT-X-MAP:URI=\"%s\"\n", uri(e.Map))
 			curMap = e.Map
 		}
 		if e.KeyTag != curKey {
 			if e.KeyTag == "" {
 				b.WriteString("#EXT-X-KEY:METHOD=NONE\n")
 			} else {
-				b.WriteString(keyTagFor(from, e.KeyTag) + "\n")
+				b.WriteString(keyTagURI(uri, e.KeyTag) + "\n")
 			}
 			curKey = e.KeyTag
 		}
-		fmt.Fprintf(b, "#EXTINF:%.3f,\n%s\n", e.Duration, relURI(from, e.Key))
+		fmt.Fprintf(b, "#EXTINF:%.3f,\n%s\n", e.Duration, uri(e.Key))
 	}
 }
 
@@ -145,7 +194,10 @@ const keyURIScheme = "srs-offload-key:"
 func KeyURI(objectKey string) string { return keyURIScheme + objectKey }
 
 // keyTagFor rewrites a KeyURI in tag into a URI relative to the playlist stored under from.
-func keyTagFor(from, tag string) string {
+func keyTagFor(from, tag string) string { return keyTagURI(relTo(from), tag) }
+
+// keyTagURI rewrites a KeyURI in tag into the URI uri names its key by.
+func keyTagURI(uri uriOf, tag string) string {
 	i := strings.Index(tag, `URI="`+keyURIScheme)
 	if i < 0 {
 		return tag
@@ -156,7 +208,7 @@ func keyTagFor(from, tag string) string {
 		return tag
 	}
 	key := tag[start+len(keyURIScheme) : start+end]
-	return tag[:start] + relURI(from, key) + tag[start+end:]
+	return tag[:start] + uri(key) + tag[start+end:]
 }
 
 // targetOf is the smallest target duration the entries allow: every EXTINF, rounded to the

@@ -28,13 +28,10 @@ func (l *Ledger) started(ctx context.Context, pk, name, appStream, folder string
 	return err
 }
 
-// touch marks a stream active now and records its playlist under its name.
-func (l *Ledger) touch(ctx context.Context, pk, name string) error {
-	pipe := l.rdb.Pipeline()
+// touchIn marks a stream active now and records its playlist under its name, in pipe.
+func (l *Ledger) touchIn(ctx context.Context, pipe redis.Pipeliner, pk, name string) {
 	pipe.ZAdd(ctx, rdb.Active, redis.Z{Score: float64(time.Now().UnixMilli()), Member: pk})
 	pipe.HSet(ctx, rdb.Streams, name, pk)
-	_, err := pipe.Exec(ctx)
-	return err
 }
 
 // markActive marks a stream active now, so the sweep visits it.

@@ -112,3 +112,24 @@ func (c *Client) EnqueuePost(ctx context.Context, typ, id string, payload any, o
 	}
 	return nil
 }
+
+// PostKey is the object key a post-processing task is about (for operators' listings): the
+// stored object's, or the announced event's.
+func PostKey(typ string, payload []byte) (string, bool) {
+	switch typ {
+	case TypeStored, TypeDerive, TypeSessionMP4:
+		var st Stored
+		if json.Unmarshal(payload, &st) == nil && st.Key != "" {
+			return st.Key, true
+		}
+	case TypeWebhook:
+		var w Webhook
+		var ev struct {
+			Key string `json:"key"`
+		}
+		if json.Unmarshal(payload, &w) == nil && json.Unmarshal(w.Body, &ev) == nil && ev.Key != "" {
+			return ev.Key, true
+		}
+	}
+	return "", false
+}

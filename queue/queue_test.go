@@ -3,7 +3,6 @@ package queue_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -386,44 +385,5 @@ func TestEnqueueHangingRedisIsBounded(t *testing.T) {
 	}
 	if d := time.Since(start); d > 1500*time.Millisecond {
 		t.Fatalf("enqueue gave up after %v, want about the 300ms RedisTimeout", d)
-	}
-}
-
-// Requeue moves archived tasks of the chosen queues back to pending, and only those.
-func TestRequeue(t *testing.T) {
-	srv := redistest.Start(t)
-	opt := asynq.RedisClientOpt{Addr: srv.Addr}
-	c := queue.NewClient(opt, queue.Options{Node: "n1", MaxRetry: 1, Timeout: time.Minute, Dedup: time.Minute})
-	defer c.Close()
-	insp := asynq.NewInspector(opt)
-	defer insp.Close()
-	var ids []string
-	for i, kind := range []string{queue.KindHLS, queue.KindHLS, queue.KindDVR} {
-		p := queue.Offload{Kind: kind, Path: fmt.Sprintf("/x/%d.ts", i), Key: "k", File: fileid.ID{Ino: uint64(i)}}
-		if _, err := c.Enqueue(context.Background(), p); err != nil {
-			t.Fatal(err)
-		}
-		if err := insp.ArchiveTask(queue.Name(kind, "n1"), p.TaskID()); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, p.TaskID())
-	}
-	got, err := queue.Requeue(opt, "n1", queue.KindHLS, queue.KindWarm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got["hls@n1"] != 2 || got["warm@n1"] != 0 || len(got) != 2 {
-		t.Fatalf("requeued %v", got)
-	}
-	for i, id := range ids {
-		q := queue.Name(queue.KindHLS, "n1")
-		want := asynq.TaskStatePending
-		if i == 2 {
-			q, want = queue.Name(queue.KindDVR, "n1"), asynq.TaskStateArchived
-		}
-		ti, err := insp.GetTaskInfo(q, id)
-		if err != nil || ti.State != want {
-			t.Errorf("task %d: %v %v, want %v", i, ti, err, want)
-		}
 	}
 }

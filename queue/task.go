@@ -71,12 +71,27 @@ type Offload struct {
 	// reconciler's, made without the hook's playlist fields, or an earlier delivery). It has its
 	// own queue id, the same TaskID: it finds the file stored by the first and tells the playlists.
 	Followup bool `json:"followup,omitempty"`
+
+	// Shared volume (queue.scope shared:<name>, see Scope): the volume's name, the mount point of
+	// the host that enqueued the task (Path and Playlist are below it) and that host's node. Empty
+	// for a node's task.
+	Volume string `json:"volume,omitempty"`
+	Mount  string `json:"mount,omitempty"`
+	Node   string `json:"node,omitempty"`
 }
 
 // TaskID is the asynq task id: a hash of the path and the file's identity. Enqueueing the same
 // file twice conflicts, so it is uploaded once.
+//
+// A shared volume's task (Volume set) is named by the volume, the path relative to it, and the
+// file's inode, size and mtime: every host mounting the volume makes the same id for one file,
+// whatever its mount point and the device number it sees (NFS clients differ in both).
 func (p Offload) TaskID() string {
 	h := sha256.New()
+	if rel, ok := p.Rel(); ok {
+		fmt.Fprintf(h, "%s\x00shared:%s\x00%s\x00%d\x00%d\x00%d", p.Kind, p.Volume, rel, p.File.Ino, p.File.Size, p.File.MtimeNs)
+		return p.Kind + "-" + hex.EncodeToString(h.Sum(nil)[:16])
+	}
 	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%d\x00%d\x00%d", p.Kind, p.Path, p.File.Dev, p.File.Ino, p.File.Size, p.File.MtimeNs)
 	return p.Kind + "-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
@@ -104,6 +119,7 @@ type offloadWire struct {
 	offloadFields
 	PathB64     string `json:"path_b64,omitempty"`
 	PlaylistB64 string `json:"playlist_b64,omitempty"`
+	MountB64    string `json:"mount_b64,omitempty"`
 }
 
 // MarshalJSON writes the payload, carrying non-UTF-8 paths losslessly (see offloadWire).
@@ -114,6 +130,9 @@ func (p Offload) MarshalJSON() ([]byte, error) {
 	}
 	if !utf8.ValidString(p.Playlist) {
 		w.PlaylistB64, w.Playlist = base64.StdEncoding.EncodeToString([]byte(p.Playlist)), strings.ToValidUTF8(p.Playlist, "\uFFFD")
+	}
+	if !utf8.ValidString(p.Mount) {
+		w.MountB64, w.Mount = base64.StdEncoding.EncodeToString([]byte(p.Mount)), strings.ToValidUTF8(p.Mount, "\uFFFD")
 	}
 	return json.Marshal(w)
 }
@@ -128,7 +147,7 @@ func (p *Offload) UnmarshalJSON(b []byte) error {
 	for _, f := range []struct {
 		b64 string
 		dst *string
-	}{{w.PathB64, &p.Path}, {w.PlaylistB64, &p.Playlist}} {
+	}{{w.PathB64, &p.Path}, {w.PlaylistB64, &p.Playlist}, {w.MountB64, &p.Mount}} {
 		if f.b64 == "" {
 			continue
 		}
@@ -154,7 +173,8 @@ func DecodeOffload(b []byte) (Offload, error) {
 }
 
 // Name is the queue a kind of task runs on for one node. Files live on one host's disk, so each
-// node has its own queues and only that node's workers take them.
+// node has its own queues and only that node's workers take them. A shared volume's queues are
+// those of the node shared:<name> (Scope.QueueNode), taken by every worker mounting it.
 func Name(kind, node string) string { return kind + "@" + node }
 
 // Queues returns the queues of a node with their weights: live segments first, DVR after, but

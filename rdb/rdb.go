@@ -40,6 +40,18 @@ func Purged(path string) string { return Prefix + "purged:" + path }
 // segment's expected object key (see Meet).
 func Warm(expected string) string { return Prefix + "warm:" + expected }
 
+// Claim is a STRING: the owner (a worker's random token) of the upload of one file on a shared
+// volume, by the volume's name and the path relative to it, with a short TTL its owner renews
+// (see package claim).
+func Claim(volume, rel string) string { return Prefix + "claim:" + volume + ":" + rel }
+
+// ClaimRenew extends a claim's TTL only if its owner still holds it. KEYS: the claim;
+// ARGV: owner, TTL in ms. Returns 1 when renewed, 0 when another owns it or it expired.
+var ClaimRenew = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+
+// ClaimRelease deletes a claim only if its owner still holds it. KEYS: the claim; ARGV: owner.
+var ClaimRelease = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+
 // Stream is the ledger keys of one stream. All share Tag, made from the playlist's object key.
 type Stream struct {
 	Tag  string // the hash tag prefix, e.g. "so:{0123456789abcdef}:"
@@ -76,21 +88,42 @@ var ledgerLua string
 // KEYS: LedgerKeys. ARGV and results: see ledger.lua.
 var Ledger = redis.NewScript(ledgerLua)
 
-// Release lets go of a stream's publish lock only if the version just uploaded is still the
-// newest; otherwise it keeps the lock so its holder uploads again. A change made while an upload
-// was in flight is therefore always published, by the one holder, in order.
-// KEYS: Lock, St. ARGV: token, version uploaded, lock ttl (ms). Returns -1 (not the holder),
-// 0 (kept: upload again) or 1 (released).
-var Release = redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
-local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
-if ver > tonumber(ARGV[2]) then
+// Publish takes and lets go of a stream's publish lock. It takes the lock when ARGV[2] is ""
+// (SET NX), unless the live playlist last went up less than ARGV[5] ms ago (ARGV[4] is now, in
+// ms): then it answers "wait:<ms>" and the caller publishes after that. After an upload it lets go
+// only if the version just uploaded is still the newest, and otherwise keeps the lock so its
+// holder uploads again (ARGV[5] is 0), or lets go and answers 2 so the caller publishes again once
+// the interval has passed (ARGV[5] > 0): a change made while an upload was in flight is therefore
+// always published, in order. Whenever the caller holds the lock afterwards it gets the stream's
+// state and live window to upload, so one round trip both decides and reads.
+// KEYS: Lock, St, W. ARGV: token, version uploaded ("": take the lock), lock ttl (ms), now (ms),
+// interval (ms).
+// Returns -1 (another holder, or not the holder), 1 (released, or nothing newer to upload), 2
+// (released, a newer version waits for the interval), "wait:<ms>", or {state as HGETALL's flat
+// list, window} (held: upload this).
+var Publish = redis.NewScript(`
+local interval = tonumber(ARGV[5])
+if ARGV[2] == '' then
+  local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
+  local pub = tonumber(redis.call('HGET', KEYS[2], 'pub') or '0')
+  if ver <= pub then return 1 end
+  if interval > 0 then
+    local left = tonumber(redis.call('HGET', KEYS[2], 'pt') or '0') + interval - tonumber(ARGV[4])
+    if left > 0 then return 'wait:' .. left end
+  end
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then return -1 end
+else
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+  local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
+  if ver <= tonumber(ARGV[2]) or interval > 0 then
+    redis.call('DEL', KEYS[1])
+    redis.call('HSET', KEYS[2], 'pub', ARGV[2], 'pt', ARGV[4])
+    if ver <= tonumber(ARGV[2]) then return 1 end
+    return 2
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
-  return 0
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[2], 'pub', ARGV[2])
-return 1`)
+return {redis.call('HGETALL', KEYS[2]), redis.call('LRANGE', KEYS[3], 0, -1)}`)
 
 // Unlock deletes a lock only if it still holds this token. KEYS: lock. ARGV: token.
 var Unlock = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end`)
@@ -131,3 +164,20 @@ if other and string.sub(other, 1, 2) == 's:' then
   return other
 end
 return ''`)
+
+// Records a process publishes about its node for `srs-offload status`, each with a TTL so that a
+// process that is gone stops being shown. They are not part of the ledger.
+
+// Disk is a STRING: the JSON disk backlog (spool files and bytes) of one node, rewritten by its
+// processes every few seconds (package progress).
+func Disk(node string) string { return Prefix + "disk:" + node }
+
+// DiskMatch is the SCAN pattern of every node's Disk record.
+const DiskMatch = Prefix + "disk:*"
+
+// Progress is a STRING: the JSON progress of one upload in flight (task id) on a node, rewritten
+// every second while it runs (package progress).
+func Progress(node, task string) string { return Prefix + "progress:" + node + ":" + task }
+
+// ProgressMatch is the SCAN pattern of every Progress record.
+const ProgressMatch = Prefix + "progress:*"

@@ -114,7 +114,7 @@ func TestKeysWrittenAreTheNamedOnes(t *testing.T) {
 		}
 	}
 	if pub, _ := client.HGet(ctx, k.St, "pub").Int64(); pub == 0 {
-		t.Errorf("%s has no pub field: the publish lock was never released by rdb.Release", k.St)
+		t.Errorf("%s has no pub field: the publish lock was never released by rdb.Publish", k.St)
 	}
 	if ttl := client.PTTL(ctx, k.VOD(1)).Val(); ttl <= 0 || ttl > time.Hour {
 		t.Errorf("%s expires in %v, want the retain time (rdb.EndSession)", k.VOD(1), ttl)

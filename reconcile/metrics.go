@@ -42,3 +42,11 @@ func report(st Stats) {
 	oldestPending.Set(st.Oldest.Seconds())
 	scanSeconds.Set(st.Took.Seconds())
 }
+
+// The watcher's problem counters exist from the start, at 0, so a dashboard's rate() and an alert
+// see the series before the first problem.
+func init() {
+	for _, reason := range []string{"overflow", "add"} {
+		watchTrouble.WithLabelValues(reason)
+	}
+}

@@ -64,7 +64,14 @@ type Reconciler struct {
 	Recheck time.Duration
 	// Watch turns on the fsnotify watcher.
 	Watch bool
-	Log   *slog.Logger
+	// Scope makes each task a shared volume's (queue.scope shared:<name>): the same task id on
+	// every host mounting it. The zero Scope is the node's.
+	Scope queue.Scope
+	// Busy, when set, reports whether some worker (of any host) holds the claim of a shared
+	// volume's file (by its path relative to the volume): such a file is in flight and is not
+	// enqueued again (see package claim).
+	Busy func(ctx context.Context, rel string) (bool, error)
+	Log  *slog.Logger
 
 	stop context.CancelFunc // Start's
 	done chan struct{}      // closed when Start's Run returned
@@ -421,10 +428,12 @@ func (r *Reconciler) offload(c candidate) (queue.Offload, result) {
 		if err != nil {
 			continue
 		}
-		return queue.Offload{
+		p := queue.Offload{
 			Kind: kind, Path: c.orig, Key: key, File: fileid.Of(c.fi),
 			Vhost: vars.Vhost, App: vars.App, Stream: vars.Stream,
-		}, resultEnqueued
+		}
+		r.Scope.Stamp(&p)
+		return p, resultEnqueued
 	}
 	return queue.Offload{}, resultUnmatched
 }
@@ -509,6 +518,18 @@ func (r *Reconciler) consider(ctx context.Context, c candidate, now time.Time, f
 			found[id] = at
 		}
 		return resultKnown, nil
+	}
+	if rel, ok := p.Rel(); ok && r.Busy != nil {
+		busy, err := r.Busy(ctx, rel)
+		if err != nil {
+			return 0, fmt.Errorf("reconcile %s: %w", c.orig, err)
+		}
+		if busy {
+			// A worker (maybe another host's) is uploading it now; its task exists, or
+			// existed, under this very id.
+			reconciled.WithLabelValues(p.Kind, "known").Inc()
+			return resultKnown, nil
+		}
 	}
 	r.place(&p, c)
 	dup, err := r.Queue.Enqueue(ctx, p)

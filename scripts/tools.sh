@@ -5,6 +5,12 @@
 #   ffmpeg        (ffmpeg and ffprobe, for the real-media tests) from Debian's packages, when missing;
 #   nginx         (the CDN edge of the warming tests) from Debian's packages, when missing, with
 #                 service starts denied during the install (the tests never use a system nginx);
+#   promtool      (`promtool test rules` on configs/alerts.yml) from Debian's prometheus package,
+#                 when missing, with service starts denied (the tests never run a Prometheus);
+#   systemd-analyze (`systemd-analyze verify` on the units in configs/) from Debian's systemd
+#                 package, when missing;
+#   chromium      (headless, the browser test of the web UI at /monitor/) from Debian's packages,
+#                 when missing;
 #   versitygw     (a real S3 gateway) built with `go install` into the tool cache,
 #                 outside the repository.
 #   minio         (MinIO, for the encryption tests: its built-in KMS and SSE-C) built with
@@ -41,7 +47,8 @@ apt_install() {
     $sudo apt-get update -qq >/dev/null
     touch /tmp/.srs-offload-apt-updated
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Waits for another apt (another install of these tools, unattended-upgrades) to let go of the lock.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 # apt_install_nostart is apt_install with service starts denied: Debian's nginx would start a
@@ -82,6 +89,22 @@ if [ "$mode" = test ]; then
   if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
     echo "tools: installing nginx (Debian)" >&2
     apt_install_nostart nginx
+  fi
+
+  # Debian's prometheus package carries promtool; its postinst would start a Prometheus server.
+  if ! command -v promtool >/dev/null 2>&1; then
+    echo "tools: installing promtool (Debian's prometheus)" >&2
+    apt_install_nostart prometheus
+  fi
+
+  if ! command -v systemd-analyze >/dev/null 2>&1; then
+    echo "tools: installing systemd-analyze (Debian's systemd)" >&2
+    apt_install_nostart systemd
+  fi
+
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "tools: installing chromium (Debian)" >&2
+    apt_install chromium
   fi
 fi
 

@@ -25,6 +25,7 @@ type Config struct {
 	Node      string    `yaml:"node"`
 	Log       Log       `yaml:"log"`
 	Redis     Redis     `yaml:"redis"`
+	Queue     Queue     `yaml:"queue"`
 	Roots     []string  `yaml:"roots"`
 	Hooks     Hooks     `yaml:"hooks"`
 	Storage   Storage   `yaml:"storage"`
@@ -44,6 +45,14 @@ type Log struct {
 	Level  string `yaml:"level"`  // debug | info | warn | error
 }
 
+// Queue says whose queues a process's tasks go to.
+type Queue struct {
+	// Scope is "node" (the files are on this host's disk: the node's queues, hls@<node>) or
+	// "shared:<name>" (the one root is a volume several hosts mount: the volume's queues,
+	// hls@shared:<name>, which every worker mounting it takes).
+	Scope string `yaml:"scope"`
+}
+
 type Redis struct {
 	Addr     string `yaml:"addr"`
 	Password string `yaml:"password"`
@@ -56,6 +65,10 @@ type Admin struct {
 	Listen string `yaml:"listen"`
 	// Token, when set, must be given as "Authorization: Bearer …" or ?token=… on every request.
 	Token string `yaml:"token"`
+	// Monitor serves asynq's web UI (asynqmon) under /monitor/: off, read-only (see the queues
+	// and tasks; every change is refused 403) or read-write (delete, run, archive tasks, pause
+	// queues from the UI).
+	Monitor string `yaml:"monitor"`
 }
 
 type Hooks struct {
@@ -73,10 +86,14 @@ type Hooks struct {
 }
 
 type Storage struct {
+	// Provider picks the provider's preset (addressing, endpoint from the region, verification,
+	// signing): aws, gcs, r2, wasabi, linode, digitalocean, b2, oss, cos, minio or generic; empty
+	// detects it from the endpoint's host (no endpoint: aws).
+	Provider  string `yaml:"provider"`
 	Endpoint  string `yaml:"endpoint"`
 	Region    string `yaml:"region"`
 	Bucket    string `yaml:"bucket"`
-	PathStyle *bool  `yaml:"path_style"`
+	PathStyle *bool  `yaml:"path_style"` // nil: the provider's own
 	AccessKey string `yaml:"access_key"`
 	SecretKey string `yaml:"secret_key"`
 	Prefix    string `yaml:"prefix"`
@@ -204,6 +221,19 @@ type Playlist struct {
 	EndLive bool `yaml:"end_live"`
 	// Retain is how long an ended session's records stay in Redis.
 	Retain time.Duration `yaml:"retain"`
+	// PublishInterval keeps uploads of one stream's live playlist at least this far apart:
+	// segments stored within it (a burst, a backlog draining) go up in one upload at its end. A
+	// segment after a quiet spell goes up at once. 0 uploads on every change.
+	PublishInterval time.Duration `yaml:"publish_interval"`
+	// Live is where the live playlist lives: "bucket" (an object, written on every change) or
+	// "served" (srs-offload's hook listener serves it from the ledger under LivePath: no playlist
+	// PUT per segment; the VoD playlists still go to the bucket).
+	Live string `yaml:"live"`
+	// LivePath is the URL path the served live playlists are under: LivePath + the playlist key.
+	LivePath string `yaml:"live_path"`
+	// SegmentURL, when set, names segments in served live playlists by absolute URL: SegmentURL +
+	// "/" + the object key. Empty: relative, as in the bucket's playlists.
+	SegmentURL string `yaml:"segment_url"`
 }
 
 type Worker struct {
@@ -228,15 +258,15 @@ type Debug struct {
 
 // Default returns the config with every default filled in.
 func Default() Config {
-	t := true
 	return Config{
 		Listen: "127.0.0.1:8085",
-		Admin:  Admin{Listen: "127.0.0.1:8086"},
+		Admin:  Admin{Listen: "127.0.0.1:8086", Monitor: "read-only"},
 		Log:    Log{Format: "text", Level: "info"},
 		Redis:  Redis{Addr: "127.0.0.1:6379"},
+		Queue:  Queue{Scope: "node"},
 		Roots:  []string{"/usr/local/srs/objs/nginx/html"},
 		Hooks:  Hooks{EnqueueTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, IdleTimeout: 30 * time.Second, MaxConns: 4096},
-		Storage: Storage{Region: "us-east-1", Bucket: "live", PathStyle: &t, MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,
+		Storage: Storage{Region: "us-east-1", Bucket: "live", MultipartThreshold: 16 << 20, PartSize: 8 << 20, PartConcurrency: 4,
 			ACL: "private", SessionName: "srs-offload", Verify: "auto", Checksum: "crc32c"},
 		Keys:  Keys{HLS: "{url}", Playlist: "{m3u8_url}", DVR: "{app}/{stream}/{basename}"},
 		Purge: Purge{Enabled: true},
@@ -252,6 +282,7 @@ func Default() Config {
 		Playlist: Playlist{
 			Enabled: true, Window: 60 * time.Second, Stall: 2 * time.Minute, VODKey: "{app}/{stream}/vod/{session}.m3u8",
 			VODWait: 10 * time.Minute, Idle: 2 * time.Minute, Retain: 24 * time.Hour,
+			PublishInterval: time.Second, Live: "bucket", LivePath: "/live/",
 		},
 		Worker: Worker{
 			Concurrency: 16, MaxRetry: 25, RetryBase: 2 * time.Second, RetryMax: 5 * time.Minute,

@@ -43,11 +43,13 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 		{"hooks.max_conns", cfg.Hooks.MaxConns, 4096},
 		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:8086"},
 		{"admin.token", cfg.Admin.Token, ""},
+		{"admin.monitor", cfg.Admin.Monitor, "read-only"},
 		{"debug.pprof", cfg.Debug.PProf, false},
 		{"storage.endpoint", cfg.Storage.Endpoint, "http://127.0.0.1:9000"},
 		{"storage.region", cfg.Storage.Region, "us-east-1"},
 		{"storage.bucket", cfg.Storage.Bucket, "live"},
-		{"storage.path_style", cfg.Storage.PathStyle != nil && *cfg.Storage.PathStyle, true},
+		{"storage.provider", cfg.Storage.Provider, ""},
+		{"storage.path_style unset (the provider's own)", cfg.Storage.PathStyle == nil, true},
 		{"storage.access_key", cfg.Storage.AccessKey, ""},
 		{"storage.secret_key", cfg.Storage.SecretKey, ""},
 		{"storage.prefix", cfg.Storage.Prefix, ""},
@@ -90,10 +92,12 @@ func TestShippedConfigIsTheDefaults(t *testing.T) {
 
 func TestDefaultIsFresh(t *testing.T) {
 	a, b := settings.Default(), settings.Default()
-	*a.Storage.PathStyle = false
 	a.Roots[0] = "/changed"
-	if !*b.Storage.PathStyle || b.Roots[0] == "/changed" {
+	if b.Roots[0] == "/changed" {
 		t.Fatal("Default() shares state between calls")
+	}
+	if b.Storage.PathStyle != nil {
+		t.Fatalf("storage.path_style defaults to %v, want unset (the provider's own addressing)", *b.Storage.PathStyle)
 	}
 }
 
@@ -317,6 +321,8 @@ func TestValidateGood(t *testing.T) {
 		func(c *settings.Config) { c.Storage.Endpoint = "https://s3.example.com" },
 		func(c *settings.Config) { c.Storage.AccessKey, c.Storage.SecretKey = "a", "b" },
 		func(c *settings.Config) { c.Storage.PathStyle = nil },
+		func(c *settings.Config) { c.Storage.Provider = "gcs" },
+		func(c *settings.Config) { c.Storage.Provider = "digitalocean" },
 		func(c *settings.Config) { c.Storage.PartSize, c.Storage.MultipartThreshold = 5<<20, 5<<20 },
 		func(c *settings.Config) { c.Storage.PartSize = 5 << 30; c.Storage.MultipartThreshold = 5 << 30 },
 		func(c *settings.Config) { c.Hooks.EnqueueTimeout = 29 * time.Second },
@@ -348,6 +354,8 @@ func TestValidateEachProblem(t *testing.T) {
 		{"log.format", func(c *settings.Config) { c.Log.Format = "xml" }},
 		{"log.level", func(c *settings.Config) { c.Log.Level = "trace" }},
 		{"redis.addr", func(c *settings.Config) { c.Redis.Addr = "localhost" }},
+		{"storage.provider", func(c *settings.Config) { c.Storage.Provider = "s4" }},
+		{"storage.provider", func(c *settings.Config) { c.Storage.Provider = "GCS" }},
 		{"redis.db", func(c *settings.Config) { c.Redis.DB = 16 }},
 		{"redis.db", func(c *settings.Config) { c.Redis.DB = -1 }},
 		{"roots", func(c *settings.Config) { c.Roots = nil }},
@@ -362,6 +370,8 @@ func TestValidateEachProblem(t *testing.T) {
 		{"admin.listen", func(c *settings.Config) { c.Admin.Listen = "8086" }},
 		{"admin.listen", func(c *settings.Config) { c.Admin.Listen = c.Listen }},
 		{"debug.pprof", func(c *settings.Config) { c.Admin.Listen, c.Debug.PProf = "", true }},
+		{"admin.monitor", func(c *settings.Config) { c.Admin.Monitor = "readonly" }},
+		{"admin.monitor", func(c *settings.Config) { c.Admin.Listen, c.Admin.Monitor = "", "read-write" }},
 		{"storage.endpoint", func(c *settings.Config) { c.Storage.Endpoint = "127.0.0.1:9000" }},
 		{"storage.endpoint", func(c *settings.Config) { c.Storage.Endpoint = "ftp://host" }},
 		{"storage.endpoint", func(c *settings.Config) { c.Storage.Endpoint = "http://" }},
@@ -389,6 +399,13 @@ func TestValidateEachProblem(t *testing.T) {
 		{"worker.poll_interval", func(c *settings.Config) { c.Worker.PollInterval = 6 * time.Second }},
 		{"reconcile.min_age", func(c *settings.Config) { c.Reconcile.MinAge = 0 }},
 		{"reconcile.interval", func(c *settings.Config) { c.Reconcile.Interval = -time.Second }},
+		{"playlist.live", func(c *settings.Config) { c.Playlist.Live = "cdn" }},
+		{"playlist.publish_interval", func(c *settings.Config) { c.Playlist.PublishInterval = -time.Second }},
+		{"playlist.publish_interval", func(c *settings.Config) { c.Playlist.PublishInterval = time.Minute }},
+		{"playlist.live_path", func(c *settings.Config) { c.Playlist.Live, c.Playlist.LivePath = "served", "live" }},
+		{"playlist.live_path", func(c *settings.Config) { c.Playlist.Live, c.Playlist.LivePath = "served", "/api/" }},
+		{"playlist.segment_url", func(c *settings.Config) { c.Playlist.Live, c.Playlist.SegmentURL = "served", "cdn.example.com/live" }},
+		{"playlist.segment_url", func(c *settings.Config) { c.Playlist.Live, c.Playlist.SegmentURL = "served", "https://cdn/x?sig=1" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {

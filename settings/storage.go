@@ -15,6 +15,9 @@ import (
 var CannedACLs = []string{"private", "public-read", "public-read-write", "authenticated-read",
 	"aws-exec-read", "bucket-owner-read", "bucket-owner-full-control"}
 
+// Providers are the values of storage.provider (the presets are uploader's).
+var Providers = []string{"aws", "gcs", "r2", "wasabi", "linode", "digitalocean", "b2", "oss", "cos", "minio", "generic"}
+
 // ObjectVars are the key variables the object option templates (storage.tags, storage.metadata,
 // storage.content_disposition) may use: those every stored file knows.
 var ObjectVars = []string{"vhost", "app", "stream", "basename"}
@@ -32,6 +35,9 @@ var (
 // storage.sts_endpoint). The templates' variables are checked where they are parsed (build).
 func (c *Config) validateStorage(add func(key, format string, a ...any)) {
 	s := c.Storage
+	if msg := keyPathProblem(s.Prefix); msg != "" {
+		add("storage.prefix", "%q %s (e.g. %q)", s.Prefix, msg, strings.Trim(s.Prefix, "/")+"/")
+	}
 	for _, k := range []struct{ key, v string }{{"storage.storage_class", s.StorageClass},
 		{"storage.storage_class_hls", s.StorageClassHLS}, {"storage.storage_class_dvr", s.StorageClassDVR}} {
 		if k.v != "" && !storageClassName.MatchString(k.v) {

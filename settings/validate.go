@@ -2,7 +2,6 @@ package settings
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -20,15 +19,24 @@ func (c *Config) Validate() error {
 	var p Errors
 	add := func(key, format string, a ...any) { p = append(p, Problem{key, fmt.Sprintf(format, a...)}) }
 
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		add("listen", "want host:port, got %q", c.Listen)
+	if err := hostPort(c.Listen); err != nil {
+		add("listen", "want host:port, got %q (%v)", c.Listen, err)
 	}
 	if c.Admin.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-			add("admin.listen", "want host:port, or empty for no admin listener, got %q", c.Admin.Listen)
+		if err := hostPort(c.Admin.Listen); err != nil {
+			add("admin.listen", "want host:port, or empty for no admin listener, got %q (%v)", c.Admin.Listen, err)
 		} else if c.Admin.Listen == c.Listen {
 			add("admin.listen", "must differ from listen (%s): nothing but hooks is served there", c.Listen)
 		}
+	}
+	switch c.Admin.Monitor {
+	case "off", "read-only":
+	case "read-write":
+		if c.Admin.Listen == "" {
+			add("admin.monitor", "read-write needs admin.listen: the web UI is served only there")
+		}
+	default:
+		add("admin.monitor", "want off, read-only or read-write, got %q", c.Admin.Monitor)
 	}
 	if c.Debug.PProf && c.Admin.Listen == "" {
 		add("debug.pprof", "needs admin.listen: the profiler is served only there")
@@ -50,8 +58,8 @@ func (c *Config) Validate() error {
 	default:
 		add("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
 	}
-	if _, _, err := net.SplitHostPort(c.Redis.Addr); err != nil {
-		add("redis.addr", "want host:port, got %q", c.Redis.Addr)
+	if err := hostPort(c.Redis.Addr); err != nil {
+		add("redis.addr", "want host:port, got %q (%v)", c.Redis.Addr, err)
 	}
 	if c.Redis.DB < 0 || c.Redis.DB > 15 {
 		add("redis.db", "want 0..15, got %d", c.Redis.DB)
@@ -70,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Hooks.MaxConns < 16 || c.Hooks.MaxConns > 1<<20 {
 		add("hooks.max_conns", "want 16..1048576 (each open connection holds a file descriptor), got %d", c.Hooks.MaxConns)
+	}
+	if c.Storage.Provider != "" && !slices.Contains(Providers, c.Storage.Provider) {
+		add("storage.provider", "want one of %s, or empty to detect it from storage.endpoint, got %q", strings.Join(Providers, ", "), c.Storage.Provider)
 	}
 	if c.Storage.Endpoint != "" {
 		u, err := url.Parse(c.Storage.Endpoint)
@@ -120,6 +131,14 @@ func (c *Config) Validate() error {
 			add(t.key, "%q is not valid UTF-8", t.tmpl)
 		}
 	}
+	// The object key templates: a key starting with / (or with an empty or dot segment) is refused
+	// when it is made, at every hook; say so now.
+	for _, t := range []struct{ key, tmpl string }{{"keys.hls", c.Keys.HLS}, {"keys.playlist", c.Keys.Playlist},
+		{"keys.dvr", c.Keys.DVR}, {"playlist.vod_key", c.Playlist.VODKey}} {
+		if msg := keyTemplateProblem(t.tmpl); t.tmpl != "" && msg != "" && utf8.ValidString(t.tmpl) {
+			add(t.key, "%q %s", t.tmpl, msg)
+		}
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
@@ -129,6 +148,10 @@ func (c *Config) Validate() error {
 			add(d.key, "must be positive")
 		}
 	}
+	if c.Playlist.PublishInterval < 0 || c.Playlist.PublishInterval > 10*time.Second {
+		add("playlist.publish_interval", "want 0 (every change) up to 10s, got %s", c.Playlist.PublishInterval)
+	}
+	c.validateLive(add)
 	if len(c.Warm.Targets) > 0 && c.Warm.Wait <= 0 {
 		add("warm.wait", "must be positive")
 	}
@@ -184,4 +207,28 @@ func withoutUserinfo(endpoint string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// validateLive checks where the live playlist lives (playlist.live and its keys).
+func (c *Config) validateLive(add func(key, format string, a ...any)) {
+	p := c.Playlist
+	switch p.Live {
+	case "bucket":
+		return
+	case "served":
+	default:
+		add("playlist.live", "want bucket or served, got %q", p.Live)
+		return
+	}
+	if !strings.HasPrefix(p.LivePath, "/") || !strings.HasSuffix(p.LivePath, "/") || strings.ContainsAny(p.LivePath, "?#{}") {
+		add("playlist.live_path", "want a URL path starting and ending with /, such as /live/, got %q", p.LivePath)
+	} else if notify := c.Warm.NotifyPath; notify != "" && strings.HasPrefix(notify, p.LivePath) {
+		add("playlist.live_path", "%q would take warm.notify_path's requests (%q): choose paths that do not overlap", p.LivePath, notify)
+	}
+	if p.SegmentURL != "" {
+		u, err := url.Parse(p.SegmentURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			add("playlist.segment_url", "want an http(s) URL without query, such as https://cdn.example.com/live, got %q", p.SegmentURL)
+		}
+	}
 }

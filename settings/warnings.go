@@ -14,7 +14,8 @@ import (
 var systemDirs = []string{"/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/sbin", "/sys", "/usr", "/var/lib", "/var/log"}
 
 // Warnings lists what is allowed but probably a mistake, by key: a hook listener off loopback
-// without hooks.token, a root that is / or holds system folders, nested roots, and (when file
+// without hooks.token, a root that is / or holds system folders, nested roots, path-style
+// requests to AWS S3, and (when file
 // is not empty) a config file readable by others that holds a secret. It reads the file and the
 // roots' symlinks; call it on a config that passed Validate.
 func Warnings(c Config, file string) []Problem {
@@ -25,7 +26,11 @@ func Warnings(c Config, file string) []Problem {
 		add("listen", "%q is reachable from other hosts and hooks.token is empty: anyone who reaches it can have files under the roots uploaded and deleted; set hooks.token or listen on 127.0.0.1", c.Listen)
 	}
 	if c.Admin.Listen != "" && c.Admin.Token == "" && !loopbackListen(c.Admin.Listen) {
-		add("admin.listen", "%q is reachable from other hosts and admin.token is empty: anyone who reaches it can read metrics and run the profiler (when debug.pprof is on); set admin.token or listen on 127.0.0.1", c.Admin.Listen)
+		add("admin.listen", "%q is reachable from other hosts and admin.token is empty: anyone who reaches it can read metrics, see the queues (admin.monitor), change them (when admin.monitor is read-write) and run the profiler (when debug.pprof is on); set admin.token or listen on 127.0.0.1", c.Admin.Listen)
+	}
+	// Only an endpoint written out: the defaults (no endpoint) carry path_style true.
+	if ps := c.Storage.PathStyle; ps != nil && *ps && c.Storage.Endpoint != "" && awsHost(c.Storage.Endpoint) {
+		add("storage.path_style", "true against AWS S3 (%s): AWS deprecated path-style requests (announced for removal since 2019) and recommends virtual-host style, the default there; leave path_style out", withoutUserinfo(c.Storage.Endpoint))
 	}
 	real := make([]string, len(c.Roots))
 	for i, r := range c.Roots {

@@ -28,6 +28,12 @@ type Spool struct {
 	Roots *roots.Set
 	// Dir is the name of the folder created in each root.
 	Dir string
+	// changed is signalled when this process takes or releases a file (see Meter).
+	changed chan struct{}
+	// Host, when set (a shared volume: queue.scope shared:<name>), puts this host's links in a
+	// folder of its own, <root>/<Dir>/<Host>, so hosts that mount one volume never fight over a
+	// link; a worker that verified a file removes every host's link of it (Links).
+	Host string
 }
 
 // New checks the folder name. With rs, the folder is kept: removing the last spooled file never
@@ -39,19 +45,78 @@ func New(rs *roots.Set, dir string) (*Spool, error) {
 	if rs != nil {
 		rs.Keep(dir) // the spool folder outlives its last file
 	}
-	return &Spool{Roots: rs, Dir: dir}, nil
+	return &Spool{Roots: rs, Dir: dir, changed: make(chan struct{}, 1)}, nil
+}
+
+// Shared gives this host its own spool folder, <Dir>/<host>, on a shared volume (see Host); it
+// is kept like the spool folder.
+func (s *Spool) Shared(host string) error {
+	if host == "" || host == "." || host == ".." || strings.ContainsAny(host, "/\x00") {
+		return fmt.Errorf("spool folder of host %q: must be a plain folder name", host)
+	}
+	s.Host = host
+	if s.Roots != nil {
+		s.Roots.Keep(filepath.Join(s.Dir, host))
+	}
+	return nil
 }
 
 // Path is where the file at orig, with inode ino, is spooled:
 // <root>/<Dir>/<folder of orig below the root>/<ino>-<name>. It is false for a path outside the
 // roots or already in the spool.
+// With Host, it is <root>/<Dir>/<Host>/….
 func (s *Spool) Path(orig string, ino uint64) (string, bool) {
+	return s.PathOf(s.Host, orig, ino)
+}
+
+// PathOf is Path for the spool folder of host (a shared volume's; "" is the plain layout).
+func (s *Spool) PathOf(host, orig string, ino uint64) (string, bool) {
 	root, rel, ok := s.Roots.Split(orig)
-	if !ok || s.inSpool(rel) {
+	if !ok || s.inSpool(rel) || strings.ContainsAny(host, "/\x00") || host == "." || host == ".." {
 		return "", false
 	}
 	dir, name := filepath.Split(rel)
-	return filepath.Join(root, s.Dir, dir, strconv.FormatUint(ino, 10)+"-"+name), true
+	return filepath.Join(root, s.Dir, host, dir, strconv.FormatUint(ino, 10)+"-"+name), true
+}
+
+// Links returns the spooled links of the file at orig with inode ino in every host's spool
+// folder of a shared volume (only this host's Path without Host), whether or not they exist.
+func (s *Spool) Links(orig string, ino uint64) []string {
+	own, ok := s.Path(orig, ino)
+	if !ok {
+		return nil
+	}
+	out := []string{own}
+	if s.Host == "" {
+		return out
+	}
+	root, _, _ := s.Roots.Split(orig)
+	for _, h := range s.hosts(root) {
+		if p, ok := s.PathOf(h, orig, ino); ok && h != s.Host {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// hosts lists the host folders in the spool folder of root.
+func (s *Spool) hosts(root string) []string {
+	var out []string
+	top := s.Root(root)
+	_ = s.Roots.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if p == top {
+			return nil
+		}
+		if d.IsDir() {
+			out = append(out, filepath.Base(p))
+			return fs.SkipDir
+		}
+		return nil
+	})
+	return out
 }
 
 // Orig maps a spooled path back to the file it was taken from, and the inode it was taken at.
@@ -60,7 +125,16 @@ func (s *Spool) Orig(spooled string) (orig string, ino uint64, ok bool) {
 	if !ok || !s.inSpool(rel) {
 		return "", 0, false
 	}
-	dir, name := filepath.Split(strings.TrimPrefix(rel, s.Dir+string(filepath.Separator)))
+	in := strings.TrimPrefix(rel, s.Dir+string(filepath.Separator))
+	if s.Host != "" {
+		// <Dir>/<host>/…: any host's link maps back to its file.
+		_, below, found := strings.Cut(in, string(filepath.Separator))
+		if !found {
+			return "", 0, false
+		}
+		in = below
+	}
+	dir, name := filepath.Split(in)
 	num, base, ok := strings.Cut(name, "-")
 	if !ok || base == "" {
 		return "", 0, false
@@ -113,6 +187,7 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	}
 	switch {
 	case err == nil:
+		s.touch()
 		return dst, nil
 	case errors.Is(err, roots.ErrReplaced):
 		// Linked after SRS replaced the file: the new file is not ours to hold (Link removed
@@ -135,7 +210,11 @@ func (s *Spool) Release(spooled string, fi fs.FileInfo) error {
 	if !s.Contains(spooled) {
 		return fmt.Errorf("release %s: not in a spool folder (%s)", spooled, s.Dir)
 	}
-	return s.Roots.Remove(spooled, fi)
+	err := s.Roots.Remove(spooled, fi)
+	if err == nil {
+		s.touch()
+	}
+	return err
 }
 
 // ErrCrossDevice means the spool folder and the file are on different filesystems, so the file
@@ -148,7 +227,7 @@ var ErrCrossDevice = errors.New("spool folder is on another filesystem")
 // protects nothing, but offloading still works). The spool folder stays: pruning never removes it.
 func (s *Spool) Probe() error {
 	for _, root := range s.Roots.Dirs() {
-		dir := s.Root(root)
+		dir := filepath.Join(s.Root(root), s.Host)
 		if err := s.Roots.MkdirAll(dir); err != nil {
 			return fmt.Errorf("spool folder %s: %w", dir, err)
 		}

@@ -2,12 +2,15 @@ package uploader
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 )
 
 // A worker killed mid-upload (SIGKILL, OOM, power) leaves its multipart upload open: its parts
@@ -37,6 +40,10 @@ func (u *Uploader) AbortStale(ctx context.Context, olderThan time.Duration) (int
 	})
 }
 
+// ErrCannotListUploads is what storage that does not implement ListMultipartUploads (501
+// NotImplemented) makes the sweeps return: stale uploads cannot be found there.
+var ErrCannotListUploads = errors.New("storage does not list multipart uploads (NotImplemented)")
+
 func (u *Uploader) abortUploads(ctx context.Context, prefix string, stale func(key string, initiated time.Time) bool) (int, error) {
 	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(u.bucket)}
 	if prefix != "" {
@@ -45,7 +52,18 @@ func (u *Uploader) abortUploads(ctx context.Context, prefix string, stale func(k
 	n := 0
 	for {
 		out, err := u.client.ListMultipartUploads(ctx, in)
-		if err != nil {
+		var api smithy.APIError
+		var re *awshttp.ResponseError
+		switch {
+		case err == nil:
+		case errors.As(err, &api) && api.ErrorCode() == "NoSuchUpload":
+			// No upload id was asked for: gofakes3 (the embedded S3 of `dev`) answers so for a
+			// bucket no multipart upload was ever started in. There is nothing to abort.
+			return n, nil
+		case errors.As(err, &api) && api.ErrorCode() == "NotImplemented",
+			errors.As(err, &re) && re.HTTPStatusCode() == 501:
+			return n, fmt.Errorf("list multipart uploads in s3://%s/%s: %w", u.bucket, prefix, ErrCannotListUploads)
+		default:
 			return n, fmt.Errorf("list multipart uploads in s3://%s/%s: %w", u.bucket, prefix, err)
 		}
 		for _, up := range out.Uploads {
@@ -93,7 +111,9 @@ func (j *Janitor) Start() {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			j.sweep(ctx)
+			if !j.sweep(ctx) {
+				return
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -103,14 +123,20 @@ func (j *Janitor) Start() {
 	}()
 }
 
-func (j *Janitor) sweep(ctx context.Context) {
+// sweep runs AbortStale once, and reports whether sweeping again is of use: not on storage that
+// cannot list multipart uploads, which is said once (not every minute).
+func (j *Janitor) sweep(ctx context.Context) bool {
 	n, err := j.Uploader.AbortStale(ctx, j.OlderThan)
 	switch {
+	case errors.Is(err, ErrCannotListUploads):
+		j.Log.Info("multipart janitor off: storage cannot list multipart uploads, so uploads left by killed workers are not aborted here (a lifecycle rule AbortIncompleteMultipartUpload does it)", "err", err)
+		return false
 	case err != nil && ctx.Err() == nil:
 		j.Log.Warn("could not look for stale multipart uploads", "err", err)
 	case n > 0:
 		j.Log.Info("aborted multipart uploads left by killed workers", "uploads", n)
 	}
+	return true
 }
 
 // Shutdown stops the janitor (a sweep under way is cancelled) and waits for it, or for ctx.

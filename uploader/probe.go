@@ -21,6 +21,14 @@ func (u *Uploader) Describe() string {
 		multipart = "full-object for multipart"
 	}
 	sum := fmt.Sprintf("checksum %s (sent as a header, %s)", alg, multipart)
+	if u.provider.googHash {
+		// GCS: nothing x-amz-checksum-* is sent; every body carries Content-MD5.
+		sum = fmt.Sprintf("checksum %s from x-goog-hash (whole object, multipart too; Content-MD5 sent with every body, "+
+			"and x-goog-hash md5 compared where storage reports one)", alg)
+		if u.verify == VerifyAuto {
+			return fmt.Sprintf("auto for provider %s: %s", u.provider.name, sum)
+		}
+	}
 	switch u.verify {
 	case VerifyMD5:
 		return "md5 (ETag = MD5 of the file; multipart: MD5 of the part MD5s)"

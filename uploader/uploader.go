@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/srs-offload/srs-offload/media"
 	"github.com/srs-offload/srs-offload/storage"
@@ -39,7 +40,9 @@ import (
 
 // Config is what the uploader needs to reach a bucket.
 type Config struct {
-	Endpoint  string // empty: AWS
+	// Provider is a name of Providers; empty: detected from Endpoint's host (empty Endpoint: aws).
+	Provider  string
+	Endpoint  string // empty: AWS, or the provider's endpoint made from Region
 	Region    string
 	Bucket    string
 	PathStyle *bool // nil: the provider's default
@@ -91,6 +94,8 @@ type Uploader struct {
 	threshold int64
 	partSize  int64
 	provider  provider
+	resolved  Resolved
+	payload   func(*s3.Options) // how bodies are signed: unsignedPayload or signedPayload
 	verify    string
 	checksum  string
 	enc       encryption
@@ -137,10 +142,15 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := detectProvider(c.Endpoint)
-	pathStyle := p.pathStyle
-	if c.PathStyle != nil {
-		pathStyle = *c.PathStyle
+	resolved, p, err := resolve(c)
+	if err != nil {
+		return nil, err
+	}
+	resolved.Encryption = enc.String()
+	c.Endpoint = resolved.Endpoint
+	payload := unsignedPayload
+	if p.signedPayload {
+		payload = signedPayload
 	}
 
 	// One pooled client for every request. The SDK's default keeps only 10 idle connections per
@@ -168,6 +178,9 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		// verify after the upload instead.
 		awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		// The SDK's own lines (e.g. the IMDS client's "falling back to IMDSv1") go to our log, not
+		// as plain text to stderr.
+		awsconfig.WithLogger(sdkLogger{log.With("component", "aws-sdk")}),
 	}
 	if len(c.CABundle) > 0 {
 		opts = append(opts, awsconfig.WithCustomCABundle(bytes.NewReader(c.CABundle)))
@@ -187,19 +200,24 @@ func New(ctx context.Context, c Config) (*Uploader, error) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}
-		o.UsePathStyle = pathStyle
+		o.UsePathStyle = resolved.PathStyle
 		o.DisableLogOutputChecksumValidationSkipped = true
+		if p.signedPayload {
+			// Every request: the SDK's own choice is UNSIGNED-PAYLOAD for PutObject and
+			// UploadPart over TLS, and this keeps any other operation from going unsigned.
+			o.APIOptions = append(o.APIOptions, signPayloads)
+		}
 	})
 	parts := manager.NewUploader(client, func(m *manager.Uploader) {
 		m.PartSize = c.PartSize
 		m.Concurrency = c.PartConcurrency
 		m.LeavePartsOnError = false // abort a failed multipart upload
 		m.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		m.ClientOptions = append(m.ClientOptions, unsignedPayload)
+		m.ClientOptions = append(m.ClientOptions, payload)
 	})
 	return &Uploader{
 		client: client, parts: parts, bucket: c.Bucket, prefix: c.Prefix,
-		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, enc: enc, log: log,
+		threshold: c.MultipartThreshold, partSize: c.PartSize, provider: p, resolved: resolved, payload: payload, enc: enc, log: log,
 		verify: c.Verify, checksum: c.Checksum, objects: c.Objects,
 	}, nil
 }
@@ -338,7 +356,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
-		Body:          io.NewSectionReader(src, 0, size),
+		Body:          body(ctx, src, size),
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String(t.ContentType),
 		CacheControl:  aws.String(t.CacheControl),
@@ -349,7 +367,7 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 		// Storage rejects the body (BadDigest) when it does not hash to this.
 		in.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(d.md5))
 	}
-	if n.checksum != "" {
+	if n.checksum != "" && u.provider.checksums {
 		// A precomputed value goes as a plain x-amz-checksum-* header (no aws-chunked trailer);
 		// storage rejects a body that does not match it, and reports it back.
 		in.ChecksumAlgorithm = sdkAlgorithm(n.checksum)
@@ -357,13 +375,16 @@ func (u *Uploader) put(ctx context.Context, full string, src Source, size int64,
 	}
 	u.objects.apply(ctx, in, full, t)
 	u.enc.put(in)
-	out, err := u.client.PutObject(ctx, in, unsignedPayload)
+	out, err := u.client.PutObject(ctx, in, u.payload)
 	if err != nil {
 		return Object{}, fmt.Errorf("put s3://%s/%s: %w", u.bucket, full, err)
 	}
 	r := reported{etag: etag(out.ETag), size: -1, crc32c: aws.ToString(out.ChecksumCRC32C),
 		crc64nvme: aws.ToString(out.ChecksumCRC64NVME), sha256: aws.ToString(out.ChecksumSHA256),
 		typ: out.ChecksumType, sse: out.ServerSideEncryption, sseC: aws.ToString(out.SSECustomerAlgorithm)}
+	if u.provider.googHash {
+		r.fromGoogHash(rawHeader(out.ResultMetadata))
+	}
 	return u.check(ctx, full, size, r, n, d, false, false)
 }
 
@@ -438,6 +459,12 @@ func (u *Uploader) check(ctx context.Context, full string, size int64, r reporte
 		if !sameChecksum(got, want) {
 			return Object{}, fmt.Errorf("%w: s3://%s/%s: %s %s %q, local %q", ErrVerify, u.bucket, full, r.typ, strings.ToUpper(alg), got, want)
 		}
+		if r.googMD5 != "" && d.md5 != nil {
+			// GCS reports the md5 of an object stored by a single PUT: compared too.
+			if want := base64.StdEncoding.EncodeToString(d.md5); r.googMD5 != want {
+				return Object{}, fmt.Errorf("%w: s3://%s/%s: x-goog-hash md5 %q, local %q", ErrVerify, u.bucket, full, r.googMD5, want)
+			}
+		}
 		obj.Verified = VerifyChecksum + " " + alg
 	case VerifySize:
 		if err := head(); err != nil { // single PUT in auto mode that fell back to size
@@ -475,7 +502,9 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 	}
 	full0 := n.checksum != "" && u.provider.fullObjectFor(n.checksum)
 	// An earlier attempt at this file that was killed mid-upload left its parts behind.
-	if n, err := u.abortEarlier(ctx, full, started); err != nil {
+	if n, err := u.abortEarlier(ctx, full, started); errors.Is(err, ErrCannotListUploads) {
+		u.log.Debug("no earlier attempt's multipart upload looked for", "key", full, "err", err)
+	} else if err != nil {
 		u.log.Warn("could not look for an earlier attempt's multipart upload", "key", full, "err", err)
 	} else if n > 0 {
 		u.log.Info("aborted the multipart upload of an earlier attempt", "key", full, "uploads", n)
@@ -483,7 +512,7 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(u.bucket),
 		Key:           aws.String(full),
-		Body:          io.NewSectionReader(src, 0, size),
+		Body:          body(ctx, src, size),
 		ContentLength: aws.Int64(size),
 		ContentType:   aws.String(t.ContentType),
 		CacheControl:  aws.String(t.CacheControl),
@@ -491,14 +520,15 @@ func (u *Uploader) putParts(ctx context.Context, full string, src Source, size i
 		IfNoneMatch:   ifNoneMatch, // the manager sends it with CompleteMultipartUpload
 	}
 	u.objects.apply(ctx, in, full, t) // the manager sends them with CreateMultipartUpload
-	if n.checksum != "" {
+	headers := n.checksum != "" && u.provider.checksums
+	if headers {
 		in.ChecksumAlgorithm = sdkAlgorithm(n.checksum)
 	}
 	var values func(*s3.Options)
 	switch {
-	case n.checksum != "":
+	case headers:
 		values = partInputs(n.checksum, full0, d)
-	case u.verify == VerifySize:
+	case u.verify == VerifySize || u.provider.googHash:
 		values = partInputs("", false, d) // each part's Content-MD5
 	}
 	// The manager reads each part through its own io.SectionReader of the file, so memory stays at
@@ -553,7 +583,10 @@ type headed struct {
 }
 
 func (u *Uploader) head(ctx context.Context, full string) (headed, bool, map[string]string, error) {
-	in := &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full), ChecksumMode: types.ChecksumModeEnabled}
+	in := &s3.HeadObjectInput{Bucket: aws.String(u.bucket), Key: aws.String(full)}
+	if u.provider.checksums {
+		in.ChecksumMode = types.ChecksumModeEnabled // x-amz-checksum-mode; GCS refuses it
+	}
 	u.enc.head(in)
 	out, err := u.client.HeadObject(ctx, in)
 	if err != nil {
@@ -571,6 +604,9 @@ func (u *Uploader) head(ctx context.Context, full string) (headed, bool, map[str
 	r := reported{etag: etag(out.ETag), size: aws.ToInt64(out.ContentLength), crc32c: aws.ToString(out.ChecksumCRC32C),
 		crc64nvme: aws.ToString(out.ChecksumCRC64NVME), sha256: aws.ToString(out.ChecksumSHA256),
 		typ: out.ChecksumType, sse: out.ServerSideEncryption, sseC: aws.ToString(out.SSECustomerAlgorithm)}
+	if u.provider.googHash {
+		r.fromGoogHash(rawHeader(out.ResultMetadata))
+	}
 	return headed{Object{Key: full, Size: r.size, ETag: r.etag}, r}, true, meta, nil
 }
 
@@ -597,3 +633,17 @@ func etag(s *string) string { return strings.ToLower(strings.Trim(aws.ToString(s
 // does not match) and every upload's ETag is checked against the local MD5s before anything is
 // deleted.
 var unsignedPayload = s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+
+// sdkLogger is the AWS SDK's logging.Logger writing to slog, at the SDK's level.
+type sdkLogger struct{ l *slog.Logger }
+
+func (s sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelInfo
+	switch c {
+	case logging.Warn:
+		level = slog.LevelWarn
+	case logging.Debug:
+		level = slog.LevelDebug
+	}
+	s.l.Log(context.Background(), level, strings.TrimRight(fmt.Sprintf(format, v...), "\n"))
+}

@@ -96,6 +96,7 @@ type reported struct {
 	typ       types.ChecksumType
 	sse       types.ServerSideEncryption
 	sseC      string
+	googMD5   string // base64 md5 of x-goog-hash (GCS, objects of a single PUT)
 }
 
 func (r reported) checksum(alg string) string {
@@ -146,16 +147,19 @@ func (u *Uploader) needFor(multipart bool) need {
 		n.md5Whole, n.md5Parts = true, multipart
 	case VerifyChecksum:
 		n.checksum = u.checksum
+		if u.provider.googHash { // GCS checks each body by its Content-MD5
+			n.md5Whole, n.md5Parts = true, multipart
+		}
 	case VerifySize:
 		n.md5Whole, n.md5Parts, n.size = !multipart, multipart, true
 	default: // auto: the checksum travels with every object, the ETag is compared where it is an MD5
-		if u.provider.checksums {
+		if u.provider.checksums || u.provider.googHash {
 			n.checksum = u.checksum
 		}
-		if u.provider.etagMD5 {
+		if u.provider.etagMD5 || u.provider.googHash {
 			n.md5Whole, n.md5Parts = true, multipart
 		}
-		n.size = !u.provider.checksums && !u.provider.etagMD5
+		n.size = !u.provider.checksums && !u.provider.etagMD5 && !u.provider.googHash
 	}
 	return n
 }
@@ -333,6 +337,8 @@ func partInputs(alg string, full bool, d digests) func(*s3.Options) {
 		case *s3.PutObjectInput: // a file of exactly one part goes up in a single PUT
 			if alg != "" {
 				setChecksum(alg, d.sum, &p.ChecksumCRC32C, &p.ChecksumCRC64NVME, &p.ChecksumSHA256)
+			} else if d.md5 != nil {
+				p.ContentMD5 = aws.String(base64.StdEncoding.EncodeToString(d.md5))
 			}
 		}
 		return next.HandleInitialize(ctx, in)
@@ -346,6 +352,8 @@ func (u *Uploader) method(r reported) string {
 		return u.verify
 	}
 	switch {
+	case u.provider.googHash: // x-goog-hash crc32c, for every object
+		return VerifyChecksum
 	case r.encrypted() && u.provider.checksums:
 		return VerifyChecksum
 	case u.provider.etagMD5 && !r.encrypted():

@@ -108,7 +108,7 @@ func (r *rig) storedVerifiedPurged(ps []queue.Offload, want map[string][]byte) {
 
 // SSE-KMS, from the bucket's default encryption (no srs-offload setting) and set by srs-offload
 // (storage.sse: aws:kms with the KMS key): stored encrypted, byte for byte, single PUT and
-// multipart. MinIO's SSE-KMS ETag is not the MD5: storage.verify auto proves the bytes by checksum,
+// multipart (a 100 MB recording, 21 parts). MinIO's SSE-KMS ETag is not the MD5: storage.verify auto proves the bytes by checksum,
 // and the files are purged.
 func TestSSEKMSMinIOPurged(t *testing.T) {
 	t.Parallel()
@@ -130,7 +130,7 @@ func TestSSEKMSMinIOPurged(t *testing.T) {
 					u.KMSKeyID = srv.KMSKey
 				}
 			}})
-			seg, dvr, segBytes, dvrBytes := r.encFiles(12<<20 + 345)
+			seg, dvr, segBytes, dvrBytes := r.encFiles(100<<20 + 345)
 			r.start(0)
 			r.enqueue(seg, dvr)
 			r.storedVerifiedPurged([]queue.Offload{seg, dvr}, map[string][]byte{seg.Key: segBytes, dvr.Key: dvrBytes})
@@ -144,7 +144,7 @@ func TestSSEKMSMinIOPurged(t *testing.T) {
 }
 
 // SSE-C (the key from storage.sse_c_key_env): stored encrypted with the customer key, single PUT
-// and multipart (UploadPart carries the key too), and read back byte for byte with it; without
+// and multipart (a 100 MB recording, 21 parts; UploadPart carries the key too), and read back byte for byte with it; without
 // the key MinIO refuses to show the object. The ETag is not the MD5: storage.verify auto proves the
 // bytes by checksum, and the files are purged. The key appears in no log line
 // (debug level), no task error and no task payload.
@@ -163,7 +163,7 @@ func TestSSECMinIOPurged(t *testing.T) {
 		c.Log = log
 	}})
 	r.off.Log, r.opts.Log, r.pm.Log = log, log, log
-	seg, dvr, segBytes, dvrBytes := r.encFiles(12<<20 + 345)
+	seg, dvr, segBytes, dvrBytes := r.encFiles(100<<20 + 345)
 	r.start(0)
 	r.enqueue(seg, dvr)
 	r.storedVerifiedPurged([]queue.Offload{seg, dvr}, map[string][]byte{seg.Key: segBytes, dvr.Key: dvrBytes})

@@ -14,6 +14,10 @@ var (
 		Name: "srs_offload_uploaded_bytes_total",
 		Help: "Bytes stored and verified.",
 	}, []string{"kind"})
+	sentBytes = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "srs_offload_sent_bytes_total",
+		Help: "Bytes of local files handed to storage, counted as they are sent (a part sent again after an error counts again).",
+	}, []string{"kind"})
 	uploadSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "srs_offload_upload_seconds",
 		Help:    "Time to upload and verify one file.",

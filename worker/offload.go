@@ -15,8 +15,10 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/srs-offload/srs-offload/claim"
 	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/media"
+	"github.com/srs-offload/srs-offload/progress"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
@@ -42,9 +44,12 @@ type Playlists interface {
 }
 
 // PurgeRecorder remembers purged files for a while (see playlist.Manager.Purged), so that a hook
-// arriving after its file was purged is answered and still completes the segment's playlists.
+// arriving after its file was purged is answered and still completes the segment's playlists,
+// and a requeued task whose file changed after its hook finds what became of it.
 type PurgeRecorder interface {
 	Purged(ctx context.Context, path string, f fileid.ID) error
+	// PurgedFile is the identity of the file purged at path lately, if any.
+	PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error)
 }
 
 // Warms learns of every stored HLS file, to warm CDN edges with it (see package warm).
@@ -73,6 +78,17 @@ type Offloader struct {
 	Purge bool
 	// Purges, when set, records each file purged under SRS's name.
 	Purges PurgeRecorder
+	// Progress, when set, publishes the progress of every upload of at least ProgressMin bytes
+	// (the multipart threshold) while it runs.
+	Progress    *progress.Tracker
+	ProgressMin int64
+	// Scope is where this worker's files live (queue.scope): a shared volume's task is read at
+	// this host's mount point (queue.Scope.Local).
+	Scope queue.Scope
+	// Claims, when set, makes this worker the one owner of a shared volume's file while it
+	// uploads, verifies and purges it (see package claim); a task whose file another worker
+	// holds waits (queue.ErrNotYet) and then finds it stored.
+	Claims *claim.Claims
 	// Post, when set, learns of every stored DVR recording (see package postproc).
 	Post Recorded
 	Log  *slog.Logger
@@ -112,6 +128,29 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
+	// orig is the task as its host made it: SRS's name there is what a late hook names.
+	orig := p
+	var held *claim.Held
+	if p.Volume != "" {
+		if p, err = o.Scope.Local(p); err != nil {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		if o.Claims != nil {
+			rel, _ := p.Rel()
+			held, err = o.Claims.Take(ctx, rel)
+			if errors.Is(err, claim.ErrHeld) {
+				return fmt.Errorf("%s: %w: %w", p.Path, err, queue.ErrNotYet)
+			}
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if rerr := held.Release(context.WithoutCancel(ctx)); rerr != nil {
+					o.Log.Warn("offload: could not release the file's claim; it expires on its own", "path", p.Path, "err", rerr)
+				}
+			}()
+		}
+	}
 	f, fi, err := o.open(p)
 	switch {
 	case errors.Is(err, roots.ErrNotExist):
@@ -123,7 +162,12 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 		return err
 	}
 	defer f.Close()
-	if got := fileid.Of(fi); got != p.File {
+	if got := fileid.Of(fi); !sameContent(got, p.File, p.Volume != "") {
+		if key, ok := o.storedChanged(ctx, p, got); ok {
+			return nil
+		} else if key != "" {
+			o.Log.Debug("offload: the changed file's upload is not (yet) in storage", "path", p.Path, "key", key)
+		}
 		return fmt.Errorf("file %s changed since its hook (now %d bytes, inode %d; hooked %d bytes, inode %d): SRS reused the name, and the new file's own hook uploads it: %w",
 			p.Path, got.Size, got.Ino, p.File.Size, p.File.Ino, asynq.SkipRetry)
 	}
@@ -131,7 +175,7 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	// The stream's names go with every upload of this task (the file, its key file, its
 	// playlists), for the object options' templates.
 	ctx = storage.WithNames(ctx, storage.Names{Vhost: p.Vhost, App: p.App, Stream: p.Stream})
-	key, obj, err := o.Store.PutNew(ctx, p.Key, f, fi.Size(), typ, p.TaskID())
+	key, obj, err := o.put(ctx, p, f, fi.Size(), typ)
 	if err != nil {
 		if errors.Is(err, storage.ErrVerify) {
 			verifyFailures.Inc()
@@ -150,11 +194,15 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	// Nothing local goes, neither SRS's name nor the spooled link, unless the file is still what
 	// was verified: a file written to during the upload is the same inode, but the bytes added
 	// since were never stored.
-	if now, err := f.Stat(); err != nil || fileid.Of(now) != p.File {
+	if now, err := f.Stat(); err != nil || !sameContent(fileid.Of(now), p.File, p.Volume != "") {
 		purgeFailures.Inc()
 		o.Log.Error("offload: stored and verified, but the local file changed during the upload; keeping it", "path", p.Path, "err", err)
+	} else if err := stillHeld(ctx, held); err != nil {
+		// The claim ran out (Redis unreachable for its TTL): another worker may own the file
+		// now. Nothing is deleted by a worker that is not the owner; the retry finds it stored.
+		return err
 	} else if o.Purge && typ.Kind != media.Init {
-		o.purge(ctx, p, fi)
+		o.purge(ctx, p, orig, fi)
 	} else {
 		if err := queue.Mark(f, p.TaskID()); err != nil {
 			o.Log.Debug("offload: could not mark the kept file as stored; the reconciler will check it in storage", "path", p.Path, "err", err)
@@ -165,9 +213,30 @@ func (o *Offloader) Offload(ctx context.Context, p queue.Offload) error {
 	return o.stored(ctx, p, key)
 }
 
+// put uploads the file, counting the bytes sent (srs_offload_sent_bytes_total) and, for a file
+// of at least ProgressMin bytes, publishing its progress while it runs.
+func (o *Offloader) put(ctx context.Context, p queue.Offload, f *os.File, size int64, typ media.Type) (string, storage.Object, error) {
+	counter := sentBytes.WithLabelValues(p.Kind)
+	var run *progress.Run
+	if o.Progress != nil && size >= o.ProgressMin {
+		run = o.Progress.Start(p.TaskID(), p.Kind, p.Path, p.Key, size)
+		defer run.End()
+	}
+	ctx = storage.WithSent(ctx, func(n int64) {
+		counter.Add(float64(n))
+		if run != nil {
+			run.Sent(n)
+		}
+	})
+	return o.Store.PutNew(ctx, p.Key, f, size, typ, p.TaskID())
+}
+
 // open opens the file of a task: its spooled link when there is one, else SRS's name. Both are
 // opened through the roots, so nothing outside them is read whatever was swapped for a symlink.
 func (o *Offloader) open(p queue.Offload) (*os.File, fs.FileInfo, error) {
+	if o.Spool != nil && o.Spool.Host != "" {
+		return o.openShared(p)
+	}
 	if o.Spool != nil {
 		if sp, ok := o.Spool.Path(p.Path, p.File.Ino); ok {
 			f, fi, err := o.Roots.Open(sp)
@@ -187,6 +256,54 @@ func (o *Offloader) open(p queue.Offload) (*os.File, fs.FileInfo, error) {
 	return o.Roots.Open(p.Path)
 }
 
+// openShared opens a shared volume's file: SRS's name when it still holds the task's file, else
+// a spooled link of it in any host's spool folder (the hook's host took it, reconcilers of other
+// hosts may have too).
+func (o *Offloader) openShared(p queue.Offload) (*os.File, fs.FileInfo, error) {
+	f, fi, nerr := o.Roots.Open(p.Path)
+	if nerr == nil {
+		if sameContent(fileid.Of(fi), p.File, true) {
+			return f, fi, nil
+		}
+		f.Close()
+	} else if !refused(nerr) {
+		return nil, nil, nerr
+	}
+	links := o.Spool.Links(p.Path, p.File.Ino)
+	if p.Node != "" {
+		if own, ok := o.Spool.PathOf(p.Node, p.Path, p.File.Ino); ok {
+			links = append([]string{own}, links...)
+		}
+	}
+	for _, sp := range links {
+		f, fi, err := o.Roots.Open(sp)
+		if err == nil {
+			return f, fi, nil
+		}
+	}
+	if nerr == nil {
+		return o.Roots.Open(p.Path) // SRS's name holds another file: Offload says so
+	}
+	return nil, nil, nerr
+}
+
+// sameContent compares a file's identity with the task's: a shared volume's device number
+// differs between the hosts that mount it, so there inode, size and mtime decide.
+func sameContent(a, b fileid.ID, shared bool) bool {
+	if shared {
+		a.Dev, b.Dev = 0, 0
+	}
+	return a == b
+}
+
+// stillHeld is nil without a claim, or while this worker still owns it.
+func stillHeld(ctx context.Context, h *claim.Held) error {
+	if h == nil {
+		return nil
+	}
+	return h.Still(ctx)
+}
+
 // refused reports whether opening a file failed for good: missing, or refused by the roots.
 func refused(err error) bool {
 	return errors.Is(err, roots.ErrNotExist) || errors.Is(err, roots.ErrOutside) ||
@@ -196,10 +313,12 @@ func refused(err error) bool {
 // purge deletes the verified file: SRS's name if it still names this file, and the spooled link.
 // Both go through roots.Set.Remove, which follows no symlink and prunes emptied folders up to the
 // root, never the spool folder itself.
-func (o *Offloader) purge(ctx context.Context, p queue.Offload, fi fs.FileInfo) {
+// orig is the task as its host made it (a shared volume's path at that host's mount point): a
+// late hook there names that path.
+func (o *Offloader) purge(ctx context.Context, p, orig queue.Offload, fi fs.FileInfo) {
 	err := o.Roots.Remove(p.Path, fi)
 	if err == nil && o.Purges != nil {
-		if rerr := o.Purges.Purged(ctx, p.Path, p.File); rerr != nil {
+		if rerr := o.Purges.Purged(ctx, orig.Path, orig.File); rerr != nil {
 			o.Log.Warn("offload: could not record the purge; a hook for this file arriving now gets 404", "path", p.Path, "err", rerr)
 		}
 	}
@@ -217,10 +336,22 @@ func (o *Offloader) purge(ctx context.Context, p queue.Offload, fi fs.FileInfo) 
 	purged.WithLabelValues(p.Kind).Inc()
 }
 
-// release removes the spooled link of a verified file.
+// release removes the spooled link of a verified file; on a shared volume every host's link of
+// it: this worker verified it, and SRS's name went first, so no host links it again.
 func (o *Offloader) release(p queue.Offload, fi fs.FileInfo) bool {
 	if o.Spool == nil {
 		return true
+	}
+	if o.Spool.Host != "" {
+		ok := true
+		for _, sp := range o.Spool.Links(p.Path, p.File.Ino) {
+			if err := o.Spool.Release(sp, fi); err != nil && !errors.Is(err, roots.ErrReplaced) {
+				purgeFailures.Inc()
+				o.Log.Error("offload: stored and verified, but a spooled link could not be removed", "path", sp, "err", err)
+				ok = false
+			}
+		}
+		return ok
 	}
 	sp, ok := o.Spool.Path(p.Path, p.File.Ino)
 	if !ok {
@@ -287,8 +418,40 @@ func (o *Offloader) gone(ctx context.Context, p queue.Offload) error {
 		o.Log.Info("offload: file already stored and purged by an earlier attempt", "path", p.Path, "key", key)
 		return o.stored(ctx, p, key)
 	}
+	if o.Purges != nil {
+		later, found, err := o.Purges.PurgedFile(ctx, p.Path)
+		if err != nil {
+			return err
+		}
+		if found {
+			if _, ok := o.storedChanged(ctx, p, later); ok {
+				return nil
+			}
+		}
+	}
 	return fmt.Errorf("file %s was deleted before it was uploaded (SRS hls_cleanup/hls_dispose, or by hand), and storage has no copy under %q: %w",
 		p.Path, p.Key, asynq.SkipRetry)
+}
+
+// storedChanged reports whether the file of p, changed after its hook (the same file, now with
+// identity now: written to or touched since), is stored under p's key with its new content,
+// verified in the bucket by that content's own task (the reconciler's, which found the changed
+// file). The task of p then has nothing left to do: the file it was made for is in storage. That
+// other task told the playlists and purged (or kept) the file; nothing is deleted here. key is
+// where it looked ("" when now is not the same file).
+func (o *Offloader) storedChanged(ctx context.Context, p queue.Offload, now fileid.ID) (string, bool) {
+	if now == p.File || now.Dev != p.File.Dev || now.Ino != p.File.Ino {
+		return "", false // another file (SRS reused the name), or p's own identity
+	}
+	later := p
+	later.File, later.Followup = now, false
+	key, held, err := o.Store.Find(ctx, p.Key, later.TaskID())
+	if err != nil || !held {
+		return key, false
+	}
+	o.Log.Info("offload: the file changed after its hook, and its changed content is stored and verified; nothing left to do",
+		"path", p.Path, "key", key, "task", later.TaskID(), "hooked_bytes", p.File.Size, "stored_bytes", now.Size)
+	return key, true
 }
 
 func typeOf(p queue.Offload) (media.Type, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/srs-offload/srs-offload/admin"
+	"github.com/srs-offload/srs-offload/claim"
 	"github.com/srs-offload/srs-offload/playlist"
 	"github.com/srs-offload/srs-offload/postproc"
 	"github.com/srs-offload/srs-offload/uploader"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/srs-offload/srs-offload/hook"
 	"github.com/srs-offload/srs-offload/objkey"
+	"github.com/srs-offload/srs-offload/progress"
 	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/reconcile"
 	"github.com/srs-offload/srs-offload/roots"
@@ -51,9 +53,14 @@ type plan struct {
 	folder  objkey.Template
 	// objects are the options every stored object is written with (storage.storage_class …).
 	objects uploader.ObjectOptions
+	// scope is queue.scope: the node's queues, or a shared volume's.
+	scope queue.Scope
 	// post is post-processing's (webhooks with their secrets).
 	post postPlan
 }
+
+// queueNode is the node part of this process's queue names: node, or shared:<name>.
+func (p *plan) queueNode() string { return p.scope.QueueNode(p.cfg.Node) }
 
 // compile validates cfg (settings.Validate, which fills in node) and converts it. Every problem,
 // of either step, is reported at once and names its key (settings.Errors).
@@ -68,10 +75,13 @@ func compile(cfg settings.Config) (*plan, error) {
 	p := &plan{cfg: cfg}
 	if err := queue.ValidNode(cfg.Node); err != nil {
 		ps.add("node", err)
+	} else if strings.HasPrefix(cfg.Node, queue.SharedPrefix) || strings.Contains(cfg.Node, "/") {
+		ps.add("node", fmt.Errorf("%q: must not start with %q (the queues of shared volumes) nor hold '/'", cfg.Node, queue.SharedPrefix))
 	}
 	if len(cfg.Roots) > 0 {
 		p.roots = ps.roots(cfg.Roots)
 	}
+	p.scope = ps.scope(cfg, p.roots)
 	p.keys = hook.Keys{HLS: ps.template("keys.hls", cfg.Keys.HLS), Playlist: ps.template("keys.playlist", cfg.Keys.Playlist),
 		DVR: ps.template("keys.dvr", cfg.Keys.DVR)}
 	if cfg.Playlist.VODKey != "" {
@@ -83,6 +93,12 @@ func compile(cfg settings.Config) (*plan, error) {
 		sp, err := spool.New(p.roots, cfg.Spool.Dir)
 		if err != nil {
 			ps.add("spool.dir", err)
+		}
+		if sp != nil && p.scope.Shared() {
+			// Hosts mounting one volume each keep their links in a folder of their own.
+			if err := sp.Shared(cfg.Node); err != nil && !ps.Has("node") {
+				ps.add("node", err)
+			}
 		}
 		p.spool = sp
 	}
@@ -161,6 +177,29 @@ func (ps *problems) objectOptions(s settings.Storage) uploader.ObjectOptions {
 		Tags: named("storage.tags", s.Tags), Metadata: named("storage.metadata", s.Metadata),
 		ContentDisposition: text("storage.content_disposition", s.ContentDisposition), ACL: s.ACL,
 	}
+}
+
+// scope reads queue.scope. A shared volume is the process's one root: its tasks name files by
+// their path below it, which every host mounting the volume shares.
+func (ps *problems) scope(cfg settings.Config, rs *roots.Set) queue.Scope {
+	vol, err := queue.ParseScope(cfg.Queue.Scope)
+	if err != nil {
+		ps.add("queue.scope", err)
+		return queue.Scope{}
+	}
+	if vol == "" {
+		return queue.Scope{}
+	}
+	if len(cfg.Roots) != 1 {
+		ps.add("queue.scope", fmt.Errorf("%s needs exactly one root, the volume's mount point on this host; roots lists %d (run a process per volume, and one with queue.scope node for local disks)",
+			cfg.Queue.Scope, len(cfg.Roots)))
+		return queue.Scope{}
+	}
+	s := queue.Scope{Volume: vol, Node: cfg.Node}
+	if rs != nil {
+		s.Mount = rs.Dirs()[0]
+	}
+	return s
 }
 
 // roots opens the roots, naming the one at fault.
@@ -247,7 +286,7 @@ func newStorage(ctx context.Context, p *plan) (*uploader.Uploader, error) {
 		return nil, fmt.Errorf("storage.sse_c_key_env: %w", err)
 	}
 	return uploader.New(ctx, uploader.Config{
-		Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
+		Provider: s.Provider, Endpoint: s.Endpoint, Region: s.Region, Bucket: s.Bucket, PathStyle: s.PathStyle,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, Prefix: s.Prefix,
 		MultipartThreshold: int64(s.MultipartThreshold), PartSize: int64(s.PartSize),
 		PartConcurrency: s.PartConcurrency, MaxConns: 2 * cfg.Worker.Concurrency,
@@ -308,6 +347,7 @@ type process struct {
 	sweep   *worker.Sweeper // nil when playlist.enabled is off
 	jan     *uploader.Janitor
 	adm     *admin.Handler
+	meter   *spool.Meter       // the disk backlog; nil without a spool
 	admOn   context.CancelFunc // stops adm.Watch
 	admWG   sync.WaitGroup
 	srvs    *servers
@@ -337,8 +377,13 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 			log.Warn("spool: hard links fail in a root; SRS's hls_cleanup/hls_dispose may delete segments before they are uploaded", "err", err)
 		}
 	}
+	// The playlist ledger, the warming rendezvous and the claims of a shared volume's files;
+	// bounded like the enqueue, since the hook waits for them too.
+	t := cfg.Hooks.EnqueueTimeout
+	pr.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
 	pr.qc = queue.NewClient(redisOpt(cfg), queue.Options{
-		Node: cfg.Node, MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
+		Node: p.queueNode(), MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
 		RedisTimeout: cfg.Hooks.EnqueueTimeout,
 	})
 	pr.rec = pr.newReconciler()
@@ -366,17 +411,23 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 			}
 		}
 	}
-	// The playlist ledger and the warming rendezvous; bounded like the enqueue, since the hook
-	// waits for them too.
-	t := cfg.Hooks.EnqueueTimeout
-	pr.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
 	pr.ledger = playlist.New(pr.rdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain})
 	if len(p.targets) > 0 {
 		pr.rendez = warm.NewRendezvous(pr.rdb, cfg.Warm.Wait)
 	}
+	if p.spool != nil {
+		node := cfg.Node
+		pr.meter = &spool.Meter{Spool: p.spool, Log: log, Publish: func(ctx context.Context, b spool.Backlog) {
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			d := progress.Disk{Node: node, Files: b.Files, Bytes: b.Bytes, Oldest: b.Oldest, Updated: time.Now()}
+			if err := progress.PublishDisk(ctx, pr.rdb, d, 30*time.Second); err != nil {
+				log.Debug("spool: could not publish the disk backlog to Redis", "err", err)
+			}
+		}}
+	}
 	if r.hooks {
-		pr.hooks = pr.newHooks(&playlist.Receiver{Ledger: pr.ledger, Node: cfg.Node})
+		pr.hooks = pr.newHooks(&playlist.Receiver{Ledger: pr.ledger, Node: p.queueNode()})
 	}
 	if r.worker {
 		if err := pr.newWorker(ctx, f.connect); err != nil {
@@ -396,7 +447,16 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 	if pr.store != nil {
 		checks = append(checks, admin.Check{Name: "storage", Dependency: "storage", Run: pr.store.CheckBucket})
 	}
-	pr.adm = admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf})
+	mon, err := admin.ParseMonitor(cfg.Admin.Monitor)
+	if err != nil {
+		return nil, fmt.Errorf("admin.monitor: %w", err)
+	}
+	if cfg.Admin.Listen == "" {
+		mon = admin.MonitorOff
+	}
+	// The web UI reaches Redis with the same options as the queue.
+	pr.adm = admin.New(admin.Options{Token: cfg.Admin.Token, Checks: checks, PProf: cfg.Debug.PProf,
+		Monitor: mon, Redis: redisOpt(cfg)})
 	return pr, nil
 }
 
@@ -412,6 +472,11 @@ func (pr *process) newReconciler() *reconcile.Reconciler {
 	rec := &reconcile.Reconciler{
 		Roots: p.roots, Spool: p.spool, Layout: p.layout, HLSKey: p.keys.HLS, DVRKey: p.keys.DVR,
 		MinAge: c.MinAge, Interval: c.Interval, Recheck: max(c.Interval, 30*time.Minute), Watch: c.Watch, Log: pr.log,
+		Scope: p.scope,
+	}
+	if p.scope.Shared() {
+		claims := pr.claims()
+		rec.Busy = claims.Busy
 	}
 	if pr.r.hooks {
 		rec.Queue = pr.qc
@@ -422,10 +487,15 @@ func (pr *process) newReconciler() *reconcile.Reconciler {
 	return rec
 }
 
+// claims are the claims of a shared volume's files (queue.scope shared:<name>) in Redis.
+func (pr *process) claims() *claim.Claims {
+	return &claim.Claims{RDB: pr.rdb, Volume: pr.p.scope.Volume}
+}
+
 // newHooks builds the hook receiver, with on_hls_notify warming when warm.targets are set.
 func (pr *process) newHooks(playlists *playlist.Receiver) *hook.Handler {
 	p, cfg := pr.p, pr.p.cfg
-	in := &hook.Intake{Roots: p.roots, Keys: p.keys, Queue: pr.qc, Timeout: cfg.Hooks.EnqueueTimeout, Log: pr.log}
+	in := &hook.Intake{Roots: p.roots, Keys: p.keys, Queue: pr.qc, Timeout: cfg.Hooks.EnqueueTimeout, Scope: p.scope, Log: pr.log}
 	if cfg.Playlist.Enabled {
 		in.Playlists, in.Purged = playlists, playlists
 	}
@@ -436,6 +506,9 @@ func (pr *process) newHooks(playlists *playlist.Receiver) *hook.Handler {
 		in.Unrecorded = pr.rec.Kick
 	}
 	h := &hook.Handler{Intake: in, Token: cfg.Hooks.Token, Log: pr.log}
+	if cfg.Playlist.Enabled && cfg.Playlist.Live == "served" {
+		h.Live = &playlist.Served{Ledger: playlists.Ledger, Prefix: cfg.Playlist.LivePath, Base: cfg.Playlist.SegmentURL, MaxAge: 1}
+	}
 	if pr.rendez != nil {
 		h.Notify = &warm.Intake{Pattern: p.notify, Folders: playlists, Fallback: p.folder, HLSKey: p.keys.HLS,
 			Rendezvous: pr.rendez, Enqueue: pr.qc.EnqueueWarm}
@@ -447,7 +520,8 @@ func (pr *process) newHooks(playlists *playlist.Receiver) *hook.Handler {
 func newPlaylists(p *plan, ledger *playlist.Ledger, store playlist.Store, log *slog.Logger) *playlist.Manager {
 	return &playlist.Manager{
 		Ledger: ledger, Store: store, VODKey: p.vodKey,
-		EndLive: p.cfg.Playlist.EndLive, VODWait: p.cfg.Playlist.VODWait, Node: p.cfg.Node, Log: log,
+		EndLive: p.cfg.Playlist.EndLive, VODWait: p.cfg.Playlist.VODWait, Node: p.queueNode(), Log: log,
+		Served: p.cfg.Playlist.Live == "served", Interval: p.cfg.Playlist.PublishInterval,
 	}
 }
 
@@ -473,9 +547,13 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 	}
 	up := pr.store
 	playlists := newPlaylists(p, pr.ledger, up, log)
-	off := &worker.Offloader{Roots: p.roots, Store: up, Spool: p.spool, Purge: cfg.Purge.Enabled, Log: log}
+	off := &worker.Offloader{Roots: p.roots, Store: up, Spool: p.spool, Purge: cfg.Purge.Enabled, Scope: p.scope, Log: log,
+		Progress: &progress.Tracker{Redis: pr.rdb, Node: cfg.Node, Log: log}, ProgressMin: int64(cfg.Storage.MultipartThreshold)}
+	if p.scope.Shared() {
+		off.Claims = pr.claims()
+	}
 	opts := worker.Options{
-		Node: cfg.Node, Concurrency: cfg.Worker.Concurrency,
+		Node: p.queueNode(), Concurrency: cfg.Worker.Concurrency,
 		RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: log,
 	}
@@ -518,16 +596,20 @@ func (pr *process) start(ctx context.Context) error {
 			if err := pr.postSrv.Start(); err != nil {
 				return fmt.Errorf("post: %w", err)
 			}
-			pr.log.Info("post-processing started", "queue", queue.Name(queue.KindPost, cfg.Node), "concurrency", cfg.Post.Concurrency,
+			pr.log.Info("post-processing started", "queue", queue.Name(queue.KindPost, pr.p.queueNode()), "concurrency", cfg.Post.Concurrency,
 				"webhooks", len(cfg.Post.Webhooks), "remux", cfg.Post.Remux, "poster", cfg.Post.Poster.Enabled, "session_mp4", cfg.Post.SessionMP4.Enabled)
 		}
 		pr.jan.Start()
-		pr.log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(cfg.Node), "concurrency", cfg.Worker.Concurrency,
+		pr.log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(pr.p.queueNode()), "concurrency", cfg.Worker.Concurrency,
 			"bucket", pr.store.Bucket(), "purge", cfg.Purge.Enabled, "warm_targets", len(cfg.Warm.Targets))
 	}
 	if pr.rec != nil {
 		pr.rec.Start()
 	}
+	if pr.meter != nil {
+		pr.meter.Start()
+	}
+	admin.SetBuildInfo(version, commit)
 	collector := metrics.NewQueueMetricsCollector(pr.inspector)
 	if err := prometheus.Register(collector); err == nil {
 		pr.collector = collector
@@ -581,6 +663,9 @@ func (pr *process) shutdown(ctx context.Context) error {
 	if pr.rec != nil {
 		errs = append(errs, pr.rec.Shutdown(ctx))
 	}
+	if pr.meter != nil {
+		errs = append(errs, pr.meter.Shutdown(ctx))
+	}
 	return errors.Join(errs...)
 }
 
@@ -591,6 +676,9 @@ func (pr *process) close() {
 	}
 	if pr.inspector != nil {
 		pr.inspector.Close()
+	}
+	if pr.adm != nil {
+		pr.adm.Close()
 	}
 	if pr.rdb != nil {
 		pr.rdb.Close()

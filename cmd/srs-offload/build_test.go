@@ -24,6 +24,7 @@ func TestCompileGood(t *testing.T) {
 		func(c *settings.Config) {},
 		func(c *settings.Config) { c.Keys.DVR = "dvr/{vhost}/{path}" },
 		func(c *settings.Config) { c.Roots = append(c.Roots, t.TempDir()) },
+		func(c *settings.Config) { c.Queue.Scope = "shared:vol" },
 		func(c *settings.Config) {
 			c.Warm.Targets = []settings.WarmTarget{{URL: "https://cdn.example.com/{key}"}}
 		},
@@ -57,6 +58,11 @@ func TestCompileEachProblem(t *testing.T) {
 		{"node", func(c *settings.Config) { c.Node = "edge{1}" }},
 		{"node", func(c *settings.Config) { c.Node = "a@b" }},
 		{"node", func(c *settings.Config) { c.Node = "a b" }},
+		{"node", func(c *settings.Config) { c.Node = "shared:vol" }},
+		{"queue.scope", func(c *settings.Config) { c.Queue.Scope = "cluster" }},
+		{"queue.scope", func(c *settings.Config) { c.Queue.Scope = "shared:" }},
+		{"queue.scope", func(c *settings.Config) { c.Queue.Scope = "shared:a@b" }},
+		{"queue.scope", func(c *settings.Config) { c.Queue.Scope, c.Roots = "shared:vol", append(c.Roots, t.TempDir()) }},
 		{"roots[0]", func(c *settings.Config) { c.Roots = []string{missing} }},
 		{"roots[1]", func(c *settings.Config) { c.Roots = append(c.Roots, file) }},
 		{"roots[1]", func(c *settings.Config) { c.Roots = append(c.Roots, "relative/dir") }},
@@ -144,5 +150,35 @@ func TestCompileReportsAllAtOnce(t *testing.T) {
 func TestStallDefaultOneValue(t *testing.T) {
 	if got, want := playlist.DefaultStall, settings.Default().Playlist.Stall; got != want {
 		t.Fatalf("playlist.DefaultStall = %s, settings' playlist.stall default = %s", got, want)
+	}
+}
+
+// queue.scope shared:<name> puts the tasks on the volume's queues, its spool links in a folder
+// of this host's, and check says so.
+func TestCompileSharedScope(t *testing.T) {
+	c := validConfig(t)
+	c.Queue.Scope = "shared:vol"
+	p, err := compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	if p.queueNode() != "shared:vol" || p.scope.Volume != "vol" || p.scope.Mount != p.roots.Dirs()[0] || p.scope.Node != "node-1" {
+		t.Fatalf("scope %+v, queue node %q", p.scope, p.queueNode())
+	}
+	if p.spool.Host != "node-1" {
+		t.Fatalf("spool host %q, want the node", p.spool.Host)
+	}
+	if txt := scopeText(p); !strings.Contains(txt, "hls@shared:vol") || !strings.Contains(txt, ".srs-offload/node-1") {
+		t.Fatalf("check's explanation: %s", txt)
+	}
+	c = validConfig(t)
+	p2, err := compile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p2.close()
+	if p2.queueNode() != "node-1" || p2.scope.Shared() || p2.spool.Host != "" || !strings.Contains(scopeText(p2), "hls@node-1") {
+		t.Fatalf("node scope: %+v %q %s", p2.scope, p2.queueNode(), scopeText(p2))
 	}
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/srs-offload/srs-offload/queue"
 	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/settings"
 	"github.com/srs-offload/srs-offload/srsconf"
@@ -53,6 +57,12 @@ func runCheck(args []string) int {
 		fmt.Fprintln(os.Stderr, redact.Error(err))
 		bad = true
 	} else {
+		// What storage gets: provider, addressing, signing, verification, encryption.
+		if pr.store != nil {
+			for _, line := range pr.store.Summary() {
+				fmt.Println(line)
+			}
+		}
 		// --connect proves how uploads are verified: a probe object written, verified, deleted.
 		if *connect && pr.store != nil {
 			if msg, err := pr.store.Probe(ctx); err != nil {
@@ -67,8 +77,25 @@ func runCheck(args []string) int {
 	if bad {
 		return 2
 	}
+	fmt.Println(scopeText(p))
 	fmt.Println("config ok")
 	return 0
+}
+
+// scopeText explains queue.scope: which queues this process's tasks go to and who takes them.
+func scopeText(p *plan) string {
+	qs := slices.Sorted(maps.Keys(queue.Queues(p.queueNode())))
+	if !p.scope.Shared() {
+		return fmt.Sprintf("queue.scope: node: tasks go to %s; only processes with node: %s take them (the files are on this host's disk)",
+			strings.Join(qs, ", "), p.cfg.Node)
+	}
+	spooled := "spool off"
+	if p.spool != nil {
+		spooled = "this host's spool links in " + filepath.Join(p.spool.Root(p.scope.Mount), p.spool.Host)
+	}
+	return fmt.Sprintf("queue.scope: %s: %s is the shared volume %q; tasks go to %s, taken by every worker with queue.scope %s whatever its node "+
+		"(one owner per file: a Redis claim by the path below the volume; %s)",
+		p.cfg.Queue.Scope, p.scope.Mount, p.scope.Volume, strings.Join(qs, ", "), p.cfg.Queue.Scope, spooled)
 }
 
 func auditSRS(p *plan, file, cwd string) ([]srsconf.Finding, error) {

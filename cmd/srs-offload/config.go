@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/srs-offload/srs-offload/logging"
 	"github.com/srs-offload/srs-offload/redact"
 	"github.com/srs-offload/srs-offload/settings"
 )
@@ -63,12 +64,10 @@ func printProblems(w io.Writer, path string, err error) {
 	fmt.Fprintf(w, "%s: %v\n", path, redact.Error(err))
 }
 
+// newLogger is the process's logger (log.format, log.level), installed as the one every library's
+// log lines go through (see package logging).
 func newLogger(c settings.Log) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	l := logging.New(os.Stderr, c.Format, c.Level)
+	logging.Install(l)
+	return l
 }

@@ -75,6 +75,7 @@ func runDev(args []string) int {
 		devBanner.Execute(os.Stdout, map[string]string{
 			"Hooks": "http://" + addr, "Root": absRoot, "S3": s3.Endpoint(), "Bucket": cfg.Storage.Bucket,
 			"Store": *store, "Redis": redis.Addr(), "Prefix": cfg.Storage.Prefix, "Admin": cfg.Admin.Listen,
+			"Monitor": map[bool]string{true: cfg.Admin.Monitor}[cfg.Admin.Listen != "" && cfg.Admin.Monitor != "off"],
 		})
 	case err := <-done:
 		fmt.Fprintln(os.Stderr, "srs-offload dev:", err)
@@ -115,4 +116,5 @@ Paste into your SRS vhost (srs.conf), then publish rtmp://<srs>/live/livestream:
 
 Play from the local bucket:  {{.S3}}/{{.Bucket}}/{{.Prefix}}live/livestream.m3u8
 {{if .Admin}}Metrics:                     http://{{.Admin}}/metrics{{end}}
+{{if .Monitor}}Queues (web UI, {{.Monitor}}):  http://{{.Admin}}/monitor/{{end}}
 `))

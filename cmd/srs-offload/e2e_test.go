@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -779,6 +780,7 @@ func TestE2ECheck(t *testing.T) {
 // the bucket anonymously over plain HTTP, SRS's files under root.
 type devServer struct {
 	listen, s3addr, root, store string
+	admin                       string // admin.listen
 	banner                      string
 	bucket                      httpBucket
 	stderr                      *syncBuffer
@@ -821,8 +823,8 @@ func startDevAt(t testing.TB, extra, s3addr string) *devServer {
 	}
 	d.bucket = httpBucket{base: "http://" + d.s3addr + "/live"}
 	cfg := filepath.Join(dir, "dev.yaml")
-	admin := fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
-	os.WriteFile(cfg, []byte("listen: "+d.listen+"\nadmin: {listen: "+admin+"}\n"+extra), 0o644)
+	d.admin = fmt.Sprintf("127.0.0.1:%d", loopback.FreePort(t))
+	os.WriteFile(cfg, []byte("listen: "+d.listen+"\nadmin: {listen: "+d.admin+"}\n"+extra), 0o644)
 
 	cmd := exec.Command(binary(t), "dev", "-c", cfg, "--root", d.root, "--store", d.store, "--s3", d.s3addr)
 	stdout, _ := cmd.StdoutPipe()
@@ -909,6 +911,23 @@ func TestE2EDev(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(d.store); len(entries) == 0 {
 		t.Fatalf("embedded S3 kept nothing under %s", d.store)
+	}
+	// The web UI (read-only by default) reads the embedded Redis: the segment's task completes
+	// (it may still be active a moment after the segment is purged).
+	done := regexp.MustCompile(`"queue":"hls@[^"]+"[^}]*"completed":1\b`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + d.admin + "/monitor/api/queues")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && done.Match(b) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web UI's queues: %d %.1000s, want hls@<node> with 1 completed within 10 s", resp.StatusCode, b)
+		}
 	}
 }
 

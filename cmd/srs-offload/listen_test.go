@@ -449,6 +449,7 @@ func TestE2EHookListenerOnlyHooks(t *testing.T) {
 		want        int
 	}{
 		{"/readyz", "", 401}, {"/readyz?token=hooktok", "", 401}, {"/readyz", "admintok", 200}, {"/metrics?token=admintok", "", 200},
+		{"/monitor/", "", 401}, {"/monitor/api/queues", "admintok", 200},
 	} {
 		req, _ := http.NewRequest("GET", "http://"+s.admin+tc.url, nil)
 		if tc.bearer != "" {
@@ -465,6 +466,9 @@ func TestE2EHookListenerOnlyHooks(t *testing.T) {
 		}
 		if tc.url == "/readyz" && tc.want == 200 && !bytes.Contains(got, []byte(`"ready":true`)) {
 			t.Errorf("/readyz: %s", got)
+		}
+		if strings.HasPrefix(tc.url, "/monitor/api/") && tc.want == 200 && !bytes.Contains(got, []byte(`"queues":`)) {
+			t.Errorf("the web UI's API on the queue's Redis: %.300s", got)
 		}
 		if strings.HasPrefix(tc.url, "/metrics") && tc.want == 200 && !bytes.Contains(got, []byte(`srs_offload_up{dependency="redis"} 1`)) {
 			t.Errorf("/metrics has no srs_offload_up{dependency=\"redis\"} 1")

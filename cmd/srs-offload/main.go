@@ -20,8 +20,12 @@ commands:
   worker    worker only
   dev       everything with an embedded Redis and S3: nothing to install (make run)
   check     validate a config, print every problem, exit 2 if there is one
-  requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all]
-  version   print the version
+  requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|post|all] [--dry-run]
+  status    every node's queues, disk backlog, uploads in flight, last errors, live streams, from Redis [--json] [--errors N]
+  ls        what is stored per stream: HLS sessions and DVR recordings [app[/stream]] [--json]
+  tasks     list, show, requeue and delete queued tasks: tasks ls|show|requeue|delete (tasks help)
+  forget-node NODE  drop a departed node's queues once they are empty
+  version   print the version and commit (stamped by make build)
 `
 
 func main() {
@@ -44,8 +48,16 @@ func main() {
 		code = runCheck(args)
 	case "requeue":
 		code = runRequeue(args)
+	case "status":
+		code = runStatus(args, os.Stdout, os.Stderr)
+	case "ls":
+		code = runLs(args)
+	case "tasks":
+		code = runTasks(args)
+	case "forget-node":
+		code = runForgetNode(args)
 	case "version", "--version", "-v":
-		fmt.Println("srs-offload", version)
+		fmt.Println(versionLine())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

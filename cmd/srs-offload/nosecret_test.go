@@ -189,6 +189,25 @@ worker: {concurrency: 2, retry_base: 100ms, retry_max: 1s, poll_interval: 10ms, 
 	seen.WriteString(get("/metrics"))
 	seen.WriteString(get("/healthz"))
 	seen.WriteString(get("/readyz"))
+	// The web UI's views: the finished task with its payload (it completes a moment after the
+	// purge), the queues, the workers, Redis's INFO.
+	for deadline = time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		b := get("/monitor/api/queues/hls@nosecret/completed_tasks")
+		if strings.Contains(b, "live/cam-1.ts") {
+			seen.WriteString(b)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the web UI shows no completed task of live/cam-1.ts: %.300s", b)
+		}
+	}
+	for _, p := range []string{"/monitor/api/queues", "/monitor/api/servers", "/monitor/api/redis_info"} {
+		b := get(p)
+		if !strings.Contains(b, "{") {
+			t.Errorf("web UI %s: %.300s", p, b)
+		}
+		seen.WriteString(b)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-done:

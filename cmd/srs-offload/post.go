@@ -86,7 +86,7 @@ func (pr *process) newPost(up *uploader.Uploader, off *worker.Offloader, playlis
 	}
 	off.Post, playlists.Written = stage, stage
 	pr.postSrv = postproc.NewServer(redisOpt(cfg), postproc.Options{
-		Node: cfg.Node, Concurrency: cfg.Post.Concurrency, RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
+		Node: p.queueNode(), Concurrency: cfg.Post.Concurrency, RetryBase: cfg.Worker.RetryBase, RetryMax: cfg.Worker.RetryMax,
 		ShutdownTimeout: cfg.Worker.ShutdownTimeout, PollInterval: cfg.Worker.PollInterval, Log: pr.log,
 	}, stage)
 }

@@ -36,7 +36,12 @@ func runServe(name string, args []string, r roles) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, p, r, log, nil); err != nil {
-		fmt.Fprintf(os.Stderr, "srs-offload %s: %v\n", name, redact.Error(err))
+		msg := fmt.Sprintf("srs-offload %s: %v", name, redact.Error(err))
+		if p.cfg.Log.Format == "json" {
+			log.Error(msg) // every line on stderr is JSON in json mode
+		} else {
+			fmt.Fprintln(os.Stderr, msg)
+		}
 		return 1
 	}
 	return 0

@@ -31,11 +31,11 @@ const visibleEvery = 10 // every 10th segment is watched in storage with HEAD re
 func (e *env) benchLatency() section {
 	n := e.sc.latRate * int(e.sc.latDur/time.Second)
 	s := section{id: "b4", title: "B4 latency under load",
-		what: fmt.Sprintf("%d segments/s for %v (%s segments of %s, %d streams) against srs-offload `serve`, once archive only (`playlist: {enabled: false}`) and once with its live and VoD playlists (the default): "+
+		what: fmt.Sprintf("%d segments/s for %v (%s segments of %s, %d streams) against srs-offload `serve`, once archive only (`playlist: {enabled: false}`), once with its live and VoD playlists (the default) and once with the live playlist served (`playlist: {live: served}`): "+
 			"for every segment the time from its on_hls to the object being visible in storage and to the local file being gone (stored, verified, purged).", e.sc.latRate, e.sc.latDur, thousands(n), mib(e.opt.latSize), e.sc.latStreams)}
 	tbl := table{header: []string{"run", "", "p50", "p99", "max", "samples", "target", "met?"}}
 	var errs []error
-	for _, m := range []mode{archiveMode, playlistsMode} {
+	for _, m := range []mode{archiveMode, playlistsMode, servedMode} {
 		if err := e.latency(&s, &tbl, n, m); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", m.short, err))
 		}
@@ -45,8 +45,8 @@ func (e *env) benchLatency() section {
 		s.tables = append(s.tables, tbl)
 	}
 	s.notes = append(s.notes,
-		"The target (p99 ≤ 100 ms) is judged on srs-offload archive only (`playlist.enabled: false`: it uploads, verifies and purges the segments and writes no playlists); the default mode, with a live playlist per stream and a VoD playlist per publish session (about one more PutObject per segment), is shown beside it as the cost of the playlists, not judged.",
-		fmt.Sprintf("The two modes run one after the other (archive only first), each %v at %d segments/s, each with a new srs-offload process, bucket, root and an empty Redis.", e.sc.latDur, e.sc.latRate),
+		"The targets (issue 16): p99 ≤ 100 ms archive only (`playlist.enabled: false`: it uploads, verifies and purges the segments and writes no playlists), p99 ≤ 500 ms in the default mode (a live playlist per stream and a VoD playlist per publish session, about one more PutObject per segment); the served mode (`playlist.live: served`, no live playlist PUT) is shown beside them, not judged.",
+		fmt.Sprintf("The three modes run one after the other (archive only, default, served), each %v at %d segments/s, each with a new srs-offload process, bucket, root and an empty Redis.", e.sc.latDur, e.sc.latRate),
 		fmt.Sprintf("The generator is open-loop: segment i is due at i/%d s; it is written as <name>.tmp and renamed (as SRS does), then its on_hls is sent on a new connection, each from its own goroutine.", e.sc.latRate),
 		"\"Local file gone\" is the time inotify (IN_DELETE/IN_MOVED_FROM on the stream folders) reports the removal of SRS's name, which srs-offload does only after the object is verified. \"Visible\" polls HEAD for a sample only, every 5 ms for the first 50 ms, then every 10% of the time waited so far (so up to 10% late in a backlog), to keep the extra load on the S3 server small; it is bounded above by \"gone\".",
 		"Default config otherwise (worker.concurrency 16, spool, reconciler with watcher), poll_interval 20ms; every object is checked (size and ETag = MD5) after each run.")
@@ -280,8 +280,11 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 		s.notes = append(s.notes, prefix+fmt.Sprintf("%d times a stream folder the harness had just created was removed by srs-offload (it removes folders its purges leave empty) before the segment's .tmp file was created in it; the harness created it again. SRS can meet the same race.", n))
 	}
 	target, met := "p99 ≤ 100 ms", yesNo(p99 <= 100*time.Millisecond)
-	if m.playlists {
+	switch {
+	case m.served:
 		target, met = "not a target", "—"
+	case m.playlists:
+		target, met = "p99 ≤ 500 ms", yesNo(p99 <= 500*time.Millisecond)
 	}
 	tbl.rows = append(tbl.rows,
 		[]string{m.label, "hook answered", ms(pct(hooks, .5)), ms(pct(hooks, .99)), ms(pct(hooks, 1)), thousands(len(hooks)), "", ""},

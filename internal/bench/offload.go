@@ -54,32 +54,36 @@ func (e *env) benchOffload() section {
 	s := section{id: "b2", title: "B2 offload: segment files",
 		what: fmt.Sprintf("%s × %s and %s × %s segment files (random bytes, in %d streams): srs-offload `serve` from the first hook until every file is stored, "+
 			"verified and purged, against raw concurrent PutObject of the same files (the ceiling) and `rclone copy --transfers 16`. "+
-			"srs-offload runs in both of its modes: archive only (`playlist: {enabled: false}`: segments only, as the baselines do) and with its live and VoD playlists (the default).",
+			"srs-offload runs in each of its modes: archive only (`playlist: {enabled: false}`: segments only, as the baselines do), with its live and VoD playlists (the default), and with the live playlist served by its hook listener (`playlist: {live: served}`).",
 			thousands(e.sc.bigN), mib(e.sc.bigSize), thousands(e.sc.smallN), mib(e.sc.smallSize), e.sc.offloadConns)}
 	tbl := table{header: []string{"files", "run", "srs-offload", "raw PutObject ×16 (ceiling)", "rclone --transfers 16",
 		"srs-offload / raw PUT", "target", "srs-offload / rclone", "target", "met?"}}
 	cpu := table{header: []string{"CPU time", "srs-offload archive only + versitygw + Redis", "srs-offload with playlists + versitygw + Redis",
-		"raw PUT (harness) + versitygw", "rclone + versitygw"}}
-	reqs := table{header: []string{"S3 requests per file", "srs-offload archive only", "srs-offload with playlists", "raw PUT", "rclone"}}
+		"srs-offload with served playlists + versitygw + Redis", "raw PUT (harness) + versitygw", "rclone + versitygw"}}
+	reqs := table{header: []string{"S3 requests per file", "srs-offload archive only", "srs-offload with playlists", "srs-offload with served playlists", "raw PUT", "rclone"}}
+	perSeg := table{header: []string{"CPU per file (the uploading process only)", "srs-offload archive only", "srs-offload with playlists", "srs-offload with served playlists",
+		"raw PUT loop (harness)", "archive only / raw", "with playlists / raw", "served / raw"}}
 	vt := table{header: []string{"files (archive only)", "storage.verify auto (default; md5 on versitygw, CRC32C sent too)", "storage.verify md5",
 		"storage.verify checksum (crc32c)", "checksum / md5", "CPU time: md5", "CPU time: checksum"}}
 	for _, c := range []struct {
 		n    int
 		size int64
 	}{{e.sc.bigN, e.sc.bigSize}, {e.sc.smallN, e.sc.smallSize}} {
-		if err := e.offloadCase(&s, &tbl, &cpu, &reqs, &vt, c.n, c.size); err != nil {
+		if err := e.offloadCase(&s, &tbl, &cpu, &reqs, &perSeg, &vt, c.n, c.size); err != nil {
 			s.err = err
 			break
 		}
 	}
-	s.tables = append(s.tables, tbl, cpu, reqs, vt)
+	s.tables = append(s.tables, tbl, cpu, perSeg, reqs, vt)
 	s.notes = append(s.notes,
-		"The targets (≥ 0.90× raw PUT, ≥ 1.30× rclone) are judged on srs-offload archive only (`playlist.enabled: false`): it does what the baselines do, store the segments, and writes no playlists. "+
-			"The default mode (a live playlist per stream and a VoD playlist per publish session, about one more PutObject per segment, and their ledger in Redis) is the whole product; its ratios are shown as the cost of the playlists, not judged.",
+		"The targets (issue 16): archive only (`playlist.enabled: false`, what the baselines do: store the segments) ≥ 0.95× raw PUT at 1 MiB and ≥ 0.90× at 64 KiB, with at most 1.2× the raw loop's CPU per 64 KiB segment; "+
+			"the default mode (a live playlist per stream and a VoD playlist per publish session, about one more PutObject per segment, and their ledger in Redis) ≥ 0.75× of archive only at 1 MiB and ≥ 0.6× at 64 KiB. "+
+			"The served mode (`playlist.live: served`: the hook listener serves the live playlist from the ledger, the bucket gets segments and VoD playlists only) is measured beside them for the operator's choice, not judged; rclone is shown, not judged.",
+		"CPU per file: the CPU time of the process that uploads (srs-offload `serve`: hooks, queue, upload, verify, purge, playlists; the harness for raw PUT, which does nothing else then) over the files, median of the repetitions; the ratios are the mean of the per-repetition ratios.",
 		"Throughput is the data set's bytes over the wall time: for srs-offload from the first hook until the last file is gone from the root (the harness stats the files in hook order every 5 ms), for raw PUT from the first open until the last answer, for rclone the process's run time.",
 		fmt.Sprintf("srs-offload: each file appears in the root (a hard link of the generated file, as SRS renames a finished segment) and its on_hls is sent right after, %d streams sending in parallel, each in order (SRS sends on_hls serially per stream), one connection per hook. "+
 			"Its config is the default one (worker.concurrency 16, spool, reconciler with watcher) with poll_interval 20ms, once with `playlist: {enabled: false}` and once with the default playlists.", e.sc.offloadConns),
-		"Each repetition runs raw PUT, srs-offload archive only, rclone, srs-offload with playlists, then archive only with verify md5 and with verify checksum, in that order, and in the reverse order in the next repetition; the baseline columns of the two srs-offload rows are the same runs.",
+		"Each repetition runs raw PUT, srs-offload archive only, rclone, srs-offload with playlists, with served playlists, then archive only with verify md5 and with verify checksum, in that order, and in the reverse order in the next repetition; the baseline columns of the two srs-offload rows are the same runs.",
 		"Raw PUT: 16 goroutines, aws-sdk-go-v2 set up as srs-offload's uploader (path-style, checksums only when required), each file read once for its MD5 and sent with Content-MD5 and Content-Type, its ETag compared: what srs-offload's single PUT does, without the queue, spool, conditional write, purge and playlists.",
 		"rclone: Debian's rclone with an S3 remote (provider Other, path style) from RCLONE_CONFIG_* variables, defaults otherwise (it also sends Content-MD5 for single-part uploads).",
 		"CPU time: of the process doing the work (srs-offload; the harness for raw PUT, which also runs nothing else then; rclone), of versitygw and, for srs-offload, of Redis, over the run; cores = their sum over the wall time, of the "+fmt.Sprint(runtime.NumCPU())+" there are.",
@@ -89,7 +93,7 @@ func (e *env) benchOffload() section {
 	return s
 }
 
-func (e *env) offloadCase(s *section, tbl, cpu, reqs, vt *table, n int, size int64) error {
+func (e *env) offloadCase(s *section, tbl, cpu, reqs, perSeg, vt *table, n int, size int64) error {
 	label := fmt.Sprintf("%s × %s", thousands(n), mib(size))
 	key := fmt.Sprintf("b2-%s", strings.ReplaceAll(mib(size), " ", ""))
 	e.logf("B2 %s: generating the files", label)
@@ -100,12 +104,12 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs, vt *table, n int, size int
 	defer os.RemoveAll(d.dir)
 	settle()
 
-	var raws, rclones, archives, fulls, md5s, sums []usage
+	var raws, rclones, archives, fulls, serveds, md5s, sums []usage
 	var sumMD5 []float64
 	md5Mode, sumMode := archiveMode.withVerify("md5"), archiveMode.withVerify("checksum")
-	var archRaw, archRclone, fullRaw, fullRclone, fullArch []float64
+	var archRaw, archRclone, fullRaw, fullRclone, fullArch, servedArch []float64
 	for rep := range e.opt.reps {
-		var raw, rcl, arch, full, vm, vs usage
+		var raw, rcl, arch, full, srv, vm, vs usage
 		steps := []struct {
 			name string
 			run  func() error
@@ -114,6 +118,7 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs, vt *table, n int, size int
 			{"srs-offload archive only", func() (err error) { arch, err = e.offloadOurs(d, key, rep, raw.elapsed, archiveMode); return }},
 			{"rclone", func() (err error) { rcl, err = e.rclone(d); return }},
 			{"srs-offload with playlists", func() (err error) { full, err = e.offloadOurs(d, key, rep, raw.elapsed, playlistsMode); return }},
+			{"srs-offload with served playlists", func() (err error) { srv, err = e.offloadOurs(d, key, rep, raw.elapsed, servedMode); return }},
 			{"srs-offload archive only, verify md5", func() (err error) { vm, err = e.offloadOurs(d, key, rep, raw.elapsed, md5Mode); return }},
 			{"srs-offload archive only, verify checksum", func() (err error) { vs, err = e.offloadOurs(d, key, rep, raw.elapsed, sumMode); return }},
 		}
@@ -128,6 +133,8 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs, vt *table, n int, size int
 			settle()
 		}
 		raws, rclones, archives, fulls = append(raws, raw), append(rclones, rcl), append(archives, arch), append(fulls, full)
+		serveds = append(serveds, srv)
+		servedArch = append(servedArch, arch.elapsed.Seconds()/srv.elapsed.Seconds())
 		md5s, sums = append(md5s, vm), append(sums, vs)
 		sumMD5 = append(sumMD5, vm.elapsed.Seconds()/vs.elapsed.Seconds())
 		s.notes = append(s.notes, fmt.Sprintf("%s rep %d, archive only: verify md5 %s, verify checksum %s (%s)",
@@ -143,7 +150,7 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs, vt *table, n int, size int
 		for _, r := range []struct {
 			m mode
 			u usage
-		}{{archiveMode, arch}, {playlistsMode, full}} {
+		}{{archiveMode, arch}, {playlistsMode, full}, {servedMode, srv}} {
 			s.notes = append(s.notes, fmt.Sprintf("%s rep %d, srs-offload %s: every hook answered after %s (hook p99 %s); its metrics: %s",
 				label, rep+1, r.m.short, secs(r.u.hooks), ms(r.u.hookP99), r.u.metrics))
 		}
@@ -155,28 +162,49 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs, vt *table, n int, size int
 	}
 	a1, a2 := mean(archRaw), mean(archRclone)
 	f1, f2, fa := mean(fullRaw), mean(fullRclone), mean(fullArch)
-	met := a1 >= 0.9 && a2 >= 1.3
+	sa := mean(servedArch)
+	// Issue 16's targets: archive only ≥ 0.90× raw PUT (≥ 0.95× at 1 MiB, which replaces the
+	// rclone target); with playlists ≥ 0.75× of archive only at 1 MiB, ≥ 0.6× at 64 KiB.
+	rawTarget, fullTarget := 0.90, 0.60
+	if size >= 1<<20 {
+		rawTarget, fullTarget = 0.95, 0.75
+	}
 	tbl.rows = append(tbl.rows,
-		[]string{label, archiveMode.label, cell(archives), cell(raws), cell(rclones), ratio(a1), "≥ 0.90×", ratio(a2), "≥ 1.30×", yesNo(met)},
-		[]string{label, playlistsMode.label, cell(fulls), cell(raws), cell(rclones), ratio(f1), "not a target", ratio(f2), "not a target",
-			fmt.Sprintf("— (%s of archive only)", ratio(fa))})
-	cpu.rows = append(cpu.rows, []string{label, cpuCell(archives, true), cpuCell(fulls, true), cpuCell(raws, false), cpuCell(rclones, false)})
+		[]string{label, archiveMode.label, cell(archives), cell(raws), cell(rclones), ratio(a1), fmt.Sprintf("≥ %.2f×", rawTarget), ratio(a2), "not a target", yesNo(a1 >= rawTarget)},
+		[]string{label, playlistsMode.label, cell(fulls), cell(raws), cell(rclones), ratio(f1), fmt.Sprintf("≥ %.2f× of archive only", fullTarget), ratio(f2), "not a target",
+			fmt.Sprintf("%s (%s of archive only)", yesNo(fa >= fullTarget), ratio(fa))},
+		[]string{label, servedMode.label, cell(serveds), cell(raws), cell(rclones), ratio(mean(func() []float64 {
+			out := make([]float64, len(raws))
+			for i := range raws {
+				out[i] = raws[i].elapsed.Seconds() / serveds[i].elapsed.Seconds()
+			}
+			return out
+		}())), "not a target", "", "not a target", fmt.Sprintf("— (%s of archive only)", ratio(sa))})
+	cpu.rows = append(cpu.rows, []string{label, cpuCell(archives, true), cpuCell(fulls, true), cpuCell(serveds, true), cpuCell(raws, false), cpuCell(rclones, false)})
 	files := n * len(archives)
 	reqs.rows = append(reqs.rows, []string{label, perFile(sumReqs(archives), nil, files), perFile(sumReqs(fulls), nil, files),
-		perFile(sumReqs(raws), nil, files), perFile(sumReqs(rclones), nil, files)})
+		perFile(sumReqs(serveds), nil, files), perFile(sumReqs(raws), nil, files), perFile(sumReqs(rclones), nil, files)})
+	perSeg.rows = append(perSeg.rows, []string{label, cpuPerFile(archives, n), cpuPerFile(fulls, n), cpuPerFile(serveds, n), cpuPerFile(raws, n),
+		ratio(cpuRatio(archives, raws)), ratio(cpuRatio(fulls, raws)), ratio(cpuRatio(serveds, raws))})
 	vs := func(r float64, ours, base []usage) string {
 		return fmt.Sprintf("%s (%.0f vs %.0f MiB/s)", ratio(r), mibps(d.bytes, wall(ours)), mibps(d.bytes, wall(base)))
 	}
 	s.summary = append(s.summary,
-		[]string{"B2 " + label + " vs raw PUT (archive only)", "≥ 0.90×", vs(a1, archives, raws), yesNo(a1 >= 0.9)},
-		[]string{"B2 " + label + " vs raw PUT (with playlists)", "not a target", vs(f1, fulls, raws) + fmt.Sprintf("; %s of archive only", ratio(fa)), "—"},
-		[]string{"B2 " + label + " vs rclone (archive only)", "≥ 1.30×", vs(a2, archives, rclones), yesNo(a2 >= 1.3)},
+		[]string{"B2 " + label + " vs raw PUT (archive only)", fmt.Sprintf("≥ %.2f×", rawTarget), vs(a1, archives, raws), yesNo(a1 >= rawTarget)},
+		[]string{"B2 " + label + " with playlists vs archive only", fmt.Sprintf("≥ %.2f×", fullTarget), vs(fa, fulls, archives) + fmt.Sprintf("; %s of raw PUT", ratio(f1)), yesNo(fa >= fullTarget)},
+		[]string{"B2 " + label + " with served live playlists vs archive only", "not a target", vs(sa, serveds, archives), "—"},
+		[]string{"B2 " + label + " vs rclone (archive only)", "not a target", vs(a2, archives, rclones), "—"},
 		[]string{"B2 " + label + " vs rclone (with playlists)", "not a target", vs(f2, fulls, rclones), "—"})
+	if size < 1<<20 {
+		c := cpuRatio(archives, raws)
+		s.summary = append(s.summary, []string{"B2 " + label + " srs-offload CPU per segment vs the raw loop's (archive only)", "≤ 1.20×",
+			fmt.Sprintf("%s (%s vs %s)", ratio(c), cpuPerFile(archives, n), cpuPerFile(raws, n)), yesNo(c <= 1.2)})
+	}
 	vt.rows = append(vt.rows, []string{label, cell(archives), cell(md5s), cell(sums), ratio(mean(sumMD5)), cpuCell(md5s, true), cpuCell(sums, true)})
 	s.summary = append(s.summary, []string{"B2 " + label + " verify checksum vs md5 (archive only)", "not a target",
 		fmt.Sprintf("%s (%.0f vs %.0f MiB/s)", ratio(mean(sumMD5)), mibps(d.bytes, wall(sums)), mibps(d.bytes, wall(md5s))), "—"})
 	races := 0
-	for _, u := range append(slices.Clone(archives), fulls...) {
+	for _, u := range append(append(slices.Clone(archives), fulls...), serveds...) {
 		races += u.races
 	}
 	if races > 0 {
@@ -401,8 +429,15 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 	sortDur(lat)
 	res.hookP99 = pct(lat, .99)
 	res.races = int(races.Load())
-	if spooled := filesUnder(filepath.Join(root, ".srs-offload")); len(spooled) > 0 {
-		return res, fmt.Errorf("%d files left in the spool, e.g. %s", len(spooled), spooled[0])
+	// A purge removes SRS's name first and the spooled link right after: the last few links may
+	// still be going when the last name is gone.
+	spooled := filesUnder(filepath.Join(root, ".srs-offload"))
+	for deadline := time.Now().Add(5 * time.Second); len(spooled) > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		spooled = filesUnder(filepath.Join(root, ".srs-offload"))
+	}
+	if len(spooled) > 0 {
+		return res, fmt.Errorf("%d files left in the spool 5 s after the last was purged, e.g. %s", len(spooled), spooled[0])
 	}
 	if err := o.finish(); err != nil {
 		return res, err
@@ -424,4 +459,21 @@ func (e *env) checkAndDrop(bucket string, files []dataFile, prefix string) error
 		return fmt.Errorf("bucket %s: %w", bucket, err)
 	}
 	return e.s3.dropBucket(bucket)
+}
+
+// cpuPerFile is the median CPU time of the uploading process per file.
+func cpuPerFile(us []usage, n int) string {
+	own := medianOf(us, func(u usage) time.Duration { return u.own })
+	return fmt.Sprintf("%.0f µs", float64(own.Microseconds())/float64(n))
+}
+
+// cpuRatio is the mean over the repetitions of ours' CPU time over base's.
+func cpuRatio(ours, base []usage) float64 {
+	rs := make([]float64, 0, len(ours))
+	for i := range ours {
+		if i < len(base) && base[i].own > 0 {
+			rs = append(rs, ours[i].own.Seconds()/base[i].own.Seconds())
+		}
+	}
+	return mean(rs)
 }

@@ -592,6 +592,7 @@ type mode struct {
 	label     string // a row of the report
 	short     string // in the summary and the notes
 	playlists bool
+	served    bool   // playlist.live: served (no live playlist object)
 	verify    string // storage.verify, "" for the default (auto)
 }
 
@@ -607,6 +608,9 @@ func (m mode) withVerify(v string) mode {
 var (
 	archiveMode   = mode{key: "archive", label: "srs-offload (archive only: playlist.enabled false)", short: "archive only", playlists: false}
 	playlistsMode = mode{key: "playlists", label: "srs-offload (live + VoD playlists, default)", short: "with playlists", playlists: true}
+	// servedMode serves the live playlist from the hook listener (playlist.live: served): the
+	// bucket gets the segments and the VoD playlists only.
+	servedMode = mode{key: "served", label: "srs-offload (served live + VoD playlists: playlist.live served)", short: "with served playlists", playlists: true, served: true}
 	// defaultMode is the config srs-offload ships with (B1 and B3 run it).
 	defaultMode = playlistsMode
 )
@@ -622,6 +626,9 @@ func (e *env) offloadConfig(listen, admin, root, bucket string, m mode) string {
 	}
 	if !m.playlists {
 		playlist = "playlist: {enabled: false}\n"
+	}
+	if m.served {
+		playlist = "playlist: {live: served}\n"
 	}
 	return fmt.Sprintf(`# written by internal/bench
 listen: %s

@@ -29,6 +29,7 @@ import (
 // Server is an S3 endpoint with one bucket.
 type Server struct {
 	Name      string
+	Provider  string // storage.provider; empty: detected from the endpoint
 	Endpoint  string
 	Bucket    string
 	AccessKey string
@@ -43,7 +44,7 @@ type Server struct {
 func (s *Server) Config() uploader.Config {
 	t := true
 	return uploader.Config{
-		Endpoint: s.Endpoint, Region: "us-east-1", Bucket: s.Bucket, PathStyle: &t,
+		Provider: s.Provider, Endpoint: s.Endpoint, Region: "us-east-1", Bucket: s.Bucket, PathStyle: &t,
 		AccessKey: s.AccessKey, SecretKey: s.SecretKey, CABundle: s.CABundle,
 		MultipartThreshold: 16 << 20, PartSize: 5 << 20, PartConcurrency: 4, MaxConns: 16,
 	}

@@ -2,6 +2,8 @@ package s3test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -78,7 +80,7 @@ func Corrupt(t testing.TB, s *Server) *Corrupter {
 		t.Fatal(err)
 	}
 	c := &Corrupter{}
-	proxy := httputil.NewSingleHostReverseProxy(target) // keeps the signed Host header
+	proxy := reverseProxy(target, s) // keeps the signed Host header
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.On.Load() && r.Method == http.MethodPut && r.ContentLength > 1 && r.Header.Get("X-Amz-Copy-Source") == "" {
 			c.Flipped.Add(1)
@@ -179,10 +181,24 @@ func Proxy(t testing.TB, s *Server, wrap func(http.Handler) http.Handler) *Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(wrap(httputil.NewSingleHostReverseProxy(target)))
+	srv := httptest.NewServer(wrap(reverseProxy(target, s)))
 	t.Cleanup(srv.Close)
 	cp := *s
 	cp.Endpoint = srv.URL
 	cp.Name = s.Name + "+proxy"
 	return &cp
+}
+
+// reverseProxy forwards to target, trusting the server's own certificate when it serves TLS with
+// one (MinIO): the proxy itself serves plain HTTP on loopback, and storage still sees TLS.
+func reverseProxy(target *url.URL, s *Server) *httputil.ReverseProxy {
+	p := httputil.NewSingleHostReverseProxy(target)
+	if len(s.CABundle) > 0 {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(s.CABundle)
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: pool}
+		p.Transport = t
+	}
+	return p
 }
