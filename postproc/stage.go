@@ -65,6 +65,11 @@ func (s *Stage) stored(ctx context.Context, st queue.Stored) error {
 	if err != nil {
 		return err
 	}
+	if !found && st.Event == "dvr.stored" && s.Derived != nil && s.Derived.Remux == RemuxInstead {
+		// A repeat of this task after its MP4 replaced the recording: all was done.
+		s.Log.Info("post: recording already replaced by its MP4", "key", st.Key)
+		return nil
+	}
 	if !found {
 		return fmt.Errorf("%s: %s is not in storage (deleted since?): %w", st.Event, st.Key, asynq.SkipRetry)
 	}
