@@ -47,7 +47,12 @@ func (ps *problems) post(c settings.Post) postPlan {
 		return k
 	}
 	d := &postproc.Derived{Remux: c.Remux, Poster: c.Poster.Enabled, PosterOffset: c.Poster.Offset,
-		SessionMP4: c.SessionMP4.Enabled}
+		SessionMP4: c.SessionMP4.Enabled, TempDir: c.TempDir}
+	if c.TempDir != "" {
+		if fi, err := os.Stat(c.TempDir); err != nil || !fi.IsDir() {
+			ps.add("post.temp_dir", fmt.Errorf("%q is not a folder: %v", c.TempDir, err))
+		}
+	}
 	if c.Remux != postproc.RemuxOff {
 		d.RemuxKey = key("post.remux_key", c.RemuxKey)
 	}

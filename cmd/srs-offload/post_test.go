@@ -42,6 +42,12 @@ func TestCheckPostFFmpegAndWebhookSecret(t *testing.T) {
 	if strings.Contains(out, "s3cr3t-value") {
 		t.Errorf("check printed the webhook secret:\n%s", out)
 	}
+	// A temp_dir that is not a folder is refused by name.
+	os.WriteFile(cfg, []byte(body+"  temp_dir: /nonexistent/post\n"), 0o600)
+	if out, code := run(os.Getenv("PATH")); code != 2 || !strings.Contains(out, "post.temp_dir:") {
+		t.Errorf("check with a missing post.temp_dir: exit %d\n%s", code, out)
+	}
+	os.WriteFile(cfg, []byte(body), 0o600)
 	// Off: no ffmpeg needed.
 	os.WriteFile(cfg, []byte(fmt.Sprintf("roots: [%q]\npost:\n  remux: \"off\"\n", dir)), 0o600)
 	if out, code := run(empty); code != 0 {
