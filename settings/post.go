@@ -31,9 +31,9 @@ type Post struct {
 	FFmpegTimeout time.Duration `yaml:"ffmpeg_timeout"`
 	// TempDir holds each task's download and ffmpeg's output while it runs (twice the
 	// recording's size); empty: the system's ($TMPDIR, often a small tmpfs).
-	TempDir string `yaml:"temp_dir"`
-	Poster        PostPoster    `yaml:"poster"`
-	SessionMP4    PostSession   `yaml:"session_mp4"`
+	TempDir    string      `yaml:"temp_dir"`
+	Poster     PostPoster  `yaml:"poster"`
+	SessionMP4 PostSession `yaml:"session_mp4"`
 }
 
 // PostWebhook is one receiver of events.
