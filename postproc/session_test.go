@@ -22,7 +22,12 @@ import (
 // A session of 20 H.264 + AAC TS segments, whose VoD playlist and segments are only in storage,
 // becomes one MP4 of the session's duration (within one frame), moov first, announced with
 // session_mp4.stored, with a poster from it; no temporary file remains.
-func TestSessionMP4(t *testing.T) {
+func TestSessionMP4(t *testing.T) { testSessionMP4(t, false) }
+
+// The same with fMP4 segments and their init segment (EXT-X-MAP), as SRS 7 writes them.
+func TestSessionMP4fMP4(t *testing.T) { testSessionMP4(t, true) }
+
+func testSessionMP4(t *testing.T, fmp4 bool) {
 	rcv := newReceiver(t, 0)
 	var d *postproc.Derived
 	r := newRig(t, func(s *postproc.Stage) {
@@ -40,7 +45,11 @@ func TestSessionMP4(t *testing.T) {
 	r.start(t)
 	src := t.TempDir()
 	const n = 20
-	mediatest.HLS(t, src, n, 1)
+	if fmp4 {
+		mediatest.HLSfMP4(t, src, n, 1)
+	} else {
+		mediatest.HLS(t, src, n, 1)
+	}
 	raw, err := os.ReadFile(filepath.Join(src, "index.m3u8"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +64,16 @@ func TestSessionMP4(t *testing.T) {
 	vod.WriteString("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:2\n")
 	var total float64
 	ctx := context.Background()
+	if fmp4 {
+		b, err := os.ReadFile(filepath.Join(src, "init.mp4"))
+		if err != nil || pl.Segments[0].Map != "init.mp4" {
+			t.Fatalf("ffmpeg's init segment: %v, EXT-X-MAP %q", err, pl.Segments[0].Map)
+		}
+		if _, err := r.up.Put(ctx, "live/cam1/init.mp4", strings.NewReader(string(b)), int64(len(b)), media.MP4Type, "init"); err != nil {
+			t.Fatal(err)
+		}
+		vod.WriteString("#EXT-X-MAP:URI=\"../init.mp4\"\n")
+	}
 	for _, seg := range pl.Segments {
 		b, err := os.ReadFile(filepath.Join(src, seg.URI))
 		if err != nil {
@@ -99,7 +118,7 @@ func TestSessionMP4(t *testing.T) {
 	mp4 := filepath.Join(t.TempDir(), "session.mp4")
 	os.WriteFile(mp4, b, 0o644)
 	dur, video := mediatest.Duration(t, mp4), mediatest.VideoDuration(t, mp4)
-	t.Logf("%d segments, playlist %.3fs: session MP4 %.3fs (video %.3fs), %d bytes, made in %s", n, total, dur, video, len(b), took.Round(time.Millisecond))
+	t.Logf("fMP4 %v: %d segments, playlist %.3fs: session MP4 %.3fs (video %.3fs), %d bytes, made in %s", fmp4, n, total, dur, video, len(b), took.Round(time.Millisecond))
 	if math.Abs(video-total) > 1.0/mediatest.Rate || math.Abs(dur-total) > 1.0/mediatest.Rate {
 		t.Errorf("session MP4 %.3fs (video %.3fs), session %.3fs: more than a frame apart", dur, video, total)
 	}

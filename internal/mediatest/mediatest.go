@@ -50,6 +50,16 @@ func HLS(t testing.TB, dir string, n int, segment float64) {
 		"-hls_segment_filename", dir+"/seg-%d.ts", dir+"/index.m3u8")
 }
 
+// HLSfMP4 is HLS with fMP4 segments (seg-0.m4s …) and their init segment init.mp4, as SRS 7's
+// hls_use_fmp4 writes them.
+func HLSfMP4(t testing.TB, dir string, n int, segment float64) {
+	t.Helper()
+	s := strconv.FormatFloat(segment, 'f', 3, 64)
+	ffmpeg(t, "-t", strconv.FormatFloat(segment*float64(n), 'f', 3, 64), "-f", "hls", "-hls_time", s, "-hls_list_size", "0",
+		"-hls_segment_type", "fmp4", "-hls_fmp4_init_filename", "init.mp4",
+		"-hls_segment_filename", dir+"/seg-%d.m4s", dir+"/index.m3u8")
+}
+
 // Duration is ffprobe's duration of the file's container, in seconds.
 func Duration(t testing.TB, path string) float64 {
 	t.Helper()
