@@ -27,6 +27,8 @@ type Manager struct {
 	Store  Store
 	// VODKey names each session's VoD playlist; nil writes none.
 	VODKey *objkey.Template
+	// Written, when set, learns of every VoD playlist written (post-processing).
+	Written VODWritten
 	// EndLive adds EXT-X-ENDLIST to the live playlist when a session ends.
 	EndLive bool
 	// VODWait is how long an ended session waits for segments still in flight.
@@ -162,6 +164,17 @@ func (m *Manager) writeVOD(ctx context.Context, pk string, s session, n int64) (
 		return 0, fmt.Errorf("vod playlist %s: %w", key, err)
 	}
 	m.log().Info("playlist: VoD written", "playlist", pk, "session", s.Number, "vod", key, "items", len(items), "in_flight", n)
+	if m.Written != nil {
+		v := VOD{Key: key, Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream, Client: s.Info.Client,
+			Session: sessionName(s), Items: len(items)}
+		for _, it := range items {
+			v.Duration += it.Duration
+		}
+		// A failure fails the end (or the segment) task, which writes and announces again.
+		if err := m.Written.VODWritten(ctx, v); err != nil {
+			return 0, fmt.Errorf("vod playlist %s: post-processing: %w", key, err)
+		}
+	}
 	return len(items), nil
 }
 
@@ -313,4 +326,21 @@ func (m *Manager) Purged(ctx context.Context, path string, f fileid.ID) error {
 // PurgedFile returns the identity of the file that was at path when it was purged (see Receiver).
 func (m *Manager) PurgedFile(ctx context.Context, path string) (fileid.ID, bool, error) {
 	return m.receiver().PurgedFile(ctx, path)
+}
+
+// VOD is a session's VoD playlist as written to storage.
+type VOD struct {
+	Key                        string
+	Vhost, App, Stream, Client string
+	// Session is the session's name (its start and publisher).
+	Session string
+	// Duration is the sum of its segments' durations, in seconds.
+	Duration float64
+	// Items is how many records it was rendered from; a rewrite with more is a new version.
+	Items int
+}
+
+// VODWritten learns of every VoD playlist written (see postproc.Stage).
+type VODWritten interface {
+	VODWritten(ctx context.Context, v VOD) error
 }

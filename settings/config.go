@@ -36,6 +36,7 @@ type Config struct {
 	Playlist  Playlist  `yaml:"playlist"`
 	Warm      Warm      `yaml:"warm"`
 	Worker    Worker    `yaml:"worker"`
+	Post      Post      `yaml:"post"`
 	Debug     Debug     `yaml:"debug"`
 }
 
@@ -336,6 +337,7 @@ func Default() Config {
 			Timeout: 2 * time.Hour, ShutdownTimeout: 30 * time.Second, Dedup: 10 * time.Minute,
 			PollInterval: 20 * time.Millisecond,
 		},
+		Post:  defaultPost(),
 		Debug: Debug{PProf: false},
 	}
 }

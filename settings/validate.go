@@ -183,6 +183,7 @@ func (c *Config) Validate() error {
 	if c.Worker.PollInterval <= 0 || c.Worker.PollInterval > 5*time.Second {
 		add("worker.poll_interval", "want between 0 and 5s, got %s", c.Worker.PollInterval)
 	}
+	c.validatePost(add)
 	if len(p) > 0 {
 		return p
 	}

@@ -225,6 +225,10 @@ func failed(insp *asynq.Inspector, q Queue, n int) ([]Error, error) {
 						e.Key = en.Vhost + "/" + en.App + "/" + en.Stream
 					}
 				}
+			default:
+				if k, ok := queue.PostKey(t.Type, t.Payload); ok {
+					e.Key = k
+				}
 			}
 			out = append(out, e)
 		}

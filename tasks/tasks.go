@@ -32,7 +32,7 @@ const (
 var ListStates = []string{StateArchived, StateRetry, StatePending, StateScheduled, StateActive, StateCompleted}
 
 // Kinds are the queue kinds of srs-offload (queue.Name(kind, node)).
-var Kinds = []string{queue.KindHLS, queue.KindDVR, queue.KindWarm}
+var Kinds = []string{queue.KindHLS, queue.KindDVR, queue.KindWarm, queue.KindPost}
 
 // Filter selects queues: by kind (empty: every kind) and node (empty: every node).
 type Filter struct {
@@ -306,6 +306,10 @@ func taskOf(ti *asynq.TaskInfo) Task {
 		var w queue.Warm
 		if json.Unmarshal(ti.Payload, &w) == nil {
 			t.Key = w.Key
+		}
+	default:
+		if k, ok := queue.PostKey(ti.Type, ti.Payload); ok {
+			t.Key = k
 		}
 	}
 	return t

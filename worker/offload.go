@@ -58,6 +58,11 @@ type Warms interface {
 	Stored(ctx context.Context, expected, actual string) error
 }
 
+// Recorded learns of every DVR recording stored and verified under key (see postproc.Stage).
+type Recorded interface {
+	Recorded(ctx context.Context, p queue.Offload, key string) error
+}
+
 // Offloader handles TypeOffload tasks.
 type Offloader struct {
 	Roots *roots.Set
@@ -84,7 +89,9 @@ type Offloader struct {
 	// uploads, verifies and purges it (see package claim); a task whose file another worker
 	// holds waits (queue.ErrNotYet) and then finds it stored.
 	Claims *claim.Claims
-	Log    *slog.Logger
+	// Post, when set, learns of every stored DVR recording (see package postproc).
+	Post Recorded
+	Log  *slog.Logger
 }
 
 // ProcessTask is the asynq handler.
@@ -360,6 +367,13 @@ func (o *Offloader) release(p queue.Offload, fi fs.FileInfo) bool {
 
 // stored tells the playlists a file is in storage under key (with the EXT-X-KEY SRS wrote for it).
 func (o *Offloader) stored(ctx context.Context, p queue.Offload, key string) error {
+	if p.Kind == queue.KindDVR && o.Post != nil {
+		// Only an enqueue: the post-processing itself runs on its own queue. A failed enqueue
+		// retries the task, which finds the file stored and announces it again.
+		if err := o.Post.Recorded(ctx, p, key); err != nil {
+			return fmt.Errorf("post-processing: %w", err)
+		}
+	}
 	if p.Kind != queue.KindHLS {
 		return nil
 	}

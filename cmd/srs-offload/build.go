@@ -20,6 +20,7 @@ import (
 	"github.com/srs-offload/srs-offload/admin"
 	"github.com/srs-offload/srs-offload/claim"
 	"github.com/srs-offload/srs-offload/playlist"
+	"github.com/srs-offload/srs-offload/postproc"
 	"github.com/srs-offload/srs-offload/uploader"
 	"github.com/srs-offload/srs-offload/worker"
 
@@ -57,6 +58,8 @@ type plan struct {
 	redis *redisconn.Conn
 	// scope is queue.scope: the node's queues, or a shared volume's.
 	scope queue.Scope
+	// post is post-processing's (webhooks with their secrets).
+	post postPlan
 }
 
 // queueNode is the node part of this process's queue names: node, or shared:<name>.
@@ -132,6 +135,7 @@ func compile(cfg settings.Config) (*plan, error) {
 			p.targets = append(p.targets, wt)
 		}
 	}
+	p.post = ps.post(cfg.Post)
 	if len(ps.Errors) > 0 {
 		p.close()
 		return nil, ps.Errors
@@ -354,13 +358,15 @@ type process struct {
 	hooks *hook.Handler         // the hooks role's
 	store *uploader.Uploader    // the worker role's
 	ws    *worker.Server
-	sweep *worker.Sweeper // nil when playlist.enabled is off
-	jan   *uploader.Janitor
-	adm   *admin.Handler
-	meter *spool.Meter       // the disk backlog; nil without a spool
-	admOn context.CancelFunc // stops adm.Watch
-	admWG sync.WaitGroup
-	srvs  *servers
+	// postSrv runs post-processing (nil when post.* turns nothing on).
+	postSrv *postproc.Server
+	sweep   *worker.Sweeper // nil when playlist.enabled is off
+	jan     *uploader.Janitor
+	adm     *admin.Handler
+	meter   *spool.Meter       // the disk backlog; nil without a spool
+	admOn   context.CancelFunc // stops adm.Watch
+	admWG   sync.WaitGroup
+	srvs    *servers
 }
 
 // build turns a plan into the parts of role r. With f.take it first holds every file on disk in
@@ -583,6 +589,7 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 		opts.Warmer = warmer
 		off.Warms = &warm.Trigger{Rendezvous: pr.rendez, Enqueue: pr.qc.EnqueueWarm, OnUpload: cfg.Warm.OnUpload}
 	}
+	pr.newPost(up, off, playlists)
 	pr.ws = worker.NewServer(pr.p.redisOpt(), opts, off)
 	// Multipart uploads older than the longest attempt belong to killed workers.
 	pr.jan = &uploader.Janitor{Uploader: up, OlderThan: cfg.Worker.Timeout + time.Minute, Every: time.Minute, Log: log}
@@ -599,6 +606,13 @@ func (pr *process) start(ctx context.Context) error {
 		}
 		if pr.sweep != nil {
 			pr.sweep.Start()
+		}
+		if pr.postSrv != nil {
+			if err := pr.postSrv.Start(); err != nil {
+				return fmt.Errorf("post: %w", err)
+			}
+			pr.log.Info("post-processing started", "queue", queue.Name(queue.KindPost, pr.p.queueNode()), "concurrency", cfg.Post.Concurrency,
+				"webhooks", len(cfg.Post.Webhooks), "remux", cfg.Post.Remux, "poster", cfg.Post.Poster.Enabled, "session_mp4", cfg.Post.SessionMP4.Enabled)
 		}
 		pr.jan.Start()
 		pr.log.Info("worker started", "node", cfg.Node, "queues", queue.Queues(pr.p.queueNode()), "concurrency", cfg.Worker.Concurrency,
@@ -650,6 +664,9 @@ func (pr *process) shutdown(ctx context.Context) error {
 	}
 	if pr.sweep != nil {
 		errs = append(errs, pr.sweep.Shutdown(ctx))
+	}
+	if pr.postSrv != nil {
+		errs = append(errs, pr.postSrv.Shutdown(ctx))
 	}
 	if pr.jan != nil {
 		errs = append(errs, pr.jan.Shutdown(ctx))

@@ -20,7 +20,7 @@ commands:
   worker    worker only
   dev       everything with an embedded Redis and S3: nothing to install (make run)
   check     validate a config, print every problem, exit 2 if there is one
-  requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|all] [--dry-run]
+  requeue   put this node's archived (failed-for-good) tasks back in the queue [--queue hls|dvr|warm|post|all] [--dry-run]
   status    every node's queues, disk backlog, uploads in flight, last errors, live streams, from Redis [--json] [--errors N]
   ls        what is stored per stream: HLS sessions and DVR recordings [app[/stream]] [--json]
   tasks     list, show, requeue and delete queued tasks: tasks ls|show|requeue|delete (tasks help)

@@ -16,7 +16,7 @@ import (
 
 const tasksUsage = `usage: srs-offload tasks <ls|show|requeue|delete> [-c config.yaml] [flags]
 
-  ls --state archived|retry|pending|scheduled|active|completed [--queue hls|dvr|warm] [--node N] [--limit N] [--json]
+  ls --state archived|retry|pending|scheduled|active|completed [--queue hls|dvr|warm|post] [--node N] [--limit N] [--json]
   show ID [--queue Q] [--node N] [--json]
   requeue ID [--queue Q] [--node N]           put one archived, retry or scheduled task back now
   requeue --all [--state archived|retry|scheduled] [--queue Q] [--node N] [--dry-run]
@@ -59,7 +59,7 @@ type taskFlags struct {
 func newTaskFlags(name, queueDefault string) taskFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	return taskFlags{fs: fs, config: configFlag(fs),
-		queue: fs.String("queue", queueDefault, "which queues: hls, dvr, warm or all"),
+		queue: fs.String("queue", queueDefault, "which queues: hls, dvr, warm, post or all"),
 		node:  fs.String("node", "", "which node's queues (default: every node)"),
 		json:  fs.Bool("json", false, "print JSON")}
 }
@@ -90,7 +90,7 @@ func (tf taskFlags) filter(name string) (tasks.Filter, bool) {
 	default:
 		for _, k := range strings.Split(q, ",") {
 			if err := tasks.CheckState(k, tasks.Kinds); err != nil {
-				fmt.Fprintf(os.Stderr, "%s: --queue %q: want hls, dvr, warm or all\n", name, q)
+				fmt.Fprintf(os.Stderr, "%s: --queue %q: want hls, dvr, warm, post or all\n", name, q)
 				return f, false
 			}
 			f.Kinds = append(f.Kinds, k)

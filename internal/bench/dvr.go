@@ -116,6 +116,7 @@ func (e *env) dvr(s *section) error {
 		"aws s3 cp: Debian's awscli (/usr/bin/aws) with `--endpoint-url`, path-style addressing, keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, its defaults otherwise (8 MiB parts, 10 in flight); the time is the process's run time, Python's start included.",
 		"Verify modes: srs-offload once more with `storage.verify: md5` (part MD5s and the whole file's MD5, compared with the multipart ETag) and once with `storage.verify: checksum` (CRC32C per part and of the whole file, sent as headers, compared with versitygw's full-object CRC32C; no MD5); checksum / md5 is the md5 run's time over the checksum run's. The peak RSS row is the default run's.",
 		"Both objects are checked with a HEAD (size) and deleted after each run; the file is read from the page cache by both.")
+	e.remuxCost(s)
 	return nil
 }
 
