@@ -306,7 +306,8 @@ func (e *env) profileSeconds(key string, guess time.Duration) int {
 	if !ok {
 		d = guess
 	}
-	return int(d.Seconds()+0.999) + 1
+	// The admin listener's profiler takes at most 60 s (the B4 runs last a minute and more).
+	return min(int(d.Seconds()+0.999)+1, 60)
 }
 
 func (e *env) ranOurs(key string, d time.Duration) {
