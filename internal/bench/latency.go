@@ -135,7 +135,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	e.logf("B4 %s: %d segments/s for %v", m.short, e.sc.latRate, e.sc.latDur)
 	prof := "b4-latency-" + m.key
 	headsFound, headsMissed := e.headsFound.Load(), e.headsMissed.Load()
-	wait := e.profile(o, prof, int(e.sc.latDur.Seconds())+3)
+	wait := e.profile(o, prof, min(int(e.sc.latDur.Seconds())+3, 60)) // the profiler takes at most 60 s
 	url := "http://" + o.listen + "/api/v1/hls"
 	c := hookClient()
 	var errOnce sync.Once
