@@ -230,6 +230,7 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 	if err != nil {
 		return err
 	}
+	sweepStreams.Set(float64(len(all)))
 	now := time.Now()
 	for _, z := range all {
 		pk := z.Member.(string)
