@@ -1,0 +1,182 @@
+// Command scale is srs-offload's scale model (`make scale`, issue 15): it plays N live streams
+// with SRS's cadence against one `srs-offload serve`, a real redis-server and a real S3 server
+// (versitygw), for each N given, and writes docs/SCALE.md: hook latency and achieved rate, Redis
+// memory per stream and per segment, Redis commands per segment, the playlist sweep's CPU,
+// playlist PUTs per second and srs-offload's CPU per segment, each over N.
+//
+// Like internal/bench it builds the binary from this tree, starts its own servers on free
+// loopback ports and measures from the outside: hooks over HTTP, CPU from /proc/<pid>/stat,
+// Redis from INFO, S3 requests from versitygw's StatsD counters, srs-offload's /metrics.
+//
+//	go run ./internal/scale -n 100,1000,10000 -dur 60s -out docs/SCALE.md [-modes bucket,served]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	ns      []int
+	dur     time.Duration
+	idle    time.Duration
+	drain   time.Duration
+	timeout time.Duration
+	segSize int
+	modes   []string // playlist.live: bucket (the default), served
+	out     string
+	fixture string
+	bin     string // a built srs-offload (the smoke test's); built from the module when empty
+}
+
+// env is one invocation: its servers and binary.
+type env struct {
+	opt     options
+	module  string
+	tmp     string
+	bin     string
+	redis   *redisServer
+	s3      *s3Server
+	fx      fixture
+	started time.Time
+	seq     int
+}
+
+func (e *env) logf(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "scale %6.1fs  %s\n", time.Since(e.started).Seconds(), fmt.Sprintf(format, a...))
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func parseNs(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimSpace(f), "_", ""))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-n: want stream counts such as 100,1000,10000, got %q", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func main() {
+	var opt options
+	var ns, modes string
+	flag.StringVar(&ns, "n", "100,1000,10000", "stream counts, one run each")
+	flag.DurationVar(&opt.dur, "dur", 60*time.Second, "how long the streams send segments, per run")
+	flag.DurationVar(&opt.idle, "idle", 10*time.Second, "how long idle CPU is measured (before the streams, and after them with N streams still active)")
+	flag.DurationVar(&opt.drain, "drain", 60*time.Second, "how long to wait, after the last hook, for the queue to drain")
+	flag.DurationVar(&opt.timeout, "timeout", 30*time.Second, "hook timeout (SRS's is 30 s)")
+	flag.IntVar(&opt.segSize, "seg", 1536, "segment size in bytes")
+	flag.StringVar(&modes, "modes", "bucket,served", "playlist.live modes to run: bucket (the default config) and/or served")
+	flag.StringVar(&opt.out, "out", "docs/SCALE.md", "the markdown report to write")
+	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the hook bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl)")
+	flag.Parse()
+	var err error
+	if opt.ns, err = parseNs(ns); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(2)
+	}
+	for _, m := range strings.Split(modes, ",") {
+		m = strings.TrimSpace(m)
+		if m != "bucket" && m != "served" {
+			fmt.Fprintf(os.Stderr, "scale: -modes: want bucket and/or served, got %q\n", m)
+			os.Exit(2)
+		}
+		opt.modes = append(opt.modes, m)
+	}
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sigs
+		fmt.Fprintf(os.Stderr, "\nscale: %v: stopping the servers and removing the temporary files\n", s)
+		reg.cleanup()
+		os.Exit(130)
+	}()
+	code := 0
+	if err := runAll(opt); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		code = 1
+	}
+	reg.cleanup()
+	os.Exit(code)
+}
+
+// runAll runs every N in every mode and writes the report. It fails only when the harness
+// cannot measure (a server does not start); what a run saw (failed hooks, a backlog) is reported.
+func runAll(opt options) error {
+	if opt.dur < 8*time.Second {
+		return errors.New("-dur: want at least 8s")
+	}
+	e := &env{opt: opt, started: time.Now()}
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
+		return fmt.Errorf("run inside the srs-offload module (go env GOMOD: %v)", err)
+	}
+	e.module = filepath.Dir(strings.TrimSpace(string(out)))
+	if opt.fixture == "" {
+		opt.fixture = filepath.Join(e.module, "testdata", "srs", "srs-7.0.18-abs-paths.jsonl")
+	}
+	if e.fx, err = loadFixture(opt.fixture); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "srs-offload-scale-")
+	if err != nil {
+		return err
+	}
+	reg.addDir(tmp)
+	if e.tmp, err = filepath.EvalSymlinks(tmp); err != nil {
+		return err
+	}
+	if e.bin = opt.bin; e.bin == "" {
+		e.logf("building srs-offload")
+		if e.bin, err = buildOffload(e.module, e.tmp); err != nil {
+			return err
+		}
+	}
+	if e.redis, err = startRedis(filepath.Join(e.tmp, "redis")); err != nil {
+		return err
+	}
+	if e.s3, err = startVersity(filepath.Join(e.tmp, "versitygw")); err != nil {
+		return err
+	}
+	e.logf("redis-server on %s, versitygw on %s; load average %s", e.redis.addr, e.s3.endpoint, loadAvg())
+	rep := report{opt: opt, loadStart: loadAvg(), redisVersion: e.redis.version, s3Version: e.s3.version, module: e.module}
+	for _, m := range opt.modes {
+		for _, n := range opt.ns {
+			res, err := e.runOne(n, m)
+			if err != nil {
+				return fmt.Errorf("N=%d %s: %w", n, m, err)
+			}
+			rep.results = append(rep.results, res)
+		}
+	}
+	rep.loadEnd = loadAvg()
+	e.logf("load average %s before, %s after", rep.loadStart, rep.loadEnd)
+	if err := rep.write(opt.out); err != nil {
+		return err
+	}
+	e.logf("wrote %s", opt.out)
+	return nil
+}
