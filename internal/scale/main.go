@@ -46,6 +46,7 @@ type env struct {
 	bin     string
 	redis   *redisServer
 	s3      *s3Server
+	proxy   *s3proxy // srs-offload's way to versitygw, counting
 	fx      fixture
 	started time.Time
 	seq     int
@@ -115,7 +116,7 @@ func main() {
 		os.Exit(130)
 	}()
 	code := 0
-	if err := runAll(opt); err != nil {
+	if _, err := runAll(opt); err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		code = 1
 	}
@@ -125,49 +126,54 @@ func main() {
 
 // runAll runs every N in every mode and writes the report. It fails only when the harness
 // cannot measure (a server does not start); what a run saw (failed hooks, a backlog) is reported.
-func runAll(opt options) error {
-	if opt.dur < 8*time.Second {
-		return errors.New("-dur: want at least 8s")
+func runAll(opt options) (report, error) {
+	rep := report{opt: opt}
+	if opt.dur < 4*time.Second {
+		return rep, errors.New("-dur: want at least 4s")
 	}
 	e := &env{opt: opt, started: time.Now()}
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil || strings.TrimSpace(string(out)) == "" || strings.TrimSpace(string(out)) == os.DevNull {
-		return fmt.Errorf("run inside the srs-offload module (go env GOMOD: %v)", err)
+		return rep, fmt.Errorf("run inside the srs-offload module (go env GOMOD: %v)", err)
 	}
 	e.module = filepath.Dir(strings.TrimSpace(string(out)))
 	if opt.fixture == "" {
 		opt.fixture = filepath.Join(e.module, "testdata", "srs", "srs-7.0.18-abs-paths.jsonl")
 	}
 	if e.fx, err = loadFixture(opt.fixture); err != nil {
-		return err
+		return rep, err
 	}
 	tmp, err := os.MkdirTemp("", "srs-offload-scale-")
 	if err != nil {
-		return err
+		return rep, err
 	}
 	reg.addDir(tmp)
 	if e.tmp, err = filepath.EvalSymlinks(tmp); err != nil {
-		return err
+		return rep, err
 	}
 	if e.bin = opt.bin; e.bin == "" {
 		e.logf("building srs-offload")
 		if e.bin, err = buildOffload(e.module, e.tmp); err != nil {
-			return err
+			return rep, err
 		}
 	}
 	if e.redis, err = startRedis(filepath.Join(e.tmp, "redis")); err != nil {
-		return err
+		return rep, err
 	}
 	if e.s3, err = startVersity(filepath.Join(e.tmp, "versitygw")); err != nil {
-		return err
+		return rep, err
 	}
-	e.logf("redis-server on %s, versitygw on %s; load average %s", e.redis.addr, e.s3.endpoint, loadAvg())
-	rep := report{opt: opt, loadStart: loadAvg(), redisVersion: e.redis.version, s3Version: e.s3.version, module: e.module}
+	if e.proxy, err = startS3Proxy(e.s3.endpoint); err != nil {
+		return rep, err
+	}
+	defer e.proxy.close()
+	e.logf("redis-server on %s, versitygw on %s (srs-offload's way: %s); load average %s", e.redis.addr, e.s3.endpoint, e.proxy.addr, loadAvg())
+	rep.loadStart, rep.redisVersion, rep.s3Version, rep.module = loadAvg(), e.redis.version, e.s3.version, e.module
 	for _, m := range opt.modes {
 		for _, n := range opt.ns {
 			res, err := e.runOne(n, m)
 			if err != nil {
-				return fmt.Errorf("N=%d %s: %w", n, m, err)
+				return rep, fmt.Errorf("N=%d %s: %w", n, m, err)
 			}
 			rep.results = append(rep.results, res)
 		}
@@ -175,8 +181,8 @@ func runAll(opt options) error {
 	rep.loadEnd = loadAvg()
 	e.logf("load average %s before, %s after", rep.loadStart, rep.loadEnd)
 	if err := rep.write(opt.out); err != nil {
-		return err
+		return rep, err
 	}
 	e.logf("wrote %s", opt.out)
-	return nil
+	return rep, nil
 }

@@ -21,7 +21,8 @@ type snap struct {
 	off, redis, s3, self          time.Duration // CPU
 	offRSS                        int64
 	metrics                       map[string]float64
-	reqs                          map[string]int64
+	reqs                          map[string]int64 // versitygw's StatsD counts
+	s3req                         map[string]int64 // the proxy's
 	hlsOK                         int64
 	pending, active, sched, retry int64 // asynq, every queue
 	completed                     int64
@@ -71,6 +72,7 @@ func (r *run) take() (snap, error) {
 	s.offRSS = rss(r.o.pid())
 	s.hlsOK = r.d.hlsOKNow()
 	s.reqs = r.e.s3.stats.now(r.bucket)
+	s.s3req = r.e.proxy.now()
 	m, err := httpGet("http://" + r.o.admin + "/metrics")
 	if err != nil {
 		return s, fmt.Errorf("srs-offload /metrics: %w", err)
@@ -178,7 +180,7 @@ type delta struct {
 	mem                  int64
 	cmds                 map[string]int64 // srs-offload's commands (the harness's own left out)
 	cmdUsec              int64
-	reqs                 map[string]int64
+	reqs, s3req          map[string]int64
 	sweeps               float64 // sweeps run
 	sweepWall, sweepCPU  float64 // seconds
 }
@@ -186,7 +188,7 @@ type delta struct {
 func diff(a, b snap) delta {
 	d := delta{dt: b.at.Sub(a.at), hls: b.hlsOK - a.hlsOK, stored: b.stored() - a.stored(),
 		off: b.off - a.off, redis: b.redis - a.redis, s3: b.s3 - a.s3, self: b.self - a.self,
-		mem: b.usedMem - a.usedMem, cmds: map[string]int64{}, reqs: map[string]int64{}}
+		mem: b.usedMem - a.usedMem, cmds: map[string]int64{}, reqs: map[string]int64{}, s3req: map[string]int64{}}
 	for k, c := range b.cmds {
 		// A command counts once it has run: b's INFO holds a's INFO and what the harness sent
 		// after it, not b's own INFO.
@@ -199,6 +201,11 @@ func diff(a, b snap) delta {
 	for k, v := range b.reqs {
 		if n := v - a.reqs[k]; n > 0 {
 			d.reqs[k] = n
+		}
+	}
+	for k, v := range b.s3req {
+		if n := v - a.s3req[k]; n > 0 {
+			d.s3req[k] = n
 		}
 	}
 	d.sweeps = b.metrics["srs_offload_sweep_duration_seconds_count"] - a.metrics["srs_offload_sweep_duration_seconds_count"]

@@ -164,10 +164,8 @@ func (r result) cmdsPerSegment() float64 {
 	return float64(w.totalCmds()) / float64(w.hls)
 }
 
-func (r result) playlistPuts() float64 {
-	w := r.window()
-	return float64(w.reqs["PutObject"]) - w.stored
-}
+// playlistPuts is the live playlist PUTs in the window.
+func (r result) playlistPuts() float64 { return float64(r.window().s3req[reqLive]) }
 
 func (r result) idleSweep() delta { return diff(r.end, r.idle) }
 
@@ -363,22 +361,30 @@ func (rep report) writeMode(b *strings.Builder, rs []result) {
 	w("The sweep runs every 5 s (`playlist.idle`/4, at most 5 s) over every active stream. Its wall and CPU time are srs-offload's own metrics (`srs_offload_sweep_duration_seconds`, `srs_offload_sweep_cpu_seconds_total`: the CPU of the thread the sweeps run on) over the idle spell after the drain; the idle CPU columns are the whole process's, from /proc, per 5 s, with no stream and with the N streams active (after the drain: a queue left undrained counts in it).\n\n")
 
 	w("### S3 requests\n\n")
-	t = table{header: []string{"streams", "PutObject/s", "segments stored/s", "playlist PUTs/s", "playlist PUTs per stream per s", "÷ N=" + thousands(int64(first.n)), "other requests/s"}}
+	t = table{header: []string{"streams", "segment PUTs/s", "live playlist PUTs/s", "per stream per s", "÷ N=" + thousands(int64(first.n)), "live playlist PUTs per segment", "other requests/s", "VoD playlist PUTs per session", "all requests/s (versitygw)"}}
 	for _, r := range rs {
 		win := r.window()
 		s := win.dt.Seconds()
-		var other int64
-		for k, v := range win.reqs {
-			if k != "PutObject" {
+		var other, all int64
+		for k, v := range win.s3req {
+			if k != reqSegment && k != reqLive && k != reqVOD {
 				other += v
 			}
 		}
+		for _, v := range win.reqs {
+			all += v
+		}
 		pps := r.playlistPuts() / s / float64(r.n)
-		t.rows = append(t.rows, []string{thousands(int64(r.n)), num(float64(win.reqs["PutObject"]) / s), num(win.stored / s), num(r.playlistPuts() / s),
-			fmt.Sprintf("%.3f", pps), ratioTo(pps, first.playlistPuts()/s/float64(first.n)), num(float64(other) / s)})
+		perSeg := "–"
+		if n := win.s3req[reqSegment]; n > 0 {
+			perSeg = fmt.Sprintf("%.2f", r.playlistPuts()/float64(n))
+		}
+		t.rows = append(t.rows, []string{thousands(int64(r.n)), num(float64(win.s3req[reqSegment]) / s), num(r.playlistPuts() / s),
+			fmt.Sprintf("%.3f", pps), ratioTo(pps, first.playlistPuts()/first.window().dt.Seconds()/float64(first.n)), perSeg, num(float64(other) / s),
+			fmt.Sprintf("%.2f", float64(r.idle.s3req[reqVOD])/float64(r.n)), num(float64(all) / s)})
 	}
 	t.write(b)
-	w("versitygw's StatsD counts over the window; playlist PUTs are PutObject less the segments stored (one PutObject each).\n\n")
+	w("Requests srs-offload made over the window, counted by a proxy in the harness between srs-offload and versitygw (by method and key: `.ts` segments, `live/<stream>.m3u8`, `…/vod/….m3u8`); the last column is versitygw's own StatsD count over the same window (it sends its counters in batches, so a window of them is off by up to a batch). VoD playlist PUTs are over the whole run (after the drain).\n\n")
 	for _, r := range rs {
 		if r.logErrors > 0 {
 			w("- N=%s: srs-offload logged %d errors, the first: `%s`\n", thousands(int64(r.n)), r.logErrors, oneLine(r.firstLogError))

@@ -36,7 +36,7 @@ storage:
   access_key: %s
   secret_key: %s
 worker: {shutdown_timeout: 5s}
-%s`, listen, admin, e.redis.addr, root, e.s3.endpoint, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
+%s`, listen, admin, e.redis.addr, root, "http://"+e.proxy.addr, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
 }
 
 func (e *env) startOffload(dir, root, bucket, mode string) (*offloadProc, error) {
@@ -109,8 +109,9 @@ func (d *driver) hlsOKNow() int64 {
 
 // result is what one run measured: its snapshots and the driver's findings.
 type result struct {
-	n    int
-	mode string
+	n       int
+	mode    string
+	segSize int
 	// snapshots: idle before the streams (base0, base1), after every on_publish (pub), a quarter
 	// into the segments (a) and at their end (b), after the drain (end) and idle with the N
 	// streams still active (idle)
@@ -130,7 +131,7 @@ type result struct {
 }
 
 func (e *env) runOne(n int, mode string) (result, error) {
-	res := result{n: n, mode: mode, loadBefore: loadAvg()}
+	res := result{n: n, mode: mode, segSize: e.opt.segSize, loadBefore: loadAvg()}
 	e.seq++
 	name := fmt.Sprintf("scale-%d-%s-%d", n, mode, e.seq)
 	dir := filepath.Join(e.tmp, "runs", name)
