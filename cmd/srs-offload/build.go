@@ -260,6 +260,14 @@ func (p *plan) hookDrain() time.Duration {
 	return p.cfg.Hooks.ReadTimeout + p.cfg.Hooks.EnqueueTimeout + time.Second
 }
 
+// newRedis is a client for our own keys (ledger, rendezvous, claims, progress), each command
+// bounded like the enqueue, since a hook waits for them too.
+func (pr *process) newRedis() *redis.Client {
+	cfg, t := pr.p.cfg, pr.p.cfg.Hooks.EnqueueTimeout
+	return redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
+		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
+}
+
 func redisOpt(cfg settings.Config) asynq.RedisClientOpt {
 	return asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB}
 }
@@ -332,7 +340,12 @@ type process struct {
 	inspector *asynq.Inspector
 	collector prometheus.Collector // registered, or nil
 	ledger    *playlist.Ledger
-	rendez    *warm.Rendezvous // nil without warm.targets
+	// The worker's ledger has a Redis connection pool of its own (wrdb): under a hook storm
+	// thousands of hooks wait for a connection of rdb's pool, and the worker's ledger updates
+	// queued behind them stalled the uploads (docs/SCALE.md).
+	wrdb    *redis.Client
+	wledger *playlist.Ledger
+	rendez  *warm.Rendezvous // nil without warm.targets
 
 	rec   *reconcile.Reconciler // nil when reconcile is off, or in a worker without a spool
 	hooks *hook.Handler         // the hooks role's
@@ -373,9 +386,7 @@ func build(ctx context.Context, p *plan, r roles, log *slog.Logger, f buildFor) 
 	}
 	// The playlist ledger, the warming rendezvous and the claims of a shared volume's files;
 	// bounded like the enqueue, since the hook waits for them too.
-	t := cfg.Hooks.EnqueueTimeout
-	pr.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB,
-		DialTimeout: t, ReadTimeout: t, WriteTimeout: t, ContextTimeoutEnabled: true})
+	pr.rdb = pr.newRedis()
 	pr.qc = queue.NewClient(redisOpt(cfg), queue.Options{
 		Node: p.queueNode(), MaxRetry: cfg.Worker.MaxRetry, Timeout: cfg.Worker.Timeout, Dedup: cfg.Worker.Dedup,
 		RedisTimeout: cfg.Hooks.EnqueueTimeout,
@@ -540,7 +551,9 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 		pr.store = up
 	}
 	up := pr.store
-	playlists := newPlaylists(p, pr.ledger, up, log)
+	pr.wrdb = pr.newRedis()
+	pr.wledger = playlist.New(pr.wrdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain})
+	playlists := newPlaylists(p, pr.wledger, up, log)
 	off := &worker.Offloader{Roots: p.roots, Store: up, Spool: p.spool, Purge: cfg.Purge.Enabled, Scope: p.scope, Log: log,
 		Progress: &progress.Tracker{Redis: pr.rdb, Node: cfg.Node, Log: log}, ProgressMin: int64(cfg.Storage.MultipartThreshold)}
 	if p.scope.Shared() {
@@ -665,6 +678,9 @@ func (pr *process) close() {
 	}
 	if pr.rdb != nil {
 		pr.rdb.Close()
+	}
+	if pr.wrdb != nil {
+		pr.wrdb.Close()
 	}
 	if pr.qc != nil {
 		pr.qc.Close()

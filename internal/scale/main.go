@@ -26,16 +26,17 @@ import (
 )
 
 type options struct {
-	ns      []int
-	dur     time.Duration
-	idle    time.Duration
-	drain   time.Duration
-	timeout time.Duration
-	segSize int
-	modes   []string // playlist.live: bucket (the default), served
-	out     string
-	fixture string
-	bin     string // a built srs-offload (the smoke test's); built from the module when empty
+	ns       []int
+	dur      time.Duration
+	idle     time.Duration
+	drain    time.Duration
+	timeout  time.Duration
+	segSize  int
+	modes    []string // playlist.live: bucket (the default), served
+	out      string
+	fixture  string
+	profiles string // folder for CPU profiles and goroutine dumps of srs-offload; none when empty
+	bin      string // a built srs-offload (the smoke test's); built from the module when empty
 }
 
 // env is one invocation: its servers and binary.
@@ -91,6 +92,7 @@ func main() {
 	flag.IntVar(&opt.segSize, "seg", 1536, "segment size in bytes")
 	flag.StringVar(&modes, "modes", "bucket,served", "playlist.live modes to run: bucket (the default config) and/or served")
 	flag.StringVar(&opt.out, "out", "docs/SCALE.md", "the markdown report to write")
+	flag.StringVar(&opt.profiles, "profiles", "", "folder for a CPU profile of srs-offload over each run's segments and its goroutines at their end")
 	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the hook bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl)")
 	flag.Parse()
 	var err error

@@ -303,6 +303,34 @@ func (rep report) writeMode(b *strings.Builder, rs []result) {
 	t.write(b)
 	w("used_memory deltas from INFO memory. \"Per segment\" is the growth in the window per on_hls answered; \"fixed\" is the rest a quarter in, per stream. Tasks still waiting (the Queue table) are part of the memory; \"after the sessions end\" is after on_unpublish and the drain: what a stream leaves behind until `playlist.retain`, `worker.dedup` and the purged-file records (1 h) expire.\n\n")
 
+	w("Where the memory is after the sessions end (MEMORY USAGE of the shared keys, and of 4,000 random keys scaled to the key count; per stream and per segment stored):\n\n")
+	var classes []string
+	for _, r := range rs {
+		for k := range r.memBytes {
+			if !slices.Contains(classes, k) {
+				classes = append(classes, k)
+			}
+		}
+	}
+	slices.Sort(classes)
+	t = table{header: []string{"kind"}}
+	for _, r := range rs {
+		t.header = append(t.header, fmt.Sprintf("N=%s: per stream", thousands(int64(r.n))), "keys", "per segment")
+	}
+	for _, cl := range classes {
+		row := []string{cl}
+		for _, r := range rs {
+			st := r.end.stored()
+			ps := "–"
+			if st > 0 {
+				ps = bytesStr(r.memBytes[cl] / st)
+			}
+			row = append(row, bytesStr(r.memBytes[cl]/float64(r.n)), num(r.memKeys[cl]/float64(r.n)), ps)
+		}
+		t.rows = append(t.rows, row)
+	}
+	t.write(b)
+
 	w("### Redis commands\n\n")
 	t = table{header: []string{"streams", "commands per segment", "script runs per segment", "Redis CPU per segment", "Redis cores", "per segment ÷ N=" + thousands(int64(first.n)), "top commands per segment"}}
 	for _, r := range rs {
@@ -354,7 +382,7 @@ func (rep report) writeMode(b *strings.Builder, rs []result) {
 			loadWall = ms(time.Duration(win.sweepWall / win.sweeps * float64(time.Second)))
 		}
 		t.rows = append(t.rows, []string{thousands(int64(r.n)), num(r.idle.metrics["srs_offload_sweep_streams"]), num(i.sweeps), wall,
-			ms(time.Duration(r.sweepCPU() * float64(time.Second))), fmt.Sprintf("%.1f µs", perStream*1e6), ratioTo(perStream, firstPer),
+			msNaN(r.sweepCPU()), usNaN(perStream), ratioTo(perStream, firstPer),
 			ms(time.Duration(float64(base.off) / base.dt.Seconds() * 5)), ms(time.Duration(float64(i.off) / i.dt.Seconds() * 5)), loadWall})
 	}
 	t.write(b)
@@ -399,4 +427,19 @@ func oneLine(s string) string {
 		s = s[:300] + "…"
 	}
 	return strings.ReplaceAll(s, "|", "/")
+}
+
+// msNaN shows seconds as milliseconds, "–" for none.
+func msNaN(s float64) string {
+	if math.IsNaN(s) {
+		return "–"
+	}
+	return ms(time.Duration(s * float64(time.Second)))
+}
+
+func usNaN(s float64) string {
+	if math.IsNaN(s) {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f µs", s*1e6)
 }

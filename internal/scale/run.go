@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +38,7 @@ storage:
   access_key: %s
   secret_key: %s
 worker: {shutdown_timeout: 5s}
+debug: {pprof: true}
 %s`, listen, admin, e.redis.addr, root, "http://"+e.proxy.addr, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
 }
 
@@ -123,11 +126,13 @@ type result struct {
 	firstErr                           error
 	driverStuck                        bool // the streams had not finished when the harness stopped waiting
 	waited                             time.Duration
-	drained                            bool
-	drainTook                          time.Duration
-	logErrors                          int
-	firstLogError                      string
-	loadBefore, loadAfter              string
+	// where Redis's memory is after the sessions end, by keyClass: bytes and keys
+	memBytes, memKeys     map[string]float64
+	drained               bool
+	drainTook             time.Duration
+	logErrors             int
+	firstLogError         string
+	loadBefore, loadAfter string
 }
 
 func (e *env) runOne(n int, mode string) (result, error) {
@@ -182,7 +187,20 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	if res.a, err = r.take(); err != nil {
 		return res, err
 	}
+	var profiled chan struct{}
+	if e.opt.profiles != "" {
+		profiled = make(chan struct{})
+		go func() {
+			defer close(profiled)
+			secs := int(time.Until(d.sendEnd).Seconds())
+			e.fetch(o, fmt.Sprintf("profile?seconds=%d", max(secs, 1)), filepath.Join(e.opt.profiles, name+".cpu.pprof"))
+		}()
+	}
 	sleepUntil(d.sendEnd)
+	if e.opt.profiles != "" {
+		e.fetch(o, "goroutine?debug=1", filepath.Join(e.opt.profiles, name+".goroutines.txt"))
+		<-profiled
+	}
 	if res.b, err = r.take(); err != nil {
 		return res, err
 	}
@@ -215,6 +233,9 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	}
 	res.drainTook = time.Since(start)
 	if res.end, err = r.take(); err != nil {
+		return res, err
+	}
+	if res.memBytes, res.memKeys, err = r.memSample(context.Background(), 4000); err != nil {
 		return res, err
 	}
 	e.logf("N=%d %s: drained %v after %v (%d tasks left); idle with %d streams active %v", n, mode, res.drained, res.drainTook.Round(time.Second), res.end.backlog(), n, e.opt.idle)
@@ -252,4 +273,22 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	e.logf("N=%d %s: on_hls p50 %v p99 %v, %d failed, %d unsent; load average %s", n, mode,
 		pct(res.hlsLat, 0.5), pct(res.hlsLat, 0.99), res.hlsFailed, res.unsent, res.loadAfter)
 	return res, nil
+}
+
+// fetch saves one of srs-offload's pprof endpoints (debug.pprof) into path.
+func (e *env) fetch(o *offloadProc, what, path string) {
+	c := &http.Client{Timeout: 10 * time.Minute}
+	resp, err := c.Get("http://" + o.admin + "/debug/pprof/" + what)
+	if err != nil {
+		e.logf("pprof %s: %v", what, err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		e.logf("pprof %s: %v", what, err)
+		return
+	}
+	io.Copy(f, resp.Body)
+	f.Close()
 }
