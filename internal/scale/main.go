@@ -82,6 +82,9 @@ func parseNs(s string) ([]int, error) {
 }
 
 func main() {
+	if proxyMain() {
+		return
+	}
 	var opt options
 	var ns, modes string
 	flag.StringVar(&ns, "n", "100,1000,10000", "stream counts, one run each")
@@ -92,6 +95,7 @@ func main() {
 	flag.IntVar(&opt.segSize, "seg", 1536, "segment size in bytes")
 	flag.StringVar(&modes, "modes", "bucket,served", "playlist.live modes to run: bucket (the default config) and/or served")
 	flag.StringVar(&opt.out, "out", "docs/SCALE.md", "the markdown report to write")
+	flag.StringVar(&opt.bin, "bin", "", "an srs-offload binary to measure (default: built from this tree)")
 	flag.StringVar(&opt.profiles, "profiles", "", "folder for a CPU profile of srs-offload over each run's segments and its goroutines at their end")
 	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the hook bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl)")
 	flag.Parse()
@@ -165,7 +169,7 @@ func runAll(opt options) (report, error) {
 	if e.s3, err = startVersity(filepath.Join(e.tmp, "versitygw")); err != nil {
 		return rep, err
 	}
-	if e.proxy, err = startS3Proxy(e.s3.endpoint); err != nil {
+	if e.proxy, err = startS3Proxy(e.s3.endpoint, filepath.Join(e.tmp, "s3proxy.log")); err != nil {
 		return rep, err
 	}
 	defer e.proxy.close()

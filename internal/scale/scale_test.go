@@ -8,6 +8,14 @@ import (
 	"time"
 )
 
+// TestMain lets the test binary be the harness's S3 proxy process too, as the harness's is.
+func TestMain(m *testing.M) {
+	if proxyMain() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
 // TestScaleSmoke runs the harness for real at N=5 for a few seconds (its own redis-server,
 // versitygw and srs-offload serve), so that it cannot rot between `make scale` runs: every hook
 // answered, every segment stored, the measurements filled in and the report written.

@@ -95,6 +95,11 @@ type proc struct {
 // startProc starts bin with its output in logPath; the child gets SIGKILL should the harness die
 // without cleaning up (Pdeathsig).
 func startProc(name, logPath string, bin string, args ...string) (*proc, error) {
+	return startProcEnv(name, logPath, nil, bin, args...)
+}
+
+// startProcEnv is startProc with the environment env (nil: the harness's).
+func startProcEnv(name, logPath string, env []string, bin string, args ...string) (*proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -102,6 +107,7 @@ func startProc(name, logPath string, bin string, args ...string) (*proc, error) 
 	defer logf.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
