@@ -37,6 +37,7 @@ type options struct {
 	fixture  string
 	profiles string // folder for CPU profiles and goroutine dumps of srs-offload; none when empty
 	bin      string // a built srs-offload (the smoke test's); built from the module when empty
+	rootsIn  string // where the SRS roots go (a tmpfs by default)
 }
 
 // env is one invocation: its servers and binary.
@@ -44,6 +45,7 @@ type env struct {
 	opt     options
 	module  string
 	tmp     string
+	roots   string // the runs' SRS roots are made in it
 	bin     string
 	redis   *redisServer
 	s3      *s3Server
@@ -67,6 +69,15 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// defaultRootsIn is /dev/shm when it is a writable folder, else the temporary folder.
+func defaultRootsIn() string {
+	if f, err := os.MkdirTemp("/dev/shm", "srs-offload-probe-"); err == nil {
+		os.Remove(f)
+		return "/dev/shm"
+	}
+	return os.TempDir()
 }
 
 func parseNs(s string) ([]int, error) {
@@ -95,6 +106,7 @@ func main() {
 	flag.IntVar(&opt.segSize, "seg", 1536, "segment size in bytes")
 	flag.StringVar(&modes, "modes", "bucket,served", "playlist.live modes to run: bucket (the default config) and/or served")
 	flag.StringVar(&opt.out, "out", "docs/SCALE.md", "the markdown report to write")
+	flag.StringVar(&opt.rootsIn, "roots-in", defaultRootsIn(), "folder for the SRS roots (segments, SRS's playlists, the spool) and versitygw's objects: a tmpfs (HLS output often is one), so that this machine's disk is not the bound")
 	flag.StringVar(&opt.bin, "bin", "", "an srs-offload binary to measure (default: built from this tree)")
 	flag.StringVar(&opt.profiles, "profiles", "", "folder for a CPU profile of srs-offload over each run's segments and its goroutines at their end")
 	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the hook bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl)")
@@ -157,6 +169,17 @@ func runAll(opt options) (report, error) {
 	if e.tmp, err = filepath.EvalSymlinks(tmp); err != nil {
 		return rep, err
 	}
+	if opt.rootsIn == "" {
+		opt.rootsIn = os.TempDir()
+	}
+	roots, err := os.MkdirTemp(opt.rootsIn, "srs-offload-scale-")
+	if err != nil {
+		return rep, err
+	}
+	reg.addDir(roots)
+	if e.roots, err = filepath.EvalSymlinks(roots); err != nil {
+		return rep, err
+	}
 	if e.bin = opt.bin; e.bin == "" {
 		e.logf("building srs-offload")
 		if e.bin, err = buildOffload(e.module, e.tmp); err != nil {
@@ -166,7 +189,7 @@ func runAll(opt options) (report, error) {
 	if e.redis, err = startRedis(filepath.Join(e.tmp, "redis")); err != nil {
 		return rep, err
 	}
-	if e.s3, err = startVersity(filepath.Join(e.tmp, "versitygw")); err != nil {
+	if e.s3, err = startVersity(filepath.Join(e.roots, "versitygw")); err != nil {
 		return rep, err
 	}
 	if e.proxy, err = startS3Proxy(e.s3.endpoint, filepath.Join(e.tmp, "s3proxy.log")); err != nil {
@@ -174,6 +197,7 @@ func runAll(opt options) (report, error) {
 	}
 	defer e.proxy.close()
 	e.logf("redis-server on %s, versitygw on %s (srs-offload's way: %s); load average %s", e.redis.addr, e.s3.endpoint, e.proxy.addr, loadAvg())
+	rep.rootsFS = fsType(e.roots)
 	rep.loadStart, rep.redisVersion, rep.s3Version, rep.module = loadAvg(), e.redis.version, e.s3.version, e.module
 	for _, m := range opt.modes {
 		for _, n := range opt.ns {
@@ -191,4 +215,24 @@ func runAll(opt options) (report, error) {
 	}
 	e.logf("wrote %s", opt.out)
 	return rep, nil
+}
+
+// fsType is the file system type of the mount holding dir (from /proc/self/mounts), with the
+// mount point.
+func fsType(dir string) string {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return "unknown"
+	}
+	best, typ := "", "unknown"
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 {
+			continue
+		}
+		if (dir == f[1] || strings.HasPrefix(dir, strings.TrimSuffix(f[1], "/")+"/")) && len(f[1]) >= len(best) {
+			best, typ = f[1], f[2]
+		}
+	}
+	return typ + " (" + best + ")"
 }

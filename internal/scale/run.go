@@ -140,9 +140,11 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	e.seq++
 	name := fmt.Sprintf("scale-%d-%s-%d", n, mode, e.seq)
 	dir := filepath.Join(e.tmp, "runs", name)
-	root := filepath.Join(dir, "srs")
-	if err := os.MkdirAll(filepath.Join(root, "live"), 0o755); err != nil {
-		return res, err
+	root := filepath.Join(e.roots, name)
+	for _, d := range []string{dir, filepath.Join(root, "live")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return res, err
+		}
 	}
 	defer os.RemoveAll(root)
 	if err := e.s3.createBucket(name); err != nil {
@@ -268,7 +270,7 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	}
 	// versitygw's posix backend keeps a bucket as a folder: removing it ends the bucket and
 	// frees the disk for the next run.
-	os.RemoveAll(filepath.Join(e.tmp, "versitygw", "data", name))
+	os.RemoveAll(filepath.Join(e.roots, "versitygw", "data", name))
 	res.loadAfter = loadAvg()
 	e.logf("N=%d %s: on_hls p50 %v p99 %v, %d failed, %d unsent; load average %s", n, mode,
 		pct(res.hlsLat, 0.5), pct(res.hlsLat, 0.99), res.hlsFailed, res.unsent, res.loadAfter)
