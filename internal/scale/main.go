@@ -37,6 +37,7 @@ type options struct {
 	fixture  string
 	profiles string // folder for CPU profiles and goroutine dumps of srs-offload; none when empty
 	bin      string // a built srs-offload (the smoke test's); built from the module when empty
+	extra    string // YAML appended to srs-offload's config
 	rootsIn  string // where the SRS roots go (a tmpfs by default)
 }
 
@@ -107,6 +108,7 @@ func main() {
 	flag.StringVar(&modes, "modes", "bucket,served", "playlist.live modes to run: bucket (the default config) and/or served")
 	flag.StringVar(&opt.out, "out", "docs/SCALE.md", "the markdown report to write")
 	flag.StringVar(&opt.rootsIn, "roots-in", defaultRootsIn(), "folder for the SRS roots (segments, SRS's playlists, the spool) and versitygw's objects: a tmpfs (HLS output often is one), so that this machine's disk is not the bound")
+	flag.StringVar(&opt.extra, "config", "", "YAML appended to srs-offload's config (top-level keys the harness does not set, e.g. \"hooks: {max_conns: 1024}\")")
 	flag.StringVar(&opt.bin, "bin", "", "an srs-offload binary to measure (default: built from this tree)")
 	flag.StringVar(&opt.profiles, "profiles", "", "folder for a CPU profile of srs-offload over each run's segments and its goroutines at their end")
 	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the hook bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl)")

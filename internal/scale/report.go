@@ -216,6 +216,9 @@ func (rep report) write(path string) error {
 	w("| Redis | %s, appendonly yes (everysec), noeviction |\n", rep.redisVersion)
 	w("| S3 | %s, posix backend, on loopback, StatsD request counts |\n", rep.s3Version)
 	w("| SRS roots, S3 data | on %s: segments, SRS's playlists, srs-offload's spool and versitygw's objects (`-roots-in`), so that the shared disk of this machine is not the bound; Redis's append-only file is on the disk |\n", rep.rootsFS)
+	if o.extra != "" {
+		w("| config added | `%s` |\n", o.extra)
+	}
 	w("| per run | %v of segments per stream (one on_hls every 2 s), idle %v before and after, drain at most %v, segments of %d bytes, hook timeout %v |\n", o.dur, o.idle, o.drain, o.segSize, o.timeout)
 	w("\n")
 	w("Each run: a new `srs-offload serve` with the default config (except the servers, the root, `node`, `worker.shutdown_timeout: 5s` and, in the served mode, `playlist.live: served`), an empty Redis, a new bucket. ")

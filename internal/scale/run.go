@@ -25,7 +25,7 @@ func (e *env) offloadConfig(listen, admin, root, bucket, mode string) string {
 	if mode == "served" {
 		playlist = "playlist: {live: served}\n"
 	}
-	return fmt.Sprintf(`# written by internal/scale
+	return e.opt.extraYAML() + fmt.Sprintf(`# written by internal/scale
 listen: %s
 admin: {listen: %s}
 node: scale
@@ -293,4 +293,11 @@ func (e *env) fetch(o *offloadProc, what, path string) {
 	}
 	io.Copy(f, resp.Body)
 	f.Close()
+}
+
+func (o options) extraYAML() string {
+	if o.extra == "" {
+		return ""
+	}
+	return "# -config\n" + o.extra + "\n"
 }
