@@ -205,7 +205,10 @@ func runAll(opt options) (report, error) {
 		for _, n := range opt.ns {
 			res, err := e.runOne(n, m)
 			if err != nil {
-				return rep, fmt.Errorf("N=%d %s: %w", n, m, err)
+				// The report says so; the other runs go on.
+				e.logf("N=%d %s FAILED: %v", n, m, err)
+				rep.failed = append(rep.failed, fmt.Sprintf("N=%d %s: %v", n, m, err))
+				continue
 			}
 			rep.results = append(rep.results, res)
 		}
@@ -216,6 +219,9 @@ func runAll(opt options) (report, error) {
 		return rep, err
 	}
 	e.logf("wrote %s", opt.out)
+	if len(rep.failed) > 0 {
+		return rep, fmt.Errorf("%d run(s) failed: %s", len(rep.failed), strings.Join(rep.failed, "; "))
+	}
 	return rep, nil
 }
 

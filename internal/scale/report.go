@@ -20,6 +20,7 @@ type report struct {
 	loadStart, loadEnd      string
 	redisVersion, s3Version string
 	rootsFS                 string
+	failed                  []string // runs that could not be measured
 }
 
 // The hand-written analysis between these markers survives a new run of the harness.
@@ -237,6 +238,9 @@ func (rep report) write(path string) error {
 		w("%s\n\n(no analysis yet)\n\n%s\n\n", analysisStart, analysisEnd)
 	}
 
+	for _, f := range rep.failed {
+		w("**Run failed:** `%s`\n\n", oneLine(f))
+	}
 	for _, mode := range o.modes {
 		var rs []result
 		for _, r := range rep.results {
