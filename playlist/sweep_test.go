@@ -23,7 +23,9 @@ func TestSweepManyStreams(t *testing.T) {
 	m := &Manager{Ledger: l, Store: up}
 	n := 2*sweepBatch + 37
 	pk := func(i int) string { return fmt.Sprintf("live/cam%03d.m3u8", i) }
-	info := func(i int) SessionInfo { return SessionInfo{App: "live", Stream: fmt.Sprintf("cam%03d", i), Client: "a"} }
+	info := func(i int) SessionInfo {
+		return SessionInfo{App: "live", Stream: fmt.Sprintf("cam%03d", i), Client: "a"}
+	}
 	for i := range n {
 		// Segment 0 stalls (announced, never stored); segment 1 is stored behind it.
 		for seq := int64(0); seq < 2; seq++ {
