@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 BIN     ?= bin/srs-offload
 
-.PHONY: build run test test-minio tools lint chaos bench fuzz
+.PHONY: build run test test-minio tools lint chaos bench fuzz scale
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/srs-offload
@@ -60,3 +60,13 @@ chaos: tools
 bench:
 	@bash scripts/tools.sh bench
 	$(GO) run ./internal/bench -out docs/BENCHMARKS.md $(BENCH_FLAGS)
+
+# The scale model (issue 15, not part of `make test`): N streams with SRS's cadence (on_publish,
+# one on_hls every 2 s, on_unpublish) against one `serve`, a real redis-server and versitygw, for
+# each N of SCALE_N, SCALE_DUR each, in the default config and with playlist.live served; writes
+# docs/SCALE.md (about 15 minutes with the defaults). SCALE_FLAGS passes more (-modes, -drain, -idle).
+SCALE_N   ?= 100,1000,10000
+SCALE_DUR ?= 60s
+scale:
+	@bash scripts/tools.sh bench
+	$(GO) run ./internal/scale -n $(SCALE_N) -dur $(SCALE_DUR) -out docs/SCALE.md $(SCALE_FLAGS)

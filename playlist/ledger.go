@@ -153,15 +153,7 @@ func (l *Ledger) run(ctx context.Context, op, playlistKey string, it Item, info 
 // Redis Cluster. They run whatever the script's outcome.
 func (l *Ledger) runWith(ctx context.Context, op, playlistKey string, it Item, info SessionInfo, also func(redis.Pipeliner)) (Result, error) {
 	k := rdb.StreamKeys(playlistKey)
-	infoJSON, _ := json.Marshal(info)
-	now := time.Now().UnixMilli()
-	var written int64
-	if !it.Written.IsZero() {
-		written = it.Written.UnixMilli()
-	}
-	args := []any{op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
-		now, l.set.Window.Seconds(), l.set.Stall.Milliseconds(), keepDone.Milliseconds(),
-		string(infoJSON), playlistKey, k.Tag, written}
+	args := l.args(op, playlistKey, k, it, info)
 	var res []int64
 	var err error
 	if also == nil {
@@ -172,7 +164,59 @@ func (l *Ledger) runWith(ctx context.Context, op, playlistKey string, it Item, i
 	if err != nil {
 		return Result{}, fmt.Errorf("playlist ledger %s %s: %w", op, playlistKey, err)
 	}
-	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2], NewSession: res[3] == 1, Reopened: res[4] == 1}, nil
+	return resultOf(res), nil
+}
+
+// args is the ARGV of the ledger script (rdb/ledger.lua).
+func (l *Ledger) args(op, playlistKey string, k rdb.Stream, it Item, info SessionInfo) []any {
+	infoJSON, _ := json.Marshal(info)
+	var written int64
+	if !it.Written.IsZero() {
+		written = it.Written.UnixMilli()
+	}
+	return []any{op, it.ID, it.Kind, it.Client, it.Seq, it.Key, strconv.FormatFloat(it.Duration, 'f', 3, 64), it.KeyTag,
+		time.Now().UnixMilli(), l.set.Window.Seconds(), l.set.Stall.Milliseconds(), keepDone.Milliseconds(),
+		string(infoJSON), playlistKey, k.Tag, written}
+}
+
+func resultOf(res []int64) Result {
+	return Result{Version: res[0], Changed: res[1] == 1, Session: res[2], NewSession: res[3] == 1, Reopened: res[4] == 1}
+}
+
+// advanceMany is Advance, then published, for each of pks, all in one pipeline: the sweep's two
+// round trips per stream become two per batch of streams. It returns each stream's result and
+// the version of its live playlist last uploaded.
+func (l *Ledger) advanceMany(ctx context.Context, pks []string) ([]Result, []int64, error) {
+	for attempt := 0; ; attempt++ {
+		pipe := l.rdb.Pipeline()
+		scripts := make([]*redis.Cmd, len(pks))
+		pubs := make([]*redis.StringCmd, len(pks))
+		for i, pk := range pks {
+			k := rdb.StreamKeys(pk)
+			scripts[i] = rdb.Ledger.EvalSha(ctx, pipe, k.LedgerKeys(), l.args("advance", pk, k, Item{}, SessionInfo{})...)
+			pubs[i] = pipe.HGet(ctx, k.St, "pub")
+		}
+		pipe.Exec(ctx) // each command's error is its own (HGET answers redis.Nil for no upload yet)
+		if attempt == 0 && len(scripts) > 0 {
+			if err := scripts[0].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+				if lerr := rdb.Ledger.Load(ctx, l.rdb).Err(); lerr != nil {
+					return nil, nil, lerr
+				}
+				continue // advance is idempotent: running it again changes nothing
+			}
+		}
+		res := make([]Result, len(pks))
+		pub := make([]int64, len(pks))
+		for i, pk := range pks {
+			v, err := scripts[i].Int64Slice()
+			if err != nil {
+				return nil, nil, fmt.Errorf("playlist ledger advance %s: %w", pk, err)
+			}
+			res[i] = resultOf(v)
+			pub[i], _ = pubs[i].Int64()
+		}
+		return res, pub, nil
+	}
 }
 
 // pipelined sends the ledger script by its SHA with the commands of also, loading the script

@@ -243,34 +243,52 @@ func (m *Manager) Sweep(ctx context.Context, idle time.Duration, end func(queue.
 	if err != nil {
 		return err
 	}
+	sweepStreams.Set(float64(len(all)))
 	now := time.Now()
-	for _, z := range all {
-		pk := z.Member.(string)
-		res, err := m.Ledger.Advance(ctx, pk)
+	for start := 0; start < len(all); start += sweepBatch {
+		batch := all[start:min(start+sweepBatch, len(all))]
+		pks := make([]string, len(batch))
+		for i, z := range batch {
+			pks[i] = z.Member.(string)
+		}
+		results, pubs, err := m.Ledger.advanceMany(ctx, pks)
 		if err != nil {
 			return err
 		}
-		pub := m.Ledger.published(ctx, pk)
-		if res.Changed || pub < res.Version {
-			if err := m.publish(ctx, pk); err != nil {
-				m.log().Warn("playlist: sweep could not publish", "playlist", pk, "err", err)
-			}
-		}
-		if now.Sub(time.UnixMilli(int64(z.Score))) < idle {
-			continue
-		}
-		s, found, err := m.Ledger.sessionOf(ctx, pk, "")
-		if err != nil {
-			return err
-		}
-		if found && !s.Info.Ended {
-			if err := end(queue.End{PlaylistKey: pk, Client: s.Info.Client, Node: s.Info.Node, Since: now,
-				Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream}); err != nil {
+		for i, z := range batch {
+			if err := m.sweepOne(ctx, pks[i], results[i], pubs[i], time.UnixMilli(int64(z.Score)), now, idle, end); err != nil {
 				return err
 			}
 		}
-		m.Ledger.deactivate(ctx, pk)
 	}
+	return nil
+}
+
+// sweepBatch is how many streams one pipeline of the sweep advances.
+const sweepBatch = 100
+
+// sweepOne is the sweep's visit of one stream, advanced already: it publishes a live playlist
+// that moved or was left unpublished, and ends the session of a stream idle since changed.
+func (m *Manager) sweepOne(ctx context.Context, pk string, res Result, pub int64, changed, now time.Time, idle time.Duration, end func(queue.End) error) error {
+	if res.Changed || pub < res.Version {
+		if err := m.publish(ctx, pk); err != nil {
+			m.log().Warn("playlist: sweep could not publish", "playlist", pk, "err", err)
+		}
+	}
+	if now.Sub(changed) < idle {
+		return nil
+	}
+	s, found, err := m.Ledger.sessionOf(ctx, pk, "")
+	if err != nil {
+		return err
+	}
+	if found && !s.Info.Ended {
+		if err := end(queue.End{PlaylistKey: pk, Client: s.Info.Client, Node: s.Info.Node, Since: now,
+			Vhost: s.Info.Vhost, App: s.Info.App, Stream: s.Info.Stream}); err != nil {
+			return err
+		}
+	}
+	m.Ledger.deactivate(ctx, pk)
 	return nil
 }
 

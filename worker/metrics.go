@@ -40,4 +40,13 @@ var (
 		Name: "srs_offload_verify_failures_total",
 		Help: "Uploads whose stored bytes did not match the local file (the file was kept).",
 	})
+	sweepSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name:    "srs_offload_sweep_duration_seconds",
+		Help:    "Wall time of one playlist sweep (every active stream: stalled segments, idle sessions, live playlists left unpublished).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	})
+	sweepCPU = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "srs_offload_sweep_cpu_seconds_total",
+		Help: "CPU time of the playlist sweeps (the sweeping thread's own).",
+	})
 )

@@ -352,7 +352,12 @@ type process struct {
 	inspector *asynq.Inspector
 	collector prometheus.Collector // registered, or nil
 	ledger    *playlist.Ledger
-	rendez    *warm.Rendezvous // nil without warm.targets
+	// The worker's ledger has a Redis connection pool of its own (wrdb): under a hook storm
+	// thousands of hooks wait for a connection of rdb's pool, and the worker's ledger updates
+	// queued behind them stalled the uploads (docs/SCALE.md).
+	wrdb    redis.UniversalClient
+	wledger *playlist.Ledger
+	rendez  *warm.Rendezvous // nil without warm.targets
 
 	rec   *reconcile.Reconciler // nil when reconcile is off, or in a worker without a spool
 	hooks *hook.Handler         // the hooks role's
@@ -561,7 +566,9 @@ func (pr *process) newWorker(ctx context.Context, connect bool) error {
 		pr.store = up
 	}
 	up := pr.store
-	playlists := newPlaylists(p, pr.ledger, up, log)
+	pr.wrdb = p.redis.Client(cfg.Hooks.EnqueueTimeout)
+	pr.wledger = playlist.New(pr.wrdb, playlist.Settings{Window: cfg.Playlist.Window, Stall: cfg.Playlist.Stall, Retain: cfg.Playlist.Retain})
+	playlists := newPlaylists(p, pr.wledger, up, log)
 	off := &worker.Offloader{Roots: p.roots, Store: up, Spool: p.spool, Purge: cfg.Purge.Enabled, Scope: p.scope, Log: log,
 		Progress: &progress.Tracker{Redis: pr.rdb, Node: cfg.Node, Log: log}, ProgressMin: int64(cfg.Storage.MultipartThreshold)}
 	if p.scope.Shared() {
@@ -697,6 +704,9 @@ func (pr *process) close() {
 	}
 	if pr.rdb != nil {
 		pr.rdb.Close()
+	}
+	if pr.wrdb != nil {
+		pr.wrdb.Close()
 	}
 	if pr.qc != nil {
 		pr.qc.Close()
