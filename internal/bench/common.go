@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -20,71 +18,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/srsfixture"
 )
-
-// fixture holds the on_hls and on_dvr bodies SRS 7.0.18 sent (testdata/srs), which every
-// hook of the benchmarks is made from: only the paths, names and numbers change.
-type fixture struct {
-	hls, dvr map[string]any
-}
-
-func loadFixture(path string) (fixture, error) {
-	var fx fixture
-	f, err := os.Open(path)
-	if err != nil {
-		return fx, fmt.Errorf("fixture: %w (the SRS captures live in testdata/srs in the repository)", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Method string         `json:"method"`
-			Body   map[string]any `json:"body"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return fx, fmt.Errorf("fixture %s: %w", path, err)
-		}
-		if line.Method != http.MethodPost {
-			continue
-		}
-		switch line.Body["action"] {
-		case "on_hls":
-			if fx.hls == nil {
-				fx.hls = line.Body
-			}
-		case "on_dvr":
-			if fx.dvr == nil {
-				fx.dvr = line.Body
-			}
-		}
-	}
-	if fx.hls == nil || fx.dvr == nil {
-		return fx, fmt.Errorf("fixture %s: no on_hls or no on_dvr body", path)
-	}
-	return fx, sc.Err()
-}
-
-// body is base with fields replaced, as JSON.
-func body(base map[string]any, fields map[string]any) []byte {
-	m := make(map[string]any, len(base))
-	for k, v := range base {
-		m[k] = v
-	}
-	for k, v := range fields {
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // hlsBody is the fixture's on_hls for a segment at root/rel (rel = app/stream/name.ts) of stream
 // app/stream, whose SRS playlist is root/app/stream.m3u8.
 func (e *env) hlsBody(root, app, stream, rel string, seq int) []byte {
-	return body(e.fx.hls, map[string]any{
+	return srsfixture.Body(e.fx.Bodies["on_hls"], map[string]any{
 		"app": app, "stream": stream, "stream_url": "/" + app + "/" + stream,
 		"file": filepath.Join(root, rel), "url": rel,
 		"m3u8": filepath.Join(root, app, stream+".m3u8"), "m3u8_url": app + "/" + stream + ".m3u8",
@@ -94,7 +35,7 @@ func (e *env) hlsBody(root, app, stream, rel string, seq int) []byte {
 
 // dvrBody is the fixture's on_dvr for the file root/rel.
 func (e *env) dvrBody(root, app, stream, rel string) []byte {
-	return body(e.fx.dvr, map[string]any{
+	return srsfixture.Body(e.fx.Bodies["on_dvr"], map[string]any{
 		"app": app, "stream": stream, "stream_url": "/" + app + "/" + stream, "file": filepath.Join(root, rel),
 	})
 }

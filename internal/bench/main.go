@@ -33,6 +33,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/srsfixture"
 )
 
 type options struct {
@@ -84,7 +86,7 @@ type env struct {
 	bin     string
 	redis   *redisServer
 	s3      *s3Server
-	fx      fixture
+	fx      srsfixture.Fixture
 	started time.Time
 
 	mu       sync.Mutex
@@ -224,7 +226,7 @@ func (e *env) run() error {
 	if e.opt.fixture == "" {
 		e.opt.fixture = filepath.Join(e.module, "testdata", "srs", "srs-7.0.18-abs-paths.jsonl")
 	}
-	if e.fx, err = loadFixture(e.opt.fixture); err != nil {
+	if e.fx, err = srsfixture.Load(e.opt.fixture, "on_hls", "on_dvr"); err != nil {
 		return err
 	}
 	if e.opt.profiles != "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/redis/go-redis/v9"
+	"github.com/srs-offload/srs-offload/internal/s3stats"
 )
 
 // registry is every process the harness started and every folder it made, so that they are
@@ -294,7 +295,7 @@ type s3Server struct {
 	dataDir   string
 	p         *proc
 	client    *s3.Client
-	stats     *statsd
+	stats     *s3stats.Counter
 }
 
 // versityBinary finds versitygw in the tool cache that scripts/tools.sh fills.
@@ -339,7 +340,7 @@ func startVersity(dir string) (*s3Server, error) {
 			s.version += " " + v
 		}
 	}
-	if s.stats, err = startStatsd(); err != nil {
+	if s.stats, err = s3stats.Start(); err != nil {
 		return nil, err
 	}
 	// --keep-alive: versitygw closes every connection after one request unless told otherwise,
@@ -347,7 +348,7 @@ func startVersity(dir string) (*s3Server, error) {
 	// bucket and action.
 	s.p, err = startProc("versitygw", filepath.Join(dir, "versitygw.log"), os.Environ(), bin,
 		"--access", s.accessKey, "--secret", s.secretKey, "--port", addr, "--keep-alive", "--quiet",
-		"--metrics-statsd-servers", s.stats.addr, "--metrics-service-name", "bench",
+		"--metrics-statsd-servers", s.stats.Addr, "--metrics-service-name", "bench",
 		"posix", "--sidecar", meta, data)
 	if err != nil {
 		return nil, err
@@ -450,96 +451,6 @@ func (s *s3Server) dropBucket(bucket string) error {
 		os.RemoveAll(filepath.Join(s.dataDir, bucket))
 	}
 	return nil
-}
-
-// statsd receives versitygw's StatsD counters: requests per bucket and action (each run has its
-// own bucket), so the report can say how many S3 requests each contender made per file.
-type statsd struct {
-	addr   string
-	conn   *net.UDPConn
-	mu     sync.Mutex
-	last   time.Time
-	counts map[string]map[string]int64 // bucket → action (+ " <status>" when it failed) → requests
-}
-
-func startStatsd() (*statsd, error) {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
-	conn.SetReadBuffer(4 << 20)
-	st := &statsd{addr: conn.LocalAddr().String(), conn: conn, counts: map[string]map[string]int64{}}
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			st.parse(string(buf[:n]))
-		}
-	}()
-	return st, nil
-}
-
-// parse takes lines such as
-// versitygw.success_count,service=x,method=PUT,api=s3,action=PutObject,bucket=b,status=200:1|c
-func (st *statsd) parse(pkt string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.last = time.Now()
-	for _, line := range strings.Split(pkt, "\n") {
-		head, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v, _, _ := strings.Cut(val, "|")
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			continue
-		}
-		parts := strings.Split(head, ",")
-		failed := parts[0] == "versitygw.failed_count"
-		if parts[0] != "versitygw.success_count" && !failed {
-			continue
-		}
-		tags := map[string]string{}
-		for _, t := range parts[1:] {
-			if k, v, ok := strings.Cut(t, "="); ok {
-				tags[k] = v
-			}
-		}
-		key := tags["action"]
-		if failed {
-			key += " " + tags["status"]
-		}
-		if st.counts[tags["bucket"]] == nil {
-			st.counts[tags["bucket"]] = map[string]int64{}
-		}
-		st.counts[tags["bucket"]][key] += n
-	}
-}
-
-// take waits until no counter has arrived for 300 ms (at most 3 s) and returns the requests made
-// to bucket so far.
-func (st *statsd) take(bucket string) map[string]int64 {
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		st.mu.Lock()
-		quiet := time.Since(st.last) > 300*time.Millisecond
-		st.mu.Unlock()
-		if quiet {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := map[string]int64{}
-	for k, v := range st.counts[bucket] {
-		out[k] = v
-	}
-	return out
 }
 
 // perFile shows requests per file, minus those the harness made itself (less), largest first.
@@ -796,7 +707,7 @@ type usage struct {
 
 // takeReqs records the requests made to bucket, less the harness's CreateBucket.
 func (e *env) takeReqs(u *usage, bucket string) {
-	u.reqs = e.s3.stats.take(bucket)
+	u.reqs = e.s3.stats.Settled(bucket)
 	u.reqs["CreateBucket"]--
 }
 

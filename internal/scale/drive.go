@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,64 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/srsfixture"
 )
-
-// fixture holds the bodies SRS 7.0.18 sent (testdata/srs) that every hook of the model is made
-// from: only the names, paths and numbers change.
-type fixture struct {
-	publish, hls, unpublish map[string]any
-	paths                   map[string]string // action → the path SRS POSTed it to
-}
-
-func loadFixture(path string) (fixture, error) {
-	fx := fixture{paths: map[string]string{}}
-	f, err := os.Open(path)
-	if err != nil {
-		return fx, fmt.Errorf("fixture: %w (the SRS captures live in testdata/srs in the repository)", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var line struct {
-			Method string         `json:"method"`
-			Path   string         `json:"path"`
-			Body   map[string]any `json:"body"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			return fx, fmt.Errorf("fixture %s: %w", path, err)
-		}
-		if line.Method != http.MethodPost {
-			continue
-		}
-		action, _ := line.Body["action"].(string)
-		dst := map[string]*map[string]any{"on_publish": &fx.publish, "on_hls": &fx.hls, "on_unpublish": &fx.unpublish}[action]
-		if dst != nil && *dst == nil {
-			*dst = line.Body
-			fx.paths[action] = line.Path
-		}
-	}
-	if fx.publish == nil || fx.hls == nil || fx.unpublish == nil {
-		return fx, fmt.Errorf("fixture %s: want an on_publish, on_hls and on_unpublish body", path)
-	}
-	return fx, sc.Err()
-}
-
-// body is base with fields replaced, as JSON.
-func body(base map[string]any, fields map[string]any) []byte {
-	m := make(map[string]any, len(base)+len(fields))
-	for k, v := range base {
-		m[k] = v
-	}
-	for k, v := range fields {
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // segmentEvery is SRS's cadence: hls_fragment 2 s, one on_hls per stream every 2 s.
 const segmentEvery = 2 * time.Second
@@ -93,7 +36,7 @@ type driver struct {
 	n        int
 	root     string
 	base     string // http://listen
-	fx       fixture
+	fx       srsfixture.Fixture
 	seg      []byte
 	t0       time.Time
 	sendEnd  time.Time
@@ -109,7 +52,7 @@ type driver struct {
 	wg                            sync.WaitGroup
 }
 
-func newDriver(n int, root, listen string, fx fixture, segSize int, t0 time.Time, dur, timeout time.Duration) *driver {
+func newDriver(n int, root, listen string, fx srsfixture.Fixture, segSize int, t0 time.Time, dur, timeout time.Duration) *driver {
 	seg := bytes.Repeat([]byte{0x47}, segSize) // MPEG-TS sync bytes; the first 16 stamped per segment
 	d := &driver{n: n, root: root, base: "http://" + listen, fx: fx, seg: seg, t0: t0,
 		sendEnd: t0.Add(publishGap + dur), timeout: timeout}
@@ -159,7 +102,7 @@ func (d *driver) stream(i int) {
 	common := map[string]any{"app": "live", "stream": name, "stream_url": "/live/" + name,
 		"client_id": client, "stream_id": fmt.Sprintf("vid-%07d", i), "param": ""}
 	sleepUntil(d.t0.Add(phase))
-	if lat, err := d.post("on_publish", body(d.fx.publish, common)); err != nil {
+	if lat, err := d.post("on_publish", srsfixture.Body(d.fx.Bodies["on_publish"], common)); err != nil {
 		d.otherFailed.Add(1)
 		d.fail(fmt.Errorf("%s on_publish: %w", name, err))
 	} else {
@@ -201,7 +144,7 @@ func (d *driver) stream(i int) {
 			fields[f] = v
 		}
 		lag := time.Since(due)
-		lat, err := d.post("on_hls", body(d.fx.hls, fields))
+		lat, err := d.post("on_hls", srsfixture.Body(d.fx.Bodies["on_hls"], fields))
 		if err != nil {
 			d.hlsFailed.Add(1)
 			d.fail(fmt.Errorf("%s on_hls %d: %w", name, k, err))
@@ -221,7 +164,7 @@ func (d *driver) stream(i int) {
 		d.fail(fmt.Errorf("%s on_unpublish: not sent, the harness's deadline passed", name))
 		return
 	}
-	if lat, err := d.post("on_unpublish", body(d.fx.unpublish, common)); err != nil {
+	if lat, err := d.post("on_unpublish", srsfixture.Body(d.fx.Bodies["on_unpublish"], common)); err != nil {
 		d.otherFailed.Add(1)
 		d.fail(fmt.Errorf("%s on_unpublish: %w", name, err))
 	} else {
@@ -264,7 +207,7 @@ func srsPlaylist(seq int, window []string) []byte {
 
 // post sends one hook the way SRS 7 does and checks for {"code":0}.
 func (d *driver) post(action string, b []byte) (time.Duration, error) {
-	req, err := http.NewRequest(http.MethodPost, d.base+d.fx.paths[action], bytes.NewReader(b))
+	req, err := http.NewRequest(http.MethodPost, d.base+d.fx.Paths[action], bytes.NewReader(b))
 	if err != nil {
 		return 0, err
 	}

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/srsfixture"
 )
 
 type options struct {
@@ -51,7 +53,7 @@ type env struct {
 	redis   *redisServer
 	s3      *s3Server
 	proxy   *s3proxy // srs-offload's way to versitygw, counting
-	fx      fixture
+	fx      srsfixture.Fixture
 	started time.Time
 	seq     int
 }
@@ -160,7 +162,7 @@ func runAll(opt options) (report, error) {
 	if opt.fixture == "" {
 		opt.fixture = filepath.Join(e.module, "testdata", "srs", "srs-7.0.18-abs-paths.jsonl")
 	}
-	if e.fx, err = loadFixture(opt.fixture); err != nil {
+	if e.fx, err = srsfixture.Load(opt.fixture, "on_publish", "on_hls", "on_unpublish"); err != nil {
 		return rep, err
 	}
 	tmp, err := os.MkdirTemp("", "srs-offload-scale-")

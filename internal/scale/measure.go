@@ -71,7 +71,7 @@ func (r *run) take() (snap, error) {
 	s.off, s.redis, s.s3, s.self = cpuTime(r.o.pid()), cpuTime(r.e.redis.p.pid()), cpuTime(r.e.s3.p.pid()), selfCPU()
 	s.offRSS = rss(r.o.pid())
 	s.hlsOK = r.d.hlsOKNow()
-	s.reqs = r.e.s3.stats.now(r.bucket)
+	s.reqs = r.e.s3.stats.Now(r.bucket)
 	s.s3req = r.e.proxy.now()
 	m, err := httpGet("http://" + r.o.admin + "/metrics")
 	if err != nil {

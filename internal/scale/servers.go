@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/redis/go-redis/v9"
+	"github.com/srs-offload/srs-offload/internal/s3stats"
 )
 
 // registry is every process the harness started and every folder it made, cleaned up on every
@@ -295,7 +296,7 @@ type s3Server struct {
 	version   string
 	p         *proc
 	client    *s3.Client
-	stats     *statsd
+	stats     *s3stats.Counter
 }
 
 func versityBinary() (string, error) {
@@ -335,12 +336,12 @@ func startVersity(dir string) (*s3Server, error) {
 			s.version += " " + v
 		}
 	}
-	if s.stats, err = startStatsd(); err != nil {
+	if s.stats, err = s3stats.Start(); err != nil {
 		return nil, err
 	}
 	s.p, err = startProc("versitygw", filepath.Join(dir, "versitygw.log"), bin,
 		"--access", s.accessKey, "--secret", s.secretKey, "--port", addr, "--keep-alive", "--quiet",
-		"--metrics-statsd-servers", s.stats.addr, "--metrics-service-name", "scale",
+		"--metrics-statsd-servers", s.stats.Addr, "--metrics-service-name", "scale",
 		"posix", "--sidecar", meta, data)
 	if err != nil {
 		return nil, err
@@ -366,84 +367,6 @@ func (s *s3Server) createBucket(name string) error {
 		return fmt.Errorf("create bucket %s: %w", name, err)
 	}
 	return nil
-}
-
-// statsd receives versitygw's StatsD counters: requests per bucket and action.
-type statsd struct {
-	addr   string
-	conn   *net.UDPConn
-	mu     sync.Mutex
-	last   time.Time
-	counts map[string]map[string]int64 // bucket → action (+ " <status>" when it failed) → requests
-}
-
-func startStatsd() (*statsd, error) {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
-	conn.SetReadBuffer(4 << 20)
-	st := &statsd{addr: conn.LocalAddr().String(), conn: conn, counts: map[string]map[string]int64{}}
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				return
-			}
-			st.parse(string(buf[:n]))
-		}
-	}()
-	return st, nil
-}
-
-// parse takes lines such as
-// versitygw.success_count,service=x,method=PUT,api=s3,action=PutObject,bucket=b,status=200:1|c
-func (st *statsd) parse(pkt string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.last = time.Now()
-	for _, line := range strings.Split(pkt, "\n") {
-		head, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		v, _, _ := strings.Cut(val, "|")
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			continue
-		}
-		parts := strings.Split(head, ",")
-		failed := parts[0] == "versitygw.failed_count"
-		if parts[0] != "versitygw.success_count" && !failed {
-			continue
-		}
-		tags := map[string]string{}
-		for _, t := range parts[1:] {
-			if k, v, ok := strings.Cut(t, "="); ok {
-				tags[k] = v
-			}
-		}
-		key := tags["action"]
-		if failed {
-			key += " " + tags["status"]
-		}
-		if st.counts[tags["bucket"]] == nil {
-			st.counts[tags["bucket"]] = map[string]int64{}
-		}
-		st.counts[tags["bucket"]][key] += n
-	}
-}
-
-// now returns the requests made to bucket so far, as counted at this moment.
-func (st *statsd) now(bucket string) map[string]int64 {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	out := map[string]int64{}
-	for k, v := range st.counts[bucket] {
-		out[k] = v
-	}
-	return out
 }
 
 func buildOffload(moduleDir, dir string) (string, error) {
