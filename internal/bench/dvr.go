@@ -96,7 +96,7 @@ func (e *env) dvr(s *section) error {
 			{"time", fmt.Sprintf("%s (%.0f MiB/s)", secs(mo), mibps(e.sc.dvrSize, mo)), fmt.Sprintf("%s (%.0f MiB/s)", secs(ma), mibps(e.sc.dvrSize, ma)), ratio(r), "≥ 1.00×", yesNo(r >= 1)},
 			{"peak RSS", fmt.Sprintf("%s (%s after start)", mib(peak), mib(idle)), mib(arss), "", fmt.Sprintf("≤ %s (64 MiB + %d × %s part buffers)", mib(limit), dvrPartConcurrency, mib(dvrPartSize)), yesNo(peak <= limit)},
 			{"CPU time: own + versitygw (+ Redis)", cpuCell(oursU, true), cpuCell(awsU, false), "", "", ""},
-			{"S3 requests (per run)", perFile(sumReqs(oursU), nil, len(oursU)), perFile(sumReqs(awsU), nil, len(awsU)), "", "", ""},
+			{"S3 requests (per run)", perFile(sumReqs(oursU), len(oursU)), perFile(sumReqs(awsU), len(awsU)), "", "", ""},
 		},
 	}, table{
 		header: []string{"srs-offload", "storage.verify auto (default; md5 on versitygw, CRC32C sent too)", "storage.verify md5", "storage.verify checksum (crc32c, full-object)", "checksum / md5"},

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
@@ -17,16 +16,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sys/unix"
 )
 
 // B4: latency under a steady load: segments appear at a fixed rate, each followed by its on_hls;
 // per segment the harness measures hook → object visible in storage → local file gone.
-
-const visibleEvery = 10 // every 10th segment is watched in storage with HEAD requests
 
 func (e *env) benchLatency() section {
 	n := e.sc.latRate * int(e.sc.latDur/time.Second)
@@ -48,7 +42,7 @@ func (e *env) benchLatency() section {
 		"The targets (issue 16): p99 ≤ 100 ms archive only (`playlist.enabled: false`: it uploads, verifies and purges the segments and writes no playlists), p99 ≤ 500 ms in the default mode (a live playlist per stream and a VoD playlist per publish session, about one more PutObject per segment); the served mode (`playlist.live: served`, no live playlist PUT) is shown beside them, not judged.",
 		fmt.Sprintf("The three modes run one after the other (archive only, default, served), each %v at %d segments/s, each with a new srs-offload process, bucket, root and an empty Redis.", e.sc.latDur, e.sc.latRate),
 		fmt.Sprintf("The generator is open-loop: segment i is due at i/%d s; it is written as <name>.tmp and renamed (as SRS does), then its on_hls is sent on a new connection, each from its own goroutine.", e.sc.latRate),
-		"\"Local file gone\" is the time inotify (IN_DELETE/IN_MOVED_FROM on the stream folders) reports the removal of SRS's name, which srs-offload does only after the object is verified. \"Visible\" polls HEAD for a sample only, every 5 ms for the first 50 ms, then every 10% of the time waited so far (so up to 10% late in a backlog), to keep the extra load on the S3 server small; it is bounded above by \"gone\".",
+		"\"Local file gone\" is the time inotify (IN_DELETE/IN_MOVED_FROM on the stream folders) reports the removal of SRS's name, which srs-offload does only after the object is verified. \"Visible in storage\" is the time inotify (IN_CREATE/IN_MOVED_TO in versitygw's data folder) reports the object's name: versitygw's posix backend writes the bytes and metadata to an unnamed file and links it under its key, so that is when a GET or HEAD first finds it. Both are watched for every segment, at no cost to the S3 server (earlier runs polled HEAD for every 10th segment on a schedule that, at the 9 s waits of the last run with playlists, makes about 65 HEADs per watched segment: some 5× the PUTs, on the S3 server being measured).",
 		"Default config otherwise (worker.concurrency 16, spool, reconciler with watcher), poll_interval 20ms; every object is checked (size and ETag = MD5) after each run.")
 	s.err = errors.Join(errs...)
 	return s
@@ -73,6 +67,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	rels := make([]string, n)
 	paths := make([]string, n)
 	index := make(map[string]int, n)
+	keyIndex := make(map[string]int, n)
 	var dirs []string
 	for st := range streams {
 		name := fmt.Sprintf("cam%02d", st)
@@ -89,6 +84,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 		rels[i] = fmt.Sprintf("live/cam%02d/%d-%d.ts", i%streams, 1795474211734+int64(i)*2000, i/streams)
 		paths[i] = filepath.Join(root, rels[i])
 		index[paths[i]] = i
+		keyIndex[rels[i]] = i // the object key: {app}/{stream}/{basename}
 	}
 	payload := make([]byte, e.opt.latSize)
 	r := rand.New(rand.NewPCG(4, 4))
@@ -110,7 +106,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	segs := make([]segTimes, n)
 	var mu sync.Mutex
 	var goneCount atomic.Int64
-	watch, err := watchRemovals(func(p string, at time.Time) {
+	watch, err := watchNames(unix.IN_DELETE|unix.IN_MOVED_FROM, func(p string, _ bool, at time.Time) {
 		i, ok := index[p]
 		if !ok {
 			return
@@ -126,6 +122,23 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 		return err
 	}
 	defer watch.stop()
+	// An object can only be visible after its hook: t0 is set before the hook is sent, and an
+	// arrival seen first (t0 still zero) cannot happen; the earliest report of a key wins.
+	objects, err := watchObjects(e.s3.dataDir, bucket, func(key string, at time.Time) {
+		i, ok := keyIndex[key]
+		if !ok {
+			return
+		}
+		mu.Lock()
+		if !segs[i].t0.IsZero() && (segs[i].visible == 0 || at.Sub(segs[i].t0) < segs[i].visible) {
+			segs[i].visible = max(at.Sub(segs[i].t0), time.Nanosecond)
+		}
+		mu.Unlock()
+	})
+	if err != nil {
+		return err
+	}
+	defer objects.stop()
 	for _, d := range dirs {
 		if err := watch.add(d); err != nil {
 			return err
@@ -134,7 +147,6 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 
 	e.logf("B4 %s: %d segments/s for %v", m.short, e.sc.latRate, e.sc.latDur)
 	prof := "b4-latency-" + m.key
-	headsFound, headsMissed := e.headsFound.Load(), e.headsMissed.Load()
 	wait := e.profile(o, prof, min(int(e.sc.latDur.Seconds())+3, 60)) // the profiler takes at most 60 s
 	url := "http://" + o.listen + "/api/v1/hls"
 	c := hookClient()
@@ -175,15 +187,6 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 			fail(fmt.Errorf("hook %d: %w", i, err))
 			return
 		}
-		if i%visibleEvery == 0 {
-			if at, err := e.waitVisible(bucket, rels[i], t0, 5*time.Minute); err != nil {
-				fail(err)
-			} else {
-				mu.Lock()
-				segs[i].visible = at.Sub(t0)
-				mu.Unlock()
-			}
-		}
 	}
 	interval := time.Second / time.Duration(e.sc.latRate)
 	var wg sync.WaitGroup
@@ -216,6 +219,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	wait()
 	waitTrace()
 	watch.stop()
+	objects.stop()
 	if len(left) > 0 {
 		return fmt.Errorf("%d of %d segments not purged 3 minutes after the last hook, e.g. %s", len(left), n, left[0])
 	}
@@ -266,12 +270,18 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	sortDur(hooks)
 	sortDur(vis)
 	sortDur(gone)
-	heads := map[string]int64{"HeadObject": e.headsFound.Load() - headsFound, "HeadObject 404": e.headsMissed.Load() - headsMissed}
 	prefix := m.label + ": "
 	if len(gone) < n {
 		note := fmt.Sprintf("%d of %d removals were not seen by inotify", n-len(gone), n)
 		if watch.overflow.Load() {
 			note += " (its queue overflowed)"
+		}
+		s.notes = append(s.notes, prefix+note+"; they are left out of the percentiles.")
+	}
+	if len(vis) < n {
+		note := fmt.Sprintf("%d of %d objects were not seen arriving in versitygw's folder by inotify", n-len(vis), n)
+		if objects.overflow.Load() {
+			note += " (its queue overflowed, or a folder could not be watched)"
 		}
 		s.notes = append(s.notes, prefix+note+"; they are left out of the percentiles.")
 	}
@@ -288,7 +298,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	}
 	tbl.rows = append(tbl.rows,
 		[]string{m.label, "hook answered", ms(pct(hooks, .5)), ms(pct(hooks, .99)), ms(pct(hooks, 1)), thousands(len(hooks)), "", ""},
-		[]string{m.label, fmt.Sprintf("hook → object visible (HEAD, every %dth segment)", visibleEvery), ms(pct(vis, .5)), ms(pct(vis, .99)), ms(pct(vis, 1)), thousands(len(vis)), "", ""},
+		[]string{m.label, "hook → object visible in storage", ms(pct(vis, .5)), ms(pct(vis, .99)), ms(pct(vis, 1)), thousands(len(vis)), "", ""},
 		[]string{m.label, "hook → local file gone (stored, verified, purged)", ms(pct(gone, .5)), ms(p99), ms(pct(gone, 1)), thousands(len(gone)), target, met},
 	)
 	s.summary = append(s.summary, []string{fmt.Sprintf("B4 hook → file gone p99 (%s)", m.short), strings.TrimPrefix(target, "p99 "),
@@ -297,43 +307,19 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 		prefix+fmt.Sprintf("achieved rate %.1f segments/s; at most %d segments were between hook and purge at once. From the first hook until the last file was gone: %s; CPU time over it: srs-offload %.1f s, versitygw %.1f s, Redis %.1f s (%.2f cores of %d).",
 			float64(n)/sent.Seconds(), maxInFlight, secs(u.elapsed), u.own.Seconds(), u.s3.Seconds(), u.redis.Seconds(), (u.own+u.s3+u.redis).Seconds()/u.elapsed.Seconds(), runtime.NumCPU()),
 		prefix+"srs-offload's own metrics over the run: "+u.metrics+".",
-		prefix+fmt.Sprintf("S3 requests per segment, counted by versitygw, the harness's HEADs left out: %s.", perFile(u.reqs, heads, n)))
+		prefix+fmt.Sprintf("S3 requests per segment, counted by versitygw: %s.", perFile(u.reqs, n)))
 	return nil
 }
 
-// waitVisible polls HEAD until key exists and returns when it was first seen.
-func (e *env) waitVisible(bucket, key string, start time.Time, timeout time.Duration) (time.Time, error) {
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := e.s3.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
-		cancel()
-		now := time.Now()
-		if err == nil {
-			e.headsFound.Add(1)
-			return now, nil
-		}
-		var nf *s3types.NotFound
-		if !errors.As(err, &nf) {
-			return now, fmt.Errorf("head %s: %w", key, err)
-		}
-		e.headsMissed.Add(1)
-		if now.After(deadline) {
-			return now, fmt.Errorf("%s not in storage %v after its hook", key, timeout)
-		}
-		// Every 5 ms at first, then less often (at most 10% of the time waited so far), so that a
-		// backlog does not turn into a flood of HEADs.
-		time.Sleep(min(max(5*time.Millisecond, time.Since(start)/10), time.Second))
-	}
-}
-
-// removals reports every name removed from (or moved out of) the folders it watches, with the
-// time the event was read. srs-offload removes the folders its purges leave empty, so the harness
-// adds the folder of every segment again right before the segment is created in it (add is cheap,
-// and a folder created anew gets a new watch).
-type removals struct {
+// names reports every name that arrives in (created in or moved into) or leaves (removed from or
+// moved out of) the folders it watches, as its mask says, with the time the event was read.
+// srs-offload removes the folders its purges leave empty, so the harness adds the folder of every
+// segment again right before the segment is created in it (add is cheap, and a folder created
+// anew gets a new watch).
+type names struct {
 	f        *os.File
 	fd       int
+	mask     uint32
 	mu       sync.Mutex
 	wds      map[int32]string
 	overflow atomic.Bool
@@ -341,12 +327,14 @@ type removals struct {
 	once     sync.Once
 }
 
-func watchRemovals(gone func(path string, at time.Time)) (*removals, error) {
+// watchNames reads inotify events of mask (IN_DELETE|IN_MOVED_FROM, or IN_CREATE|IN_MOVED_TO)
+// and calls seen, from one goroutine, for each name of a watched folder.
+func watchNames(mask uint32, seen func(path string, dir bool, at time.Time)) (*names, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
 	}
-	w := &removals{fd: fd, wds: map[int32]string{}, done: make(chan struct{})}
+	w := &names{fd: fd, mask: mask, wds: map[int32]string{}, done: make(chan struct{})}
 	w.f = os.NewFile(uintptr(fd), "inotify") // non-blocking: Read waits in the poller, Close ends it
 	go func() {
 		defer close(w.done)
@@ -371,8 +359,8 @@ func watchRemovals(gone func(path string, at time.Time)) (*removals, error) {
 				w.mu.Lock()
 				dir, ok := w.wds[wd]
 				w.mu.Unlock()
-				if ok && len(name) > 0 && mask&(unix.IN_DELETE|unix.IN_MOVED_FROM) != 0 {
-					gone(filepath.Join(dir, string(name)), at)
+				if ok && len(name) > 0 && mask&w.mask != 0 {
+					seen(filepath.Join(dir, string(name)), mask&unix.IN_ISDIR != 0, at)
 				}
 				off += unix.SizeofInotifyEvent + l
 			}
@@ -382,8 +370,8 @@ func watchRemovals(gone func(path string, at time.Time)) (*removals, error) {
 }
 
 // add watches dir (again).
-func (w *removals) add(dir string) error {
-	wd, err := unix.InotifyAddWatch(w.fd, dir, unix.IN_DELETE|unix.IN_MOVED_FROM)
+func (w *names) add(dir string) error {
+	wd, err := unix.InotifyAddWatch(w.fd, dir, w.mask)
 	if err != nil {
 		return fmt.Errorf("inotify %s: %w", dir, err)
 	}
@@ -393,9 +381,62 @@ func (w *removals) add(dir string) error {
 	return nil
 }
 
-func (w *removals) stop() {
+func (w *names) stop() {
 	w.once.Do(func() {
 		w.f.Close()
 		<-w.done
 	})
+}
+
+// watchObjects reports when each object appears in bucket, a folder of versitygw's posix backend
+// (data): versitygw writes an object's bytes and metadata (ETag, checksums) to an unnamed file and
+// links it into place under its key, so the name's arrival is the moment a GET or HEAD finds the
+// object. Folders are watched as they appear; objects linked into a folder before its watch are
+// found by a look into it right after, at their ctime (the link's time). versitygw's own
+// temporary names (a leading dot) are left out. This costs the S3 server nothing, where polling
+// HEAD in a backlog costs it more than the uploads.
+func watchObjects(data, bucket string, visible func(key string, at time.Time)) (*names, error) {
+	top := filepath.Join(data, bucket)
+	var w *names
+	report := func(p string, at time.Time) {
+		if strings.HasPrefix(filepath.Base(p), ".") {
+			return
+		}
+		if key, err := filepath.Rel(top, p); err == nil {
+			visible(filepath.ToSlash(key), at)
+		}
+	}
+	var addTree func(dir string)
+	addTree = func(dir string) {
+		if err := w.add(dir); err != nil {
+			w.overflow.Store(true) // counted as missed: the run says how many were not seen
+			return
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, d := range entries {
+			p := filepath.Join(dir, d.Name())
+			switch {
+			case d.IsDir():
+				addTree(p)
+			case d.Type().IsRegular():
+				var st unix.Stat_t
+				if unix.Stat(p, &st) == nil {
+					report(p, time.Unix(st.Ctim.Unix()))
+				}
+			}
+		}
+	}
+	var err error
+	w, err = watchNames(unix.IN_CREATE|unix.IN_MOVED_TO, func(p string, dir bool, at time.Time) {
+		if dir {
+			addTree(p)
+			return
+		}
+		report(p, at)
+	})
+	if err != nil {
+		return nil, err
+	}
+	addTree(top)
+	return w, nil
 }

@@ -30,7 +30,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,8 +95,6 @@ type env struct {
 	lastOurs map[string]time.Duration
 	// /proc/loadavg before and after the benchmarks: other work on the machine shows there
 	loadStart, loadEnd string
-	// the HEADs B4 sent to see objects appear (they are not srs-offload's requests)
-	headsFound, headsMissed atomic.Int64
 }
 
 func loadAvg() string {

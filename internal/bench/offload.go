@@ -182,8 +182,8 @@ func (e *env) offloadCase(s *section, tbl, cpu, reqs, perSeg, vt *table, n int, 
 		}())), "not a target", "", "not a target", fmt.Sprintf("— (%s of archive only)", ratio(sa))})
 	cpu.rows = append(cpu.rows, []string{label, cpuCell(archives, true), cpuCell(fulls, true), cpuCell(serveds, true), cpuCell(raws, false), cpuCell(rclones, false)})
 	files := n * len(archives)
-	reqs.rows = append(reqs.rows, []string{label, perFile(sumReqs(archives), nil, files), perFile(sumReqs(fulls), nil, files),
-		perFile(sumReqs(serveds), nil, files), perFile(sumReqs(raws), nil, files), perFile(sumReqs(rclones), nil, files)})
+	reqs.rows = append(reqs.rows, []string{label, perFile(sumReqs(archives), files), perFile(sumReqs(fulls), files),
+		perFile(sumReqs(serveds), files), perFile(sumReqs(raws), files), perFile(sumReqs(rclones), files)})
 	perSeg.rows = append(perSeg.rows, []string{label, cpuPerFile(archives, n), cpuPerFile(fulls, n), cpuPerFile(serveds, n), cpuPerFile(raws, n),
 		ratio(cpuRatio(archives, raws)), ratio(cpuRatio(fulls, raws)), ratio(cpuRatio(serveds, raws))})
 	vs := func(r float64, ours, base []usage) string {

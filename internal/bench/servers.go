@@ -453,8 +453,8 @@ func (s *s3Server) dropBucket(bucket string) error {
 	return nil
 }
 
-// perFile shows requests per file, minus those the harness made itself (less), largest first.
-func perFile(reqs, less map[string]int64, files int) string {
+// perFile shows requests per file, largest first.
+func perFile(reqs map[string]int64, files int) string {
 	type kv struct {
 		k string
 		v int64
@@ -462,7 +462,6 @@ func perFile(reqs, less map[string]int64, files int) string {
 	var all []kv
 	var total int64
 	for k, v := range reqs {
-		v -= less[k]
 		if v > 0 {
 			all = append(all, kv{k, v})
 			total += v
