@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/internal/srsfixture"
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 type options struct {
@@ -50,8 +51,8 @@ type env struct {
 	tmp     string
 	roots   string // the runs' SRS roots are made in it
 	bin     string
-	redis   *redisServer
-	s3      *s3Server
+	redis   *testbed.Redis
+	s3      *testbed.S3
 	proxy   *s3proxy // srs-offload's way to versitygw, counting
 	fx      srsfixture.Fixture
 	started time.Time
@@ -134,7 +135,7 @@ func main() {
 	go func() {
 		s := <-sigs
 		fmt.Fprintf(os.Stderr, "\nscale: %v: stopping the servers and removing the temporary files\n", s)
-		reg.cleanup()
+		testbed.Cleanup()
 		os.Exit(130)
 	}()
 	code := 0
@@ -142,7 +143,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "scale:", err)
 		code = 1
 	}
-	reg.cleanup()
+	testbed.Cleanup()
 	os.Exit(code)
 }
 
@@ -169,7 +170,7 @@ func runAll(opt options) (report, error) {
 	if err != nil {
 		return rep, err
 	}
-	reg.addDir(tmp)
+	testbed.AddDir(tmp)
 	if e.tmp, err = filepath.EvalSymlinks(tmp); err != nil {
 		return rep, err
 	}
@@ -180,29 +181,29 @@ func runAll(opt options) (report, error) {
 	if err != nil {
 		return rep, err
 	}
-	reg.addDir(roots)
+	testbed.AddDir(roots)
 	if e.roots, err = filepath.EvalSymlinks(roots); err != nil {
 		return rep, err
 	}
 	if e.bin = opt.bin; e.bin == "" {
 		e.logf("building srs-offload")
-		if e.bin, err = buildOffload(e.module, e.tmp); err != nil {
+		if e.bin, err = testbed.BuildOffload(e.module, e.tmp); err != nil {
 			return rep, err
 		}
 	}
-	if e.redis, err = startRedis(filepath.Join(e.tmp, "redis")); err != nil {
+	if e.redis, err = testbed.StartRedis(filepath.Join(e.tmp, "redis"), "make scale"); err != nil {
 		return rep, err
 	}
-	if e.s3, err = startVersity(filepath.Join(e.roots, "versitygw")); err != nil {
+	if e.s3, err = testbed.StartVersity(filepath.Join(e.roots, "versitygw"), "scale", "make scale"); err != nil {
 		return rep, err
 	}
-	if e.proxy, err = startS3Proxy(e.s3.endpoint, filepath.Join(e.tmp, "s3proxy.log")); err != nil {
+	if e.proxy, err = startS3Proxy(e.s3.Endpoint, filepath.Join(e.tmp, "s3proxy.log")); err != nil {
 		return rep, err
 	}
 	defer e.proxy.close()
-	e.logf("redis-server on %s, versitygw on %s (srs-offload's way: %s); load average %s", e.redis.addr, e.s3.endpoint, e.proxy.addr, loadAvg())
+	e.logf("redis-server on %s, versitygw on %s (srs-offload's way: %s); load average %s", e.redis.Addr, e.s3.Endpoint, e.proxy.addr, loadAvg())
 	rep.rootsFS = fsType(e.roots)
-	rep.loadStart, rep.redisVersion, rep.s3Version, rep.module = loadAvg(), e.redis.version, e.s3.version, e.module
+	rep.loadStart, rep.redisVersion, rep.s3Version, rep.module = loadAvg(), e.redis.Version, e.s3.Version, e.module
 	for _, m := range opt.modes {
 		for _, n := range opt.ns {
 			res, err := e.runOne(n, m)

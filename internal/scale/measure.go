@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 // snap is everything measured at one moment: Redis (INFO), srs-offload (/metrics, /proc), the
@@ -63,15 +64,15 @@ func (r *run) take() (snap, error) {
 	ctx := context.Background()
 	s := snap{at: time.Now(), own: ownCmds()}
 	ownCmd("info", 1)
-	info, err := r.e.redis.client.Info(ctx, "memory", "commandstats", "keyspace").Result()
+	info, err := r.e.redis.Client.Info(ctx, "memory", "commandstats", "keyspace").Result()
 	if err != nil {
 		return s, fmt.Errorf("redis INFO: %w", err)
 	}
 	s.usedMem, s.keys, s.cmds = parseInfo(info)
-	s.off, s.redis, s.s3, s.self = cpuTime(r.o.pid()), cpuTime(r.e.redis.p.pid()), cpuTime(r.e.s3.p.pid()), selfCPU()
-	s.offRSS = rss(r.o.pid())
+	s.off, s.redis, s.s3, s.self = testbed.CPUTime(r.o.Pid()), testbed.CPUTime(r.e.redis.P.Pid()), testbed.CPUTime(r.e.s3.P.Pid()), selfCPU()
+	s.offRSS, _ = testbed.RSS(r.o.Pid())
 	s.hlsOK = r.d.hlsOKNow()
-	s.reqs = r.e.s3.stats.Now(r.bucket)
+	s.reqs = r.e.s3.Stats.Now(r.bucket)
 	s.s3req = r.e.proxy.now()
 	m, err := httpGet("http://" + r.o.admin + "/metrics")
 	if err != nil {
@@ -86,7 +87,7 @@ func (r *run) take() (snap, error) {
 
 // queues adds up asynq's queues (the node's, its priorities).
 func (r *run) queues(ctx context.Context, s *snap) error {
-	c := r.e.redis.client
+	c := r.e.redis.Client
 	ownCmd("smembers", 1)
 	qs, err := c.SMembers(ctx, "asynq:queues").Result()
 	if err != nil {

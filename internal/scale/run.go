@@ -10,11 +10,13 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 // offloadProc is the running srs-offload serve.
 type offloadProc struct {
-	*proc
+	*testbed.Proc
 	listen, admin string
 }
 
@@ -39,15 +41,15 @@ storage:
   secret_key: %s
 worker: {shutdown_timeout: 5s}
 debug: {pprof: true}
-%s`, listen, admin, e.redis.addr, root, "http://"+e.proxy.addr, bucket, e.s3.accessKey, e.s3.secretKey, playlist)
+%s`, listen, admin, e.redis.Addr, root, "http://"+e.proxy.addr, bucket, e.s3.AccessKey, e.s3.SecretKey, playlist)
 }
 
 func (e *env) startOffload(dir, root, bucket, mode string) (*offloadProc, error) {
-	listen, err := freeAddr()
+	listen, err := testbed.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	admin, err := freeAddr()
+	admin, err := testbed.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -55,25 +57,25 @@ func (e *env) startOffload(dir, root, bucket, mode string) (*offloadProc, error)
 	if err := os.WriteFile(config, []byte(e.offloadConfig(listen, admin, root, bucket, mode)), 0o600); err != nil {
 		return nil, err
 	}
-	p, err := startProc("srs-offload serve", filepath.Join(dir, "srs-offload.log"), e.bin, "serve", "-c", config)
+	p, err := testbed.Start("srs-offload serve", filepath.Join(dir, "srs-offload.log"), nil, e.bin, "serve", "-c", config)
 	if err != nil {
 		return nil, err
 	}
-	o := &offloadProc{proc: p, listen: listen, admin: admin}
+	o := &offloadProc{Proc: p, listen: listen, admin: admin}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := httpGet("http://" + admin + "/metrics"); err == nil {
-			if err := waitListen(p, listen, 10*time.Second); err != nil {
+			if err := p.WaitListen(listen, 10*time.Second); err != nil {
 				return nil, err
 			}
 			return o, nil
 		}
-		if !p.running() {
-			return nil, fmt.Errorf("srs-offload serve exited at start:\n%s", p.logTail())
+		if !p.Running() {
+			return nil, fmt.Errorf("srs-offload serve exited at start:\n%s", p.LogTail())
 		}
 		if time.Now().After(deadline) {
-			p.kill()
-			return nil, fmt.Errorf("srs-offload serve did not answer /metrics on %s:\n%s", admin, p.logTail())
+			p.Kill()
+			return nil, fmt.Errorf("srs-offload serve did not answer /metrics on %s:\n%s", admin, p.LogTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -82,10 +84,10 @@ func (e *env) startOffload(dir, root, bucket, mode string) (*offloadProc, error)
 // waitIdle waits until the process uses next to no CPU (start-up done), at most timeout.
 func waitIdle(pid int, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	last, quiet := cpuTime(pid), 0
+	last, quiet := testbed.CPUTime(pid), 0
 	for time.Now().Before(deadline) && quiet < 3 {
 		time.Sleep(100 * time.Millisecond)
-		now := cpuTime(pid)
+		now := testbed.CPUTime(pid)
 		if now-last <= 10*time.Millisecond {
 			quiet++
 		} else {
@@ -147,11 +149,11 @@ func (e *env) runOne(n int, mode string) (result, error) {
 		}
 	}
 	defer os.RemoveAll(root)
-	if err := e.s3.createBucket(name); err != nil {
+	if err := e.s3.CreateBucket(name); err != nil {
 		return res, err
 	}
 	ownCmd("flushall", 1)
-	if err := e.redis.client.FlushAll(context.Background()).Err(); err != nil {
+	if err := e.redis.Client.FlushAll(context.Background()).Err(); err != nil {
 		return res, err
 	}
 	o, err := e.startOffload(dir, root, name, mode)
@@ -159,12 +161,12 @@ func (e *env) runOne(n int, mode string) (result, error) {
 		return res, err
 	}
 	defer func() {
-		if o.running() {
-			o.kill()
+		if o.Running() {
+			o.Kill()
 		}
 	}()
 	r := &run{e: e, o: o, bucket: name}
-	waitIdle(o.pid(), 10*time.Second)
+	waitIdle(o.Pid(), 10*time.Second)
 
 	e.logf("N=%d %s: idle baseline %v", n, mode, e.opt.idle)
 	if res.base0, err = r.take(); err != nil {
@@ -256,10 +258,10 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	res.hlsOK, res.hlsFailed, res.otherFailed = d.hlsOK.Load(), d.hlsFailed.Load(), d.otherFailed.Load()
 	res.unsent, res.late = d.unsent.Load(), d.late.Load()
 
-	if err := o.stop(20 * time.Second); err != nil {
+	if err := o.Stop(20 * time.Second); err != nil {
 		e.logf("N=%d %s: %v", n, mode, err)
 	}
-	b, _ := os.ReadFile(o.logPath)
+	b, _ := os.ReadFile(o.LogPath)
 	for _, l := range bytes.Split(b, []byte("\n")) {
 		if bytes.Contains(l, []byte("level=ERROR")) || bytes.Contains(l, []byte(`"level":"ERROR"`)) {
 			if res.logErrors == 0 {
@@ -270,7 +272,7 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	}
 	// versitygw's posix backend keeps a bucket as a folder: removing it ends the bucket and
 	// frees the disk for the next run.
-	os.RemoveAll(filepath.Join(e.roots, "versitygw", "data", name))
+	os.RemoveAll(filepath.Join(e.s3.DataDir, name))
 	res.loadAfter = loadAvg()
 	e.logf("N=%d %s: on_hls p50 %v p99 %v, %d failed, %d unsent; load average %s", n, mode,
 		pct(res.hlsLat, 0.5), pct(res.hlsLat, 0.99), res.hlsFailed, res.unsent, res.loadAfter)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 // s3proxy sits between srs-offload and versitygw and counts the requests by what they write:
@@ -22,7 +24,7 @@ import (
 // so slowly that it, not srs-offload, bounded the uploads.
 type s3proxy struct {
 	addr string
-	p    *proc
+	p    *testbed.Proc
 }
 
 // proxyEnv, set to the S3 endpoint and a listen address, makes the harness's binary the proxy.
@@ -32,7 +34,7 @@ const proxyEnv = "SRS_OFFLOAD_SCALE_PROXY"
 const countsPath = "/_counts"
 
 func startS3Proxy(target, logPath string) (*s3proxy, error) {
-	addr, err := freeAddr()
+	addr, err := testbed.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -40,11 +42,11 @@ func startS3Proxy(target, logPath string) (*s3proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProcEnv("s3 proxy", logPath, append(os.Environ(), proxyEnv+"="+target+" "+addr), self)
+	p, err := testbed.Start("s3 proxy", logPath, append(os.Environ(), proxyEnv+"="+target+" "+addr), self)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitListen(p, addr, 10*time.Second); err != nil {
+	if err := p.WaitListen(addr, 10*time.Second); err != nil {
 		return nil, err
 	}
 	return &s3proxy{addr: addr, p: p}, nil
@@ -60,7 +62,7 @@ func (p *s3proxy) now() map[string]int64 {
 	return out
 }
 
-func (p *s3proxy) close() { p.p.kill() }
+func (p *s3proxy) close() { p.p.Kill() }
 
 // proxyMain is the proxy process: it returns false when the environment does not ask for one.
 func proxyMain() bool {

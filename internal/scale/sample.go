@@ -31,7 +31,7 @@ func keyClass(k string) string {
 // and each class's share of the sample scales to the database's key count. It returns bytes
 // and keys per class.
 func (r *run) memSample(ctx context.Context, samples int) (bytes, keys map[string]float64, err error) {
-	c := r.e.redis.client
+	c := r.e.redis.Client
 	ownCmd("dbsize", 1)
 	total, err := c.DBSize(ctx).Result()
 	if err != nil || total == 0 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 // TestMain lets the test binary be the harness's S3 proxy process too, as the harness's is.
@@ -20,7 +22,7 @@ func TestMain(m *testing.M) {
 // versitygw and srs-offload serve), so that it cannot rot between `make scale` runs: every hook
 // answered, every segment stored, the measurements filled in and the report written.
 func TestScaleSmoke(t *testing.T) {
-	t.Cleanup(reg.cleanup)
+	t.Cleanup(testbed.Cleanup)
 	out := filepath.Join(t.TempDir(), "SCALE.md")
 	const n, dur = 5, 4 * time.Second
 	// idle 2 s: the run lasts over 10 s from srs-offload's start, so its sweeps (every 5 s) ran
