@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/internal/srsfixture"
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 // hlsBody is the fixture's on_hls for a segment at root/rel (rel = app/stream/name.ts) of stream
@@ -47,7 +48,7 @@ func writePlaylist(root, app, stream string, segs []string) error {
 	for _, s := range segs {
 		fmt.Fprintf(&b, "#EXTINF:2.000, no desc\n%s\n", s)
 	}
-	reg.halt()
+	testbed.Halt()
 	p := filepath.Join(root, app, stream+".m3u8")
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
@@ -72,7 +73,7 @@ func baseEnv() []string {
 // between the two, as it can under SRS; placeFile then tries again and counts it in races.
 func placeFile(dir string, create func() error, races *atomic.Int64) error {
 	for attempt := 0; ; attempt++ {
-		reg.halt()
+		testbed.Halt()
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -199,7 +200,7 @@ type dataFile struct {
 
 // genFile writes size random (incompressible) bytes to path and returns their MD5.
 func genFile(path string, size int64, seed uint64) (string, error) {
-	reg.halt()
+	testbed.Halt()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
@@ -214,7 +215,7 @@ func genFile(path string, size int64, seed uint64) (string, error) {
 	w := io.MultiWriter(f, h)
 	buf := make([]byte, min(size, 4<<20))
 	for left := size; left > 0; {
-		reg.halt()
+		testbed.Halt()
 		n := min(int64(len(buf)), left)
 		src.Read(buf[:n])
 		if _, err := w.Write(buf[:n]); err != nil {
@@ -255,7 +256,7 @@ func waitGone(paths []string, poll, timeout time.Duration) []string {
 
 // checkStored compares a bucket's listing with the files that must be in it (size, and the ETag
 // for objects stored with a single PUT, which is their MD5).
-func checkStored(objs map[string]object, files []dataFile, prefix string, singlePut bool) error {
+func checkStored(objs map[string]testbed.Object, files []dataFile, prefix string, singlePut bool) error {
 	var missing, wrong int
 	var first string
 	for _, f := range files {
@@ -266,10 +267,10 @@ func checkStored(objs map[string]object, files []dataFile, prefix string, single
 			if first == "" {
 				first = "missing " + prefix + f.rel
 			}
-		case o.size != f.size || (singlePut && o.etag != f.md5):
+		case o.Size != f.size || (singlePut && o.ETag != f.md5):
 			wrong++
 			if first == "" {
-				first = fmt.Sprintf("%s%s: size %d ETag %s, want %d %s", prefix, f.rel, o.size, o.etag, f.size, f.md5)
+				first = fmt.Sprintf("%s%s: size %d ETag %s, want %d %s", prefix, f.rel, o.Size, o.ETag, f.size, f.md5)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 // B3: one big DVR file, hook → stored (multipart) and verified → purged, against `aws s3 cp`
@@ -124,8 +125,8 @@ func (e *env) awsEnv() []string {
 	cfg := filepath.Join(e.tmp, "aws-config")
 	os.WriteFile(cfg, []byte("[default]\nregion = us-east-1\ns3 =\n    addressing_style = path\n"), 0o600)
 	return append(baseEnv(),
-		"AWS_ACCESS_KEY_ID="+e.s3.accessKey,
-		"AWS_SECRET_ACCESS_KEY="+e.s3.secretKey,
+		"AWS_ACCESS_KEY_ID="+e.s3.AccessKey,
+		"AWS_SECRET_ACCESS_KEY="+e.s3.SecretKey,
 		"AWS_DEFAULT_REGION=us-east-1",
 		"AWS_CONFIG_FILE="+cfg,
 		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(e.tmp, "aws-credentials-none"),
@@ -139,11 +140,11 @@ func (e *env) awsCp(src, key string) (usage, error) {
 		return usage{}, fmt.Errorf("/usr/bin/aws (Debian's awscli) not found: run `make bench` (scripts/tools.sh bench installs it)")
 	}
 	bucket := e.name("b3-aws")
-	if err := e.s3.createBucket(bucket); err != nil {
+	if err := e.s3.CreateBucket(bucket); err != nil {
 		return usage{}, err
 	}
 	u, err := e.runTool("aws", filepath.Join(e.tmp, bucket+".log"), e.awsEnv(), "/usr/bin/aws",
-		"s3", "cp", src, "s3://"+bucket+"/"+key, "--endpoint-url", e.s3.endpoint, "--only-show-errors", "--no-progress")
+		"s3", "cp", src, "s3://"+bucket+"/"+key, "--endpoint-url", e.s3.Endpoint, "--only-show-errors", "--no-progress")
 	if err != nil {
 		return u, err
 	}
@@ -151,11 +152,11 @@ func (e *env) awsCp(src, key string) (usage, error) {
 	if err := e.checkSize(bucket, key, e.sc.dvrSize); err != nil {
 		return u, err
 	}
-	return u, e.s3.dropBucket(bucket)
+	return u, e.s3.DropBucket(bucket)
 }
 
 func (e *env) checkSize(bucket, key string, size int64) error {
-	out, err := e.s3.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := e.s3.Client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		return fmt.Errorf("head %s/%s: %w", bucket, key, err)
 	}
@@ -176,23 +177,23 @@ func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration, md m
 		return u, 0, 0, err
 	}
 	bucket := e.name("b3-ours")
-	if err := e.s3.createBucket(bucket); err != nil {
+	if err := e.s3.CreateBucket(bucket); err != nil {
 		return u, 0, 0, err
 	}
 	o, err := e.startOffload("serve", e.name("b3-serve"), root, bucket, md)
 	if err != nil {
 		return u, 0, 0, err
 	}
-	defer o.kill()
-	waitIdle(o.pid(), 5*time.Second)
-	idle, _ = rss(o.pid())
+	defer o.Kill()
+	waitIdle(o.Pid(), 5*time.Second)
+	idle, _ = testbed.RSS(o.Pid())
 	profile := fmt.Sprintf("b3-dvr-rep%d", rep+1)
 	if md.verify != "" {
 		profile = fmt.Sprintf("b3-dvr-verify-%s-rep%d", md.verify, rep+1)
 	}
 	wait := e.profile(o, profile, e.profileSeconds("b3", max(awsTime, 5*time.Second)))
 	body := e.dvrBody(root, "live", "livestream", rel)
-	m := e.meter(o.pid())
+	m := e.meter(o.Pid())
 	start := time.Now()
 	if err := os.Link(src, path); err != nil {
 		return u, 0, 0, err
@@ -201,12 +202,12 @@ func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration, md m
 		return u, 0, 0, err
 	}
 	if left := waitGone([]string{path}, 20*time.Millisecond, 10*time.Minute); len(left) > 0 {
-		return u, 0, 0, fmt.Errorf("%s not purged after 10 minutes:\n%s", path, o.logTail())
+		return u, 0, 0, fmt.Errorf("%s not purged after 10 minutes:\n%s", path, o.LogTail())
 	}
 	u.elapsed = time.Since(start)
 	m.stop(&u)
 	e.ranOurs("b3", u.elapsed)
-	if peak, err = peakRSS(o.pid()); err != nil {
+	if peak, err = testbed.PeakRSS(o.Pid()); err != nil {
 		return u, 0, 0, err
 	}
 	u.metrics = o.ownMetrics("dvr")
@@ -214,14 +215,14 @@ func (e *env) dvrOurs(src, rel, key string, rep int, awsTime time.Duration, md m
 	if err := o.finish(); err != nil {
 		return u, 0, 0, err
 	}
-	if err := e.redis.flush(); err != nil {
+	if err := e.redis.Flush(); err != nil {
 		return u, 0, 0, err
 	}
 	e.takeReqs(&u, bucket)
 	if err := e.checkSize(bucket, key, e.sc.dvrSize); err != nil {
 		return u, 0, 0, err
 	}
-	return u, peak, idle, e.s3.dropBucket(bucket)
+	return u, peak, idle, e.s3.DropBucket(bucket)
 }
 
 // dvrTime is a B3 time with its throughput.

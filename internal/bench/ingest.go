@@ -11,9 +11,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 // B1: on_hls hooks at the receiver. srs-offload runs as `hooks` (the receiver alone: validate,
@@ -141,7 +141,7 @@ func (e *env) ingestData(content []byte) (string, [][]byte, error) {
 	}
 	bodies := make([][]byte, ingestWarmup+e.sc.ingestN)
 	for i := range bodies {
-		reg.halt()
+		testbed.Halt()
 		rel := fmt.Sprintf("live/livestream-%d.ts", i)
 		if err := os.WriteFile(filepath.Join(root, rel), content, 0o644); err != nil {
 			return "", nil, err
@@ -158,14 +158,14 @@ func (e *env) ingestOurs(rep int, root string, warm, bodies [][]byte) (loadResul
 	if err != nil {
 		return loadResult{}, u, err
 	}
-	defer o.kill()
+	defer o.Kill()
 	// The reconciler's first scan of the root (every file is new) must not share the run.
-	waitIdle(o.pid(), 10*time.Second)
+	waitIdle(o.Pid(), 10*time.Second)
 	if w := runLoad("http://"+o.listen+"/api/v1/hls", warm, e.sc.ingestConns); w.failed > 0 {
 		return w, u, fmt.Errorf("srs-offload: %d warm-up requests failed: %v", w.failed, w.firstErr)
 	}
 	wait := e.profile(o, fmt.Sprintf("b1-ingest-rep%d", rep+1), e.profileSeconds("b1", time.Duration(len(bodies))*time.Second/2000))
-	m := e.meter(o.pid())
+	m := e.meter(o.Pid())
 	res := runLoad("http://"+o.listen+"/api/v1/hls", bodies, e.sc.ingestConns)
 	u.elapsed = res.elapsed
 	m.stop(&u)
@@ -174,7 +174,7 @@ func (e *env) ingestOurs(rep int, root string, warm, bodies [][]byte) (loadResul
 	if res.failed > 0 {
 		return res, u, fmt.Errorf("srs-offload: %d requests failed: %v", res.failed, res.firstErr)
 	}
-	n, err := e.redis.client.LLen(context.Background(), "asynq:{hls@bench}:pending").Result()
+	n, err := e.redis.Client.LLen(context.Background(), "asynq:{hls@bench}:pending").Result()
 	if err != nil {
 		return res, u, err
 	}
@@ -184,7 +184,7 @@ func (e *env) ingestOurs(rep int, root string, warm, bodies [][]byte) (loadResul
 	if err := o.finish(); err != nil {
 		return res, u, err
 	}
-	return res, u, e.redis.flush()
+	return res, u, e.redis.Flush()
 }
 
 // logOnly is the baseline receiver: it parses the hook and logs it.
@@ -244,11 +244,11 @@ func (l *logOnly) Close() {
 // waitIdle waits until the process has used almost no CPU for 300 ms (at most timeout).
 func waitIdle(pid int, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	last := cpuTicks(pid)
+	last := testbed.CPUTicks(pid)
 	quiet := 0
 	for time.Now().Before(deadline) && quiet < 3 {
 		time.Sleep(100 * time.Millisecond)
-		now := cpuTicks(pid)
+		now := testbed.CPUTicks(pid)
 		if now-last <= 1 { // clock ticks of 10 ms
 			quiet++
 		} else {
@@ -256,23 +256,4 @@ func waitIdle(pid int, timeout time.Duration) {
 		}
 		last = now
 	}
-}
-
-// cpuTicks is the user+system CPU time of a process, in clock ticks.
-func cpuTicks(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		s = s[i+1:]
-	}
-	f := strings.Fields(s) // f[0] is the state (field 3): utime is field 14, stime 15
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + st
 }

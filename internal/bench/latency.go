@@ -93,15 +93,15 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	}
 
 	bucket := e.name("b4-ours-" + m.key)
-	if err := e.s3.createBucket(bucket); err != nil {
+	if err := e.s3.CreateBucket(bucket); err != nil {
 		return err
 	}
 	o, err := e.startOffload("serve", e.name("b4-"+m.key+"-serve"), root, bucket, m)
 	if err != nil {
 		return err
 	}
-	defer o.kill()
-	waitIdle(o.pid(), 5*time.Second)
+	defer o.Kill()
+	waitIdle(o.Pid(), 5*time.Second)
 
 	segs := make([]segTimes, n)
 	var mu sync.Mutex
@@ -124,7 +124,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	defer watch.stop()
 	// An object can only be visible after its hook: t0 is set before the hook is sent, and an
 	// arrival seen first (t0 still zero) cannot happen; the earliest report of a key wins.
-	objects, err := watchObjects(e.s3.dataDir, bucket, func(key string, at time.Time) {
+	objects, err := watchObjects(e.s3.DataDir, bucket, func(key string, at time.Time) {
 		i, ok := keyIndex[key]
 		if !ok {
 			return
@@ -191,7 +191,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	interval := time.Second / time.Duration(e.sc.latRate)
 	var wg sync.WaitGroup
 	var u usage
-	meter := e.meter(o.pid())
+	meter := e.meter(o.Pid())
 	start := time.Now()
 	waitTrace := func() {}
 	for i := range n {
@@ -226,11 +226,11 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	if err := o.finish(); err != nil {
 		return err
 	}
-	if err := e.redis.flush(); err != nil {
+	if err := e.redis.Flush(); err != nil {
 		return err
 	}
 	e.takeReqs(&u, bucket)
-	objs, err := e.s3.list(bucket)
+	objs, err := e.s3.List(bucket)
 	if err != nil {
 		return err
 	}
@@ -241,7 +241,7 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	if err := checkStored(objs, files, "", true); err != nil {
 		return fmt.Errorf("bucket %s: %w", bucket, err)
 	}
-	if err := e.s3.dropBucket(bucket); err != nil {
+	if err := e.s3.DropBucket(bucket); err != nil {
 		return err
 	}
 

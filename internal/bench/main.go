@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/srs-offload/srs-offload/internal/srsfixture"
+	"github.com/srs-offload/srs-offload/internal/testbed"
 )
 
 type options struct {
@@ -83,8 +84,8 @@ type env struct {
 	module  string
 	tmp     string
 	bin     string
-	redis   *redisServer
-	s3      *s3Server
+	redis   *testbed.Redis
+	s3      *testbed.S3
 	fx      srsfixture.Fixture
 	started time.Time
 
@@ -115,7 +116,7 @@ type profileFile struct {
 }
 
 func (e *env) logf(format string, a ...any) {
-	reg.halt()
+	testbed.Halt()
 	fmt.Fprintf(os.Stderr, "bench %6.1fs  %s\n", time.Since(e.started).Seconds(), fmt.Sprintf(format, a...))
 }
 
@@ -129,7 +130,7 @@ func (e *env) name(stem string) string {
 
 // newRoot makes a new, empty SRS root folder (the real path: srs-offload resolves symlinks).
 func (e *env) newRoot(stem string) (string, error) {
-	reg.halt()
+	testbed.Halt()
 	root := filepath.Join(e.tmp, "roots", e.name(stem))
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
@@ -195,9 +196,9 @@ func main() {
 	go func() {
 		s := <-sigs
 		fmt.Fprintf(os.Stderr, "\nbench: %v: stopping the servers and removing the temporary files\n", s)
-		reg.cleanup()
+		testbed.Cleanup()
 		time.Sleep(100 * time.Millisecond)
-		reg.removeDirs()
+		testbed.RemoveDirs()
 		os.Exit(130)
 	}()
 
@@ -210,7 +211,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		code = 1
 	}
-	reg.cleanup()
+	testbed.Cleanup()
 	os.Exit(code)
 }
 
@@ -235,25 +236,25 @@ func (e *env) run() error {
 	if err != nil {
 		return err
 	}
-	reg.addDir(tmp)
+	testbed.AddDir(tmp)
 	if e.tmp, err = filepath.EvalSymlinks(tmp); err != nil {
 		return err
 	}
 
 	e.logf("building srs-offload")
-	if e.bin, err = buildOffload(e.module, e.tmp); err != nil {
+	if e.bin, err = testbed.BuildOffload(e.module, e.tmp); err != nil {
 		return err
 	}
 	if e.opt.profiles != "" {
 		copyFile(e.bin, filepath.Join(e.opt.profiles, "srs-offload"))
 	}
-	if e.redis, err = startRedis(filepath.Join(e.tmp, "redis")); err != nil {
+	if e.redis, err = testbed.StartRedis(filepath.Join(e.tmp, "redis"), "make bench"); err != nil {
 		return err
 	}
-	if e.s3, err = startVersity(filepath.Join(e.tmp, "versitygw")); err != nil {
+	if e.s3, err = testbed.StartVersity(filepath.Join(e.tmp, "versitygw"), "bench", "make bench"); err != nil {
 		return err
 	}
-	e.logf("redis-server on %s, versitygw on %s", e.redis.addr, e.s3.endpoint)
+	e.logf("redis-server on %s, versitygw on %s", e.redis.Addr, e.s3.Endpoint)
 
 	e.loadStart = loadAvg()
 	var sections []section
@@ -406,7 +407,7 @@ func toolVersion(bin string, args ...string) string {
 	if err != nil {
 		return "not installed"
 	}
-	return firstLine(out)
+	return testbed.FirstLine(out)
 }
 
 func (e *env) writeReport(sections []section) error {
@@ -424,8 +425,8 @@ func (e *env) writeReport(sections []section) error {
 	w("| commit | %s |\n", e.commit())
 	w("| machine | %d cores (runtime.NumCPU), %s, %.1f GiB memory, Linux %s |\n", m.cores, m.model, float64(m.memory)/(1<<30), m.kernel)
 	w("| Go | %s |\n", strings.TrimPrefix(runtime.Version(), "go"))
-	w("| Redis | %s, appendonly yes (everysec), noeviction |\n", e.redis.version)
-	w("| S3 | %s, posix backend, on loopback |\n", e.s3.version)
+	w("| Redis | %s, appendonly yes (everysec), noeviction |\n", e.redis.Version)
+	w("| S3 | %s, posix backend, on loopback |\n", e.s3.Version)
 	w("| baselines | %s; %s |\n", toolVersion("/usr/bin/rclone", "version"), toolVersion("/usr/bin/aws", "--version"))
 	w("| load average | %s before the benchmarks, %s after (1, 5, 15 min; the harness's own work included) |\n", e.loadStart, e.loadEnd)
 	w("| repetitions | %d per srs-offload/baseline pair, in alternating order; ratios are the mean of the per-repetition ratios, absolute numbers the median |\n", e.opt.reps)

@@ -242,7 +242,7 @@ func cpuCell(us []usage, withRedis bool) string {
 func (e *env) rawPut(d *dataset) (usage, error) {
 	var u usage
 	bucket := e.name("b2-raw")
-	if err := e.s3.createBucket(bucket); err != nil {
+	if err := e.s3.CreateBucket(bucket); err != nil {
 		return u, err
 	}
 	m := e.meter(0)
@@ -289,7 +289,7 @@ func (e *env) putOne(ctx context.Context, bucket, dir string, f dataFile) error 
 		return err
 	}
 	sum := h.Sum(nil)
-	out, err := e.s3.client.PutObject(ctx, &s3.PutObjectInput{
+	out, err := e.s3.Client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(bucket),
 		Key:           aws.String(f.rel),
 		Body:          io.NewSectionReader(file, 0, f.size),
@@ -313,9 +313,9 @@ func (e *env) rcloneEnv() []string {
 		"RCLONE_CONFIG_BENCH_TYPE=s3",
 		"RCLONE_CONFIG_BENCH_PROVIDER=Other",
 		"RCLONE_CONFIG_BENCH_ENV_AUTH=false",
-		"RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="+e.s3.accessKey,
-		"RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="+e.s3.secretKey,
-		"RCLONE_CONFIG_BENCH_ENDPOINT="+e.s3.endpoint,
+		"RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="+e.s3.AccessKey,
+		"RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="+e.s3.SecretKey,
+		"RCLONE_CONFIG_BENCH_ENDPOINT="+e.s3.Endpoint,
 		"RCLONE_CONFIG_BENCH_REGION=us-east-1",
 		"RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true",
 	)
@@ -323,7 +323,7 @@ func (e *env) rcloneEnv() []string {
 
 func (e *env) rclone(d *dataset) (usage, error) {
 	bucket := e.name("b2-rclone")
-	if err := e.s3.createBucket(bucket); err != nil {
+	if err := e.s3.CreateBucket(bucket); err != nil {
 		return usage{}, err
 	}
 	os.WriteFile(filepath.Join(e.tmp, "rclone.conf"), nil, 0o600)
@@ -370,15 +370,15 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 		paths[i] = filepath.Join(root, f.rel)
 	}
 	bucket := e.name("b2-ours-" + m.key)
-	if err := e.s3.createBucket(bucket); err != nil {
+	if err := e.s3.CreateBucket(bucket); err != nil {
 		return res, err
 	}
 	o, err := e.startOffload("serve", e.name(key+"-serve"), root, bucket, m)
 	if err != nil {
 		return res, err
 	}
-	defer o.kill()
-	waitIdle(o.pid(), 5*time.Second)
+	defer o.Kill()
+	waitIdle(o.Pid(), 5*time.Second)
 	guess := max(raw, 2*time.Second) * 3 / 2
 	wait := e.profile(o, fmt.Sprintf("%s-rep%d", key, rep+1), e.profileSeconds(key, guess))
 
@@ -389,7 +389,7 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 	var firstErr error
 	var wg sync.WaitGroup
 	var races atomic.Int64
-	meter := e.meter(o.pid())
+	meter := e.meter(o.Pid())
 	start := time.Now()
 	for _, idx := range byStream {
 		wg.Add(1)
@@ -422,7 +422,7 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 	meter.stop(&res)
 	e.ranOurs(key, res.elapsed)
 	if len(left) > 0 {
-		return res, fmt.Errorf("%d files not purged after 5 minutes, e.g. %s\n%s", len(left), left[0], o.logTail())
+		return res, fmt.Errorf("%d files not purged after 5 minutes, e.g. %s\n%s", len(left), left[0], o.LogTail())
 	}
 	res.metrics = o.ownMetrics("hls")
 	wait()
@@ -442,7 +442,7 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 	if err := o.finish(); err != nil {
 		return res, err
 	}
-	if err := e.redis.flush(); err != nil {
+	if err := e.redis.Flush(); err != nil {
 		return res, err
 	}
 	e.takeReqs(&res, bucket)
@@ -451,14 +451,14 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 
 // checkAndDrop checks that the bucket holds every file, then deletes it.
 func (e *env) checkAndDrop(bucket string, files []dataFile, prefix string) error {
-	objs, err := e.s3.list(bucket)
+	objs, err := e.s3.List(bucket)
 	if err != nil {
 		return err
 	}
 	if err := checkStored(objs, files, prefix, true); err != nil {
 		return fmt.Errorf("bucket %s: %w", bucket, err)
 	}
-	return e.s3.dropBucket(bucket)
+	return e.s3.DropBucket(bucket)
 }
 
 // cpuPerFile is the median CPU time of the uploading process per file.
