@@ -697,6 +697,7 @@ func (e *env) profile(o *offloadProc, name string, seconds int) func() {
 type usage struct {
 	elapsed        time.Duration
 	own, s3, redis time.Duration
+	harness        time.Duration // the harness over the same run (B1: the load generator)
 	maxRSS         int64         // of rclone and aws
 	hooks          time.Duration // srs-offload: until every hook was answered
 	hookP99        time.Duration
