@@ -98,6 +98,8 @@ type env struct {
 	loadStart, loadEnd string
 	// the HEADs B4 sent to see objects appear (they are not srs-offload's requests)
 	headsFound, headsMissed atomic.Int64
+	// B4's archive-only run on tmpfs: its p99, the disk bound of the archive-only target
+	tmpfsP99 string
 }
 
 func loadAvg() string {
@@ -131,9 +133,12 @@ func (e *env) name(stem string) string {
 }
 
 // newRoot makes a new, empty SRS root folder (the real path: srs-offload resolves symlinks).
-func (e *env) newRoot(stem string) (string, error) {
+func (e *env) newRoot(stem string) (string, error) { return e.newRootIn(e.tmp, stem) }
+
+// newRootIn makes it in base/roots.
+func (e *env) newRootIn(base, stem string) (string, error) {
 	reg.halt()
-	root := filepath.Join(e.tmp, "roots", e.name(stem))
+	root := filepath.Join(base, "roots", e.name(stem))
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
