@@ -246,7 +246,8 @@ func (e *env) ingestOurs(rep int, root string, warm, bodies [][]byte) (loadResul
 	if w := runLoad("http://"+o.listen+"/api/v1/hls", warm, e.sc.ingestConns); w.failed > 0 {
 		return w, u, fmt.Errorf("srs-offload: %d warm-up requests failed: %v", w.failed, w.firstErr)
 	}
-	wait := e.profile(o, fmt.Sprintf("b1-ingest-rep%d", rep+1), e.profileSeconds("b1", time.Duration(len(bodies))*time.Second/2000))
+	prof := fmt.Sprintf("b1-ingest-rep%d", rep+1)
+	wait := e.profile(o, prof, e.profileSeconds("b1", time.Duration(len(bodies))*time.Second/2000))
 	m, gen := e.meter(o.pid()), e.meter(0)
 	res := runLoad("http://"+o.listen+"/api/v1/hls", bodies, e.sc.ingestConns)
 	u.elapsed = res.elapsed
@@ -256,6 +257,7 @@ func (e *env) ingestOurs(rep int, root string, warm, bodies [][]byte) (loadResul
 	u.harness = g.own
 	e.ranOurs("b1", res.elapsed)
 	wait()
+	e.ranProfiled("b1", "B1 hooks", prof, len(bodies), u.own)
 	if res.failed > 0 {
 		return res, u, fmt.Errorf("srs-offload: %d requests failed: %v", res.failed, res.firstErr)
 	}

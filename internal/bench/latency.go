@@ -227,6 +227,9 @@ func (e *env) latency(s *section, tbl *table, n int, m mode) error {
 	time.Sleep(100 * time.Millisecond) // the last inotify events
 	u.metrics = o.ownMetrics("hls")
 	wait()
+	if !m.served {
+		e.ranProfiled(prof, "B4 "+m.short, prof, n, u.own)
+	}
 	waitTrace()
 	watch.stop()
 	if len(left) > 0 {

@@ -14,7 +14,7 @@
 // Everything is measured from the outside: hooks over HTTP, objects with S3 requests, local files
 // with stat/inotify, memory from /proc.
 //
-//	go run ./internal/bench -out docs/BENCHMARKS.md [-quick] [-profiles DIR] [-only b2,b4] [-reps 2]
+//	go run ./internal/bench -out docs/BENCHMARKS.md [-quick] [-profiles DIR|''] [-only b2,b4] [-reps 2]
 package main
 
 import (
@@ -91,6 +91,9 @@ type env struct {
 
 	mu       sync.Mutex
 	profiled []profileFile
+	// the srs-offload runs with a target, by group (their profiles and CPU per file), in order
+	cpuRuns  map[string]*cpuRun
+	cpuOrder []string
 	seq      int
 	// durations of srs-offload's earlier runs of a case, to size the next profile
 	lastOurs map[string]time.Duration
@@ -172,7 +175,7 @@ func main() {
 	var only string
 	flag.StringVar(&opt.out, "out", "docs/BENCHMARKS.md", "the markdown report to write")
 	flag.BoolVar(&opt.quick, "quick", false, "scale everything down (100 files, 256 MiB DVR, 5 s of B4 per mode, 1 repetition) to check the harness in about a minute")
-	flag.StringVar(&opt.profiles, "profiles", "", "folder for CPU profiles of srs-offload (B1-B4) and their top functions; none when empty")
+	flag.StringVar(&opt.profiles, "profiles", defaultProfiles(), "folder for CPU profiles of srs-offload (B1-B4), their top functions and the report's \"Where srs-offload's CPU goes\"; none when empty")
 	flag.IntVar(&opt.reps, "reps", 2, "repetitions of each srs-offload/baseline pair, in alternating order (-quick: 1)")
 	flag.StringVar(&only, "only", "b1,b2,b3,b4", "benchmarks to run")
 	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the on_hls/on_dvr bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl in the module)")
@@ -209,7 +212,7 @@ func main() {
 		os.Exit(130)
 	}()
 
-	e := &env{opt: opt, sc: fullScale(), started: time.Now(), lastOurs: map[string]time.Duration{}}
+	e := &env{opt: opt, sc: fullScale(), started: time.Now(), lastOurs: map[string]time.Duration{}, cpuRuns: map[string]*cpuRun{}}
 	if opt.quick {
 		e.sc = quickScale()
 	}
@@ -282,6 +285,9 @@ func (e *env) run() error {
 	}
 	e.loadEnd = loadAvg()
 	e.topProfiles()
+	if len(e.cpuOrder) > 0 || e.opt.profiles == "" {
+		sections = append(sections, e.cpuSection())
+	}
 	if err := e.writeReport(sections); err != nil {
 		return err
 	}
@@ -290,6 +296,16 @@ func (e *env) run() error {
 		return fmt.Errorf("%d benchmark(s) failed (see the report)", failed)
 	}
 	return nil
+}
+
+// defaultProfiles is a new folder in the user's cache (outside the repository):
+// ${XDG_CACHE_HOME:-~/.cache}/srs-offload/profiles/<UTC time>.
+func defaultProfiles() string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(cache, "srs-offload", "profiles", time.Now().UTC().Format("20060102-150405"))
 }
 
 // topProfiles writes the top functions of every profile beside it (name.top.txt).

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Where srs-offload's CPU goes: each sample of a CPU profile is put in one of a fixed set of
@@ -158,4 +159,99 @@ func profileCategories(bin, path string) (map[string]int64, int64, error) {
 		total += t.n
 	}
 	return cats, total, nil
+}
+
+// cpuRun is one srs-offload run with a target, over its repetitions: the names of their
+// profiles, the files each handled and the process's CPU time over each (from /proc).
+type cpuRun struct {
+	label    string
+	files    int
+	profiles []string
+	cpu      []float64 // µs per file, per repetition
+}
+
+// ranProfiled records a repetition of a run with a target whose profile is named prof.
+func (e *env) ranProfiled(group, label, prof string, files int, cpu time.Duration) {
+	if e.opt.profiles == "" || files == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	r, ok := e.cpuRuns[group]
+	if !ok {
+		r = &cpuRun{label: label, files: files}
+		e.cpuRuns[group] = r
+		e.cpuOrder = append(e.cpuOrder, group)
+	}
+	r.profiles = append(r.profiles, prof)
+	r.cpu = append(r.cpu, float64(cpu.Microseconds())/float64(files))
+}
+
+// cpuSection is the report's "Where srs-offload's CPU goes": the samples of each run's profiles
+// by category, as a share and as µs per file.
+func (e *env) cpuSection() section {
+	s := section{id: "cpu", title: "Where srs-offload's CPU goes",
+		what: "The CPU profiles of srs-offload (its pprof endpoint, over each run) of every run with a target, their samples put in fixed categories by stack: " +
+			"hashing wherever it is in the stack; else the innermost frame of srs-offload's own code (so the playlist ledger's Redis calls count for the playlists, the queue client's for the durable queue); " +
+			"else the innermost frame of a known library (asynq's dequeue, the net/http server and client); runtime-only stacks (the GC's workers, the scheduler) are \"GC and runtime\", " +
+			"while allocation and GC assists count for the code that allocates; \"other\" is the rest (metrics, logging, admin)."}
+	if e.opt.profiles == "" {
+		s.what += " **No profiles were taken (`-profiles ''`).**"
+		return s
+	}
+	paths := map[string]string{}
+	for _, p := range e.profiled {
+		paths[p.name] = p.path
+	}
+	header := []string{"category"}
+	rows := make([][]string, len(cpuCategories))
+	for i, c := range cpuCategories {
+		rows[i] = []string{c}
+	}
+	samplesRow, cpuRow := []string{"samples (profiles)"}, []string{"CPU per file of the process (/proc, median)"}
+	var errs []string
+	for _, g := range e.cpuOrder {
+		r := e.cpuRuns[g]
+		cats := map[string]int64{}
+		var total int64
+		n := 0
+		for _, name := range r.profiles {
+			path, ok := paths[name]
+			if !ok {
+				errs = append(errs, name+": no profile")
+				continue
+			}
+			c, t, err := profileCategories(e.bin, path)
+			if err != nil {
+				errs = append(errs, oneLine(err.Error()))
+				continue
+			}
+			for k, v := range c {
+				cats[k] += v
+			}
+			total += t
+			n++
+		}
+		if total == 0 {
+			continue
+		}
+		perFile := median(r.cpu)
+		header = append(header, fmt.Sprintf("%s (%s files)", r.label, thousands(r.files)))
+		for i, c := range cpuCategories {
+			share := float64(cats[c]) / float64(total)
+			rows[i] = append(rows[i], fmt.Sprintf("%.1f%% · %.0f µs", share*100, share*perFile))
+		}
+		samplesRow = append(samplesRow, fmt.Sprintf("%s (%d)", thousands(int(total)), n))
+		cpuRow = append(cpuRow, fmt.Sprintf("%.0f µs", perFile))
+	}
+	if len(header) > 1 {
+		s.tables = append(s.tables, table{header: header, rows: append(rows, samplesRow, cpuRow)})
+	}
+	s.notes = append(s.notes,
+		"Each cell: the category's share of the run's samples (its repetitions' profiles added up) · that share of the process's CPU time per file, measured from /proc over the run (so a profile window a little longer or shorter than the run does not skew it).",
+		"B1's files are hooks (srs-offload `hooks`, no worker); B2 and B4 run `serve` (hooks, queue, upload, verification, purge, playlists). The profiles, srs-offload's binary and each profile's top functions (*.top.txt) are in "+e.opt.profiles+" (`go tool pprof -http : srs-offload <profile>`).")
+	for _, err := range errs {
+		s.notes = append(s.notes, "profile: "+err)
+	}
+	return s
 }
