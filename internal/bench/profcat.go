@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,9 +13,10 @@ import (
 )
 
 // Where srs-offload's CPU goes: each sample of a CPU profile is put in one of a fixed set of
-// categories by its stack. Three passes, each from the leaf up, the first match deciding:
+// categories by its stack. Four passes, each from the leaf up, the first match deciding:
 // hashing anywhere in the stack (MD5, CRC32C, SHA-256 cost the same whoever calls them); else the
-// innermost frame of srs-offload's own code (so the ledger's Redis calls count for the playlists,
+// purge or the reconcile watcher anywhere in the stack (they claim the file ops, ledger and queue
+// calls they make); else the innermost frame of srs-offload's own code (so the ledger's Redis calls count for the playlists,
 // the queue client's for the durable queue, the upload's for the upload); else the innermost
 // frame of a known library (asynq's dequeue, net/http's server). Stacks with runtime frames only
 // (the GC's workers, the scheduler) are "GC and runtime"; allocation and GC assists count for the
@@ -44,7 +46,7 @@ type catRule struct {
 
 func own(rel, cat string) catRule { return catRule{ownModule + rel, cat} }
 
-// catPasses are the three passes, each a list of function-name prefixes tried in order.
+// catPasses are the four passes, each a list of function-name prefixes tried in order.
 var catPasses = [][]catRule{
 	{
 		{"crypto/md5.", catHash}, {"hash/crc32.", catHash}, {"crypto/sha256.", catHash},
@@ -52,11 +54,13 @@ var catPasses = [][]catRule{
 	},
 	{
 		own("worker.(*Offloader).purge", catPurge), own("worker.(*Offloader).release", catPurge), own("spool.(*Spool).Release", catPurge),
+		own("reconcile.", catReconcile), {"github.com/fsnotify/", catReconcile},
+	},
+	{
 		own("uploader.", catUpload), own("storage.", catUpload), own("worker.", catUpload),
 		own("queue.", catQueue), own("redisconn.", catQueue), own("tasks.", catQueue), own("claim.", catQueue),
 		own("hook.", catHook), own("listener.", catHook),
 		own("spool.", catFiles), own("roots.", catFiles), own("fileid.", catFiles), own("inventory.", catFiles),
-		own("reconcile.", catReconcile),
 		own("playlist.", catPlaylists), own("rdb.", catPlaylists), own("m3u8.", catPlaylists), own("segtime.", catPlaylists),
 	},
 	{
@@ -67,7 +71,6 @@ var catPasses = [][]catRule{
 		{"net/http.(*conn)", catHook}, {"net/http.(*Server)", catHook}, {"net/http.(*response)", catHook},
 		{"net/http.(*chunkWriter)", catHook}, {"net/http.serverHandler", catHook}, {"net/http.readRequest", catHook},
 		{"net/http.(*connReader)", catHook},
-		{"github.com/fsnotify/", catReconcile},
 	},
 }
 
@@ -192,7 +195,7 @@ func (e *env) ranProfiled(group, label, prof string, files int, cpu time.Duratio
 func (e *env) cpuSection() section {
 	s := section{id: "cpu", title: "Where srs-offload's CPU goes",
 		what: "The CPU profiles of srs-offload (its pprof endpoint, over each run) of every run with a target, their samples put in fixed categories by stack: " +
-			"hashing wherever it is in the stack; else the innermost frame of srs-offload's own code (so the playlist ledger's Redis calls count for the playlists, the queue client's for the durable queue); " +
+			"hashing wherever it is in the stack; else the purge or the reconcile watcher wherever they are in it (with the file ops, ledger and queue calls they make); else the innermost frame of srs-offload's own code (so the playlist ledger's Redis calls count for the playlists, the queue client's for the durable queue); " +
 			"else the innermost frame of a known library (asynq's dequeue, the net/http server and client); runtime-only stacks (the GC's workers, the scheduler) are \"GC and runtime\", " +
 			"while allocation and GC assists count for the code that allocates; \"other\" is the rest (metrics, logging, admin)."}
 	if e.opt.profiles == "" {
@@ -249,9 +252,19 @@ func (e *env) cpuSection() section {
 	}
 	s.notes = append(s.notes,
 		"Each cell: the category's share of the run's samples (its repetitions' profiles added up) · that share of the process's CPU time per file, measured from /proc over the run (so a profile window a little longer or shorter than the run does not skew it).",
-		"B1's files are hooks (srs-offload `hooks`, no worker); B2 and B4 run `serve` (hooks, queue, upload, verification, purge, playlists). The profiles, srs-offload's binary and each profile's top functions (*.top.txt) are in "+e.opt.profiles+" (`go tool pprof -http : srs-offload <profile>`).")
+		"B1's files are hooks (srs-offload `hooks`, no worker); B2 and B4 run `serve` (hooks, queue, upload, verification, purge, playlists). The profiles, srs-offload's binary and each profile's top functions (*.top.txt) are in "+homeless(e.opt.profiles)+" (`go tool pprof -http : srs-offload <profile>`).")
 	for _, err := range errs {
 		s.notes = append(s.notes, "profile: "+err)
 	}
 	return s
+}
+
+// homeless writes a path under the home folder with ~, for the report.
+func homeless(p string) string {
+	if home, err := os.UserHomeDir(); err == nil && home != "/" {
+		if rel, ok := strings.CutPrefix(p, home+string(os.PathSeparator)); ok {
+			return "~/" + rel
+		}
+	}
+	return p
 }

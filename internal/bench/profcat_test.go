@@ -58,7 +58,7 @@ func TestProfileCategories(t *testing.T) {
 	}
 }
 
-// Own code decides over the library it calls, hashing over own code.
+// Own code decides over the library it calls, the purge and the watcher over the own code they call, hashing over all.
 func TestCategorizePrecedence(t *testing.T) {
 	for _, c := range []struct {
 		stack []string
@@ -69,6 +69,8 @@ func TestCategorizePrecedence(t *testing.T) {
 		{[]string{"crypto/md5.block", ownModule + "uploader.(*Uploader).Put", ownModule + "worker.(*Offloader).Offload"}, catHash},
 		{[]string{"syscall.Syscall", "os.Remove", ownModule + "spool.(*Spool).Release", ownModule + "worker.(*Offloader).purge"}, catPurge},
 		{[]string{"syscall.Syscall", "os.Link", ownModule + "spool.(*Spool).Take", ownModule + "hook.(*Receiver).ServeHTTP"}, catFiles},
+		{[]string{"golang.org/x/sys/unix.Unlinkat", ownModule + "roots.(*Set).Remove", ownModule + "worker.(*Offloader).purge", ownModule + "worker.(*Offloader).Offload"}, catPurge},
+		{[]string{"syscall.Syscall", "os.Link", ownModule + "spool.(*Spool).Take", ownModule + "reconcile.(*Watcher).loop"}, catReconcile},
 		{[]string{"github.com/hibiken/asynq.(*processor).exec"}, catQueue},
 		{[]string{"runtime.scanobject", "runtime.gcDrain", "runtime.gcBgMarkWorker"}, catRuntime},
 		{[]string{"github.com/prometheus/client_golang/prometheus.(*Registry).Gather"}, catOther},
