@@ -428,7 +428,7 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 	res.metrics = o.ownMetrics("hls")
 	wait()
 	if m == archiveMode || m == playlistsMode { // the runs with a target
-		e.ranProfiled(key, fmt.Sprintf("B2 %s × %s %s", thousands(len(d.files)), mib(d.bytes/int64(len(d.files))), m.short), prof, len(d.files), res.own)
+		e.ranProfiled(key, fmt.Sprintf("B2 %s %s", mib(d.bytes/int64(len(d.files))), m.short), prof, len(d.files), res.own)
 	}
 	sortDur(lat)
 	res.hookP99 = pct(lat, .99)
