@@ -14,7 +14,7 @@
 // Everything is measured from the outside: hooks over HTTP, objects with S3 requests, local files
 // with stat/inotify, memory from /proc.
 //
-//	go run ./internal/bench -out docs/BENCHMARKS.md [-quick] [-profiles DIR] [-only b2,b4] [-reps 2]
+//	go run ./internal/bench -out docs/BENCHMARKS.md [-quick] [-profiles DIR|''] [-only b2,b4] [-reps 2]
 package main
 
 import (
@@ -91,11 +91,16 @@ type env struct {
 
 	mu       sync.Mutex
 	profiled []profileFile
+	// the srs-offload runs with a target, by group (their profiles and CPU per file), in order
+	cpuRuns  map[string]*cpuRun
+	cpuOrder []string
 	seq      int
 	// durations of srs-offload's earlier runs of a case, to size the next profile
 	lastOurs map[string]time.Duration
 	// /proc/loadavg before and after the benchmarks: other work on the machine shows there
 	loadStart, loadEnd string
+	// B4's archive-only run on tmpfs: its p99, the disk bound of the archive-only target
+	tmpfsP99 string
 }
 
 func loadAvg() string {
@@ -129,9 +134,12 @@ func (e *env) name(stem string) string {
 }
 
 // newRoot makes a new, empty SRS root folder (the real path: srs-offload resolves symlinks).
-func (e *env) newRoot(stem string) (string, error) {
+func (e *env) newRoot(stem string) (string, error) { return e.newRootIn(e.tmp, stem) }
+
+// newRootIn makes it in base/roots.
+func (e *env) newRootIn(base, stem string) (string, error) {
 	testbed.Halt()
-	root := filepath.Join(e.tmp, "roots", e.name(stem))
+	root := filepath.Join(base, "roots", e.name(stem))
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
@@ -165,7 +173,7 @@ func main() {
 	var only string
 	flag.StringVar(&opt.out, "out", "docs/BENCHMARKS.md", "the markdown report to write")
 	flag.BoolVar(&opt.quick, "quick", false, "scale everything down (100 files, 256 MiB DVR, 5 s of B4 per mode, 1 repetition) to check the harness in about a minute")
-	flag.StringVar(&opt.profiles, "profiles", "", "folder for CPU profiles of srs-offload (B1-B4) and their top functions; none when empty")
+	flag.StringVar(&opt.profiles, "profiles", defaultProfiles(), "folder for CPU profiles of srs-offload (B1-B4), their top functions and the report's \"Where srs-offload's CPU goes\"; none when empty")
 	flag.IntVar(&opt.reps, "reps", 2, "repetitions of each srs-offload/baseline pair, in alternating order (-quick: 1)")
 	flag.StringVar(&only, "only", "b1,b2,b3,b4", "benchmarks to run")
 	flag.StringVar(&opt.fixture, "fixture", "", "SRS capture with the on_hls/on_dvr bodies (default: testdata/srs/srs-7.0.18-abs-paths.jsonl in the module)")
@@ -202,7 +210,7 @@ func main() {
 		os.Exit(130)
 	}()
 
-	e := &env{opt: opt, sc: fullScale(), started: time.Now(), lastOurs: map[string]time.Duration{}}
+	e := &env{opt: opt, sc: fullScale(), started: time.Now(), lastOurs: map[string]time.Duration{}, cpuRuns: map[string]*cpuRun{}}
 	if opt.quick {
 		e.sc = quickScale()
 	}
@@ -275,6 +283,9 @@ func (e *env) run() error {
 	}
 	e.loadEnd = loadAvg()
 	e.topProfiles()
+	if len(e.cpuOrder) > 0 || e.opt.profiles == "" {
+		sections = append(sections, e.cpuSection())
+	}
 	if err := e.writeReport(sections); err != nil {
 		return err
 	}
@@ -283,6 +294,16 @@ func (e *env) run() error {
 		return fmt.Errorf("%d benchmark(s) failed (see the report)", failed)
 	}
 	return nil
+}
+
+// defaultProfiles is a new folder in the user's cache (outside the repository):
+// ${XDG_CACHE_HOME:-~/.cache}/srs-offload/profiles/<UTC time>.
+func defaultProfiles() string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(cache, "srs-offload", "profiles", time.Now().UTC().Format("20060102-150405"))
 }
 
 // topProfiles writes the top functions of every profile beside it (name.top.txt).

@@ -380,7 +380,8 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 	defer o.Kill()
 	waitIdle(o.Pid(), 5*time.Second)
 	guess := max(raw, 2*time.Second) * 3 / 2
-	wait := e.profile(o, fmt.Sprintf("%s-rep%d", key, rep+1), e.profileSeconds(key, guess))
+	prof := fmt.Sprintf("%s-rep%d", key, rep+1)
+	wait := e.profile(o, prof, e.profileSeconds(key, guess))
 
 	url := "http://" + o.listen + "/api/v1/hls"
 	c := hookClient()
@@ -426,6 +427,9 @@ func (e *env) offloadOurs(d *dataset, key string, rep int, raw time.Duration, m 
 	}
 	res.metrics = o.ownMetrics("hls")
 	wait()
+	if m == archiveMode || m == playlistsMode { // the runs with a target
+		e.ranProfiled(key, fmt.Sprintf("B2 %s %s", mib(d.bytes/int64(len(d.files))), m.short), prof, len(d.files), res.own)
+	}
 	sortDur(lat)
 	res.hookP99 = pct(lat, .99)
 	res.races = int(races.Load())

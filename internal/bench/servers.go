@@ -57,6 +57,7 @@ type mode struct {
 	playlists bool
 	served    bool   // playlist.live: served (no live playlist object)
 	verify    string // storage.verify, "" for the default (auto)
+	tmpfs     bool   // root, spool and S3 objects on /dev/shm (B4's disk bound)
 }
 
 // withVerify is m with storage.verify set (the verify-mode rows of B2 and B3).
@@ -248,6 +249,7 @@ func (e *env) profile(o *offloadProc, name string, seconds int) func() {
 type usage struct {
 	elapsed        time.Duration
 	own, s3, redis time.Duration
+	harness        time.Duration // the harness over the same run (B1: the load generator)
 	maxRSS         int64         // of rclone and aws
 	hooks          time.Duration // srs-offload: until every hook was answered
 	hookP99        time.Duration
