@@ -58,6 +58,7 @@ type mode struct {
 	served    bool   // playlist.live: served (no live playlist object)
 	verify    string // storage.verify, "" for the default (auto)
 	tmpfs     bool   // root, spool and S3 objects on /dev/shm (B4's disk bound)
+	bounds    string // a tmpfs run: the short name of the mode whose target it bounds
 }
 
 // withVerify is m with storage.verify set (the verify-mode rows of B2 and B3).

@@ -12,9 +12,14 @@ import (
 // B4's disk bound: the archive-only run once more with the SRS root (and so srs-offload's spool)
 // and versitygw's objects on a tmpfs, so that the disk is taken out of the latency.
 
-// archiveTmpfsMode is archive only, with the disk taken out.
-var archiveTmpfsMode = mode{key: "archive-tmpfs", label: "srs-offload (archive only, roots and S3 data on tmpfs: disk taken out)",
-	short: "archive only, on tmpfs", tmpfs: true}
+// archiveTmpfsMode and playlistsTmpfsMode are archive only and the default, with the disk taken
+// out; bounds names the mode whose target each bounds.
+var (
+	archiveTmpfsMode = mode{key: "archive-tmpfs", label: "srs-offload (archive only, roots and S3 data on tmpfs: disk taken out)",
+		short: "archive only, on tmpfs", tmpfs: true, bounds: archiveMode.short}
+	playlistsTmpfsMode = mode{key: "playlists-tmpfs", label: "srs-offload (live + VoD playlists, roots and S3 data on tmpfs: disk taken out)",
+		short: "with playlists, on tmpfs", playlists: true, tmpfs: true, bounds: playlistsMode.short}
+)
 
 const shmDir = "/dev/shm"
 
