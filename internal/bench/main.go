@@ -101,7 +101,7 @@ type env struct {
 	loadStart, loadEnd string
 	// B4's runs on tmpfs: their p99, the disk bound of the target of the mode they repeat (by
 	// its short name)
-	tmpfsP99 map[string]string
+	tmpfsP99 map[string][]string
 }
 
 func loadAvg() string {

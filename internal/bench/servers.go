@@ -57,7 +57,7 @@ type mode struct {
 	playlists bool
 	served    bool   // playlist.live: served (no live playlist object)
 	verify    string // storage.verify, "" for the default (auto)
-	tmpfs     bool   // root, spool and S3 objects on /dev/shm (B4's disk bound)
+	tmpfs     string // B4's disk bounds: "s3" (S3 objects on /dev/shm), "all" (root and spool too)
 	bounds    string // a tmpfs run: the short name of the mode whose target it bounds
 }
 

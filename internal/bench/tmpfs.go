@@ -12,16 +12,24 @@ import (
 // B4's disk bound: the archive-only run once more with the SRS root (and so srs-offload's spool)
 // and versitygw's objects on a tmpfs, so that the disk is taken out of the latency.
 
-// archiveTmpfsMode and playlistsTmpfsMode are archive only and the default, with the disk taken
-// out; bounds names the mode whose target each bounds.
+// The B4 modes with the disk taken out, in two steps: first the S3 server's (in production
+// storage is another machine's disk), then srs-offload's too (the SRS root and the spool in it).
+// bounds names the mode whose target each bounds.
 var (
+	archiveS3TmpfsMode = mode{key: "archive-s3tmpfs", label: "srs-offload (archive only, S3 data on tmpfs: the S3 server's disk taken out)",
+		short: "archive only, S3 data on tmpfs", tmpfs: "s3", bounds: archiveMode.short}
 	archiveTmpfsMode = mode{key: "archive-tmpfs", label: "srs-offload (archive only, roots and S3 data on tmpfs: disk taken out)",
-		short: "archive only, on tmpfs", tmpfs: true, bounds: archiveMode.short}
+		short: "archive only, all on tmpfs", tmpfs: "all", bounds: archiveMode.short}
+	playlistsS3TmpfsMode = mode{key: "playlists-s3tmpfs", label: "srs-offload (live + VoD playlists, S3 data on tmpfs: the S3 server's disk taken out)",
+		short: "with playlists, S3 data on tmpfs", playlists: true, tmpfs: "s3", bounds: playlistsMode.short}
 	playlistsTmpfsMode = mode{key: "playlists-tmpfs", label: "srs-offload (live + VoD playlists, roots and S3 data on tmpfs: disk taken out)",
-		short: "with playlists, on tmpfs", playlists: true, tmpfs: true, bounds: playlistsMode.short}
+		short: "with playlists, all on tmpfs", playlists: true, tmpfs: "all", bounds: playlistsMode.short}
 )
 
 const shmDir = "/dev/shm"
+
+// tmpfsWhat says what a tmpfs mode put on the tmpfs.
+var tmpfsWhat = map[string]string{"s3": "the S3 data on tmpfs", "all": "the roots and S3 data on tmpfs"}
 
 // tmpfsBase makes a folder on /dev/shm for a run that needs need bytes there, or says why not.
 func tmpfsBase(need int64) (string, error) {
