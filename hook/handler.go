@@ -101,8 +101,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, action *string) 
 		}
 		return h.fail(w, r, http.StatusBadRequest, "read body: "+err.Error())
 	}
+	// UnmarshalJSON itself, not json.Unmarshal, which would scan the body once more before
+	// handing it over (it validates the whole input, and so does UnmarshalJSON's own decode).
 	var req Request
-	if err := json.Unmarshal(body, &req); err != nil {
+	if err := req.UnmarshalJSON(body); err != nil {
 		return h.fail(w, r, http.StatusBadRequest, "malformed JSON: "+err.Error())
 	}
 	if req.Action == "on_hls" || req.Action == "on_dvr" || ignored[req.Action] {

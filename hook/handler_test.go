@@ -271,6 +271,7 @@ func TestBadInput(t *testing.T) {
 		{"JSON array", "", `[]`, 400},
 		{"JSON string", "", `"on_hls"`, 400},
 		{"JSON null", "", `null`, 400},
+		{"a second value after the object", "", `{"action":"on_hls"} {}`, 400},
 		{"action not a string", "", `{"action":1}`, 400},
 		{"raw control byte in a string", "", `{"action":"on_hls","cwd":"` + root + `","file":"` + live + "/go\x01od.ts" + `"}`, 400},
 		{"body over 64 KiB", "", padded(64<<10 + 1), 413},

@@ -54,3 +54,25 @@ func TestOffloadPayloadKeepsBytes(t *testing.T) {
 		t.Errorf("TaskID of a UTF-8 path changed: %s", id)
 	}
 }
+
+// TestEncodeIsMarshal: Encode (MarshalJSON called directly) writes the same bytes as
+// json.Marshal, HTML escaping and non-UTF-8 paths included.
+func TestEncodeIsMarshal(t *testing.T) {
+	for _, p := range []queue.Offload{
+		{Kind: queue.KindHLS, Path: "/srv/live/a.ts", Key: "live/a.ts", App: "live", Stream: "a"},
+		{Kind: queue.KindDVR, Path: "/srv/<b>&\"c\"\u2028.flv", Key: "x/<y>&z.flv", Stream: "s\u00e9"},
+		{Kind: queue.KindHLS, Path: "/srv/live/\xff\xfe.ts", Playlist: "/srv/live/\xc3.m3u8", Mount: "/m\x80", SeqNo: 7, Duration: 2.5},
+	} {
+		got, err := p.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("Encode:\n%s\njson.Marshal:\n%s", got, want)
+		}
+	}
+}
