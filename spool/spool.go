@@ -17,7 +17,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/roots"
@@ -34,7 +36,22 @@ type Spool struct {
 	// folder of its own, <root>/<Dir>/<Host>, so hosts that mount one volume never fight over a
 	// link; a worker that verified a file removes every host's link of it (Links).
 	Host string
+
+	mu    sync.Mutex
+	took  map[string]took // SRS's path → the file this process linked lately (see Holds)
+	swept time.Time       // when took was last cleared of old entries
 }
+
+// took is a file this process linked into the spool, and when.
+type took struct {
+	id fileid.ID
+	at time.Time
+}
+
+// Recent is how long the spool remembers a file it took (Holds). The hook and the watcher of one
+// process see a new file within milliseconds of each other; whichever comes second is spared the
+// link (and the watcher its whole look at the file). Past Recent, a file is linked again as before.
+const Recent = 30 * time.Second
 
 // New checks the folder name. With rs, the folder is kept: removing the last spooled file never
 // removes it.
@@ -174,6 +191,9 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("spool %s: %w", orig, roots.ErrOutside)
 	}
+	if s.Holds(orig, fi) {
+		return dst, nil // linked a moment ago by this process (the hook or the watcher)
+	}
 	// A worker pruning the empty folder of the previous spooled file can remove it between
 	// the folder's creation and the link; that is retried.
 	var err error
@@ -187,6 +207,7 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	}
 	switch {
 	case err == nil:
+		s.remember(orig, fi)
 		s.touch()
 		return dst, nil
 	case errors.Is(err, roots.ErrReplaced):
@@ -210,11 +231,52 @@ func (s *Spool) Release(spooled string, fi fs.FileInfo) error {
 	if !s.Contains(spooled) {
 		return fmt.Errorf("release %s: not in a spool folder (%s)", spooled, s.Dir)
 	}
+	if orig, ino, ok := s.Orig(spooled); ok {
+		s.forget(orig, ino)
+	}
 	err := s.Roots.Remove(spooled, fi)
 	if err == nil {
 		s.touch()
 	}
 	return err
+}
+
+// Holds reports whether this process linked the file fi at orig (the same file, with the same
+// size and modification time) into the spool within Recent and has not released it since: the
+// hook took it, so the watcher has nothing to do, or the watcher did, so the hook need not link
+// again. Only this process's takes and releases are known: a worker of another process releases
+// a file only once it is stored (or marked as stored), after SRS's name is gone when it purges.
+func (s *Spool) Holds(orig string, fi fs.FileInfo) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.took[orig]
+	return ok && t.id == fileid.Of(fi) && time.Now().Sub(t.at) < Recent
+}
+
+func (s *Spool) remember(orig string, fi fs.FileInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.took == nil {
+		s.took = map[string]took{}
+	}
+	if now.Sub(s.swept) >= Recent {
+		for p, t := range s.took {
+			if now.Sub(t.at) >= Recent {
+				delete(s.took, p)
+			}
+		}
+		s.swept = now
+	}
+	s.took[orig] = took{id: fileid.Of(fi), at: now}
+}
+
+func (s *Spool) forget(orig string, ino uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.took[orig]; ok && t.id.Ino == ino {
+		delete(s.took, orig)
+	}
 }
 
 // ErrCrossDevice means the spool folder and the file are on different filesystems, so the file
