@@ -115,6 +115,10 @@ type candidate struct {
 	orig string      // the path SRS wrote (its hook's file)
 	disk string      // where it is now: orig or its spooled link
 	fi   fs.FileInfo // Lstat of disk
+	// fresh is a file the watcher saw appear under orig. Its stored mark is not read: the mark
+	// names its task (path, inode, size, mtime), which a file renamed into place carries only if
+	// it was moved back where it was stored; the check at min_age reads it.
+	fresh bool
 }
 
 func (r *Reconciler) init() {
@@ -495,7 +499,7 @@ func (r *Reconciler) claim(c candidate) (queue.Offload, result) {
 	if res == resultNone {
 		return p, res
 	}
-	if r.marked(c, p.TaskID()) {
+	if !c.fresh && r.marked(c, p.TaskID()) {
 		// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
 		link := c.disk
 		if link == c.orig && r.Spool != nil {

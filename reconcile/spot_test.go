@@ -134,4 +134,35 @@ func TestSpotSkipsHookedFile(t *testing.T) {
 	if got := count("looked") - looked; got != 3 {
 		t.Errorf("looked counted %v times, want 3", got)
 	}
+
+	// A file that reappears under its name stored and marked (purge off, moved away and back):
+	// the watcher takes it without reading the mark; the check at min_age reads it and releases
+	// the link, and enqueues nothing.
+	stored, sfi := write("live/cam4-0.ts")
+	task, res := r.offload(candidate{orig: stored, disk: stored, fi: sfi})
+	if res != resultEnqueued {
+		t.Fatalf("offload: %v", res)
+	}
+	f, err := os.Open(stored)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Mark(f, task.TaskID()); err != nil {
+		t.Skip("no user xattrs on this file system:", err)
+	}
+	f.Close()
+	r.spot(stored, sfi)
+	if !linked(stored, sfi) || !scheduled(stored) {
+		t.Fatal("a fresh file was not taken at once")
+	}
+	r.mu.Lock()
+	d := r.due[stored]
+	r.mu.Unlock()
+	got, err := r.considerDue(t.Context(), d)
+	if err != nil || got != resultStored {
+		t.Fatalf("considerDue = %v, %v; want resultStored", got, err)
+	}
+	if linked(stored, sfi) {
+		t.Error("the stored file's link was not released at min_age")
+	}
 }

@@ -108,7 +108,7 @@ func (r *Reconciler) spot(p string, fi fs.FileInfo) {
 	watchFiles.WithLabelValues("looked").Inc()
 	// Only a file the reconciler can enqueue is held: the spool must not keep forever a file
 	// nobody will upload.
-	if _, res := r.claim(candidate{orig: p, disk: p, fi: fi}); res != resultEnqueued || r.Queue == nil {
+	if _, res := r.claim(candidate{orig: p, disk: p, fi: fi, fresh: true}); res != resultEnqueued || r.Queue == nil {
 		return
 	}
 	r.schedule(p, fileid.Inode(fi), time.Now().Add(r.MinAge))
