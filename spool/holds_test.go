@@ -1,10 +1,13 @@
 package spool_test
 
 import (
+	"errors"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/srs-offload/srs-offload/roots"
 	"github.com/srs-offload/srs-offload/spool"
 )
 
@@ -79,5 +82,49 @@ func TestHoldsOwnTakes(t *testing.T) {
 	}
 	if _, err := os.Lstat(ql); err != nil {
 		t.Fatal("a take after the release did not link again:", err)
+	}
+}
+
+// Takes of one file that run at once (the hook and the watcher) all end as the one that links
+// it: held when it is linked, and failing, never held, when it could not be (the file is gone).
+func TestTakeAtOnce(t *testing.T) {
+	t.Parallel()
+	sp, root := newSpool(t)
+	take := func(p string, fi os.FileInfo) []error {
+		errs := make([]error, 16)
+		links := make([]string, 16)
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() { links[i], errs[i] = sp.Take(p, fi) })
+		}
+		wg.Wait()
+		for i, l := range links {
+			if errs[i] == nil && l != links[0] {
+				t.Fatalf("takes returned links %q and %q", links[0], l)
+			}
+		}
+		return errs
+	}
+	p, fi := write(t, root, "live/cam1/1-a.ts", []byte("segment"))
+	for _, err := range take(p, fi) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !sp.Holds(p, fi) {
+		t.Fatal("not held after the takes")
+	}
+
+	gone, gfi := write(t, root, "live/cam1/2-a.ts", []byte("deleted by SRS"))
+	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range take(gone, gfi) {
+		if !errors.Is(err, roots.ErrNotExist) {
+			t.Fatalf("take of a gone file = %v, want ErrNotExist", err)
+		}
+	}
+	if sp.Holds(gone, gfi) {
+		t.Fatal("holds a file no take could link")
 	}
 }
