@@ -333,7 +333,7 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 	if err := unix.Unlinkat(dirfd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove %q: %w", p, err)
 	}
-	if s.deferPrune(r, dirs) {
+	if s.deferPrune(r, filepath.Dir(rel)) {
 		return nil
 	}
 	s.pruneUp(r, fds, dirs)
@@ -384,18 +384,25 @@ func (s *Set) DeferPruning() (undo func()) {
 	}
 }
 
-// deferPrune notes the folder dirs below r for Prune, and reports whether pruning is deferred.
-func (s *Set) deferPrune(r *root, dirs []string) bool {
+// deferPrune notes the folder relDir below r for Prune, and reports whether pruning is deferred.
+func (s *Set) deferPrune(r *root, relDir string) bool {
 	s.pruneMu.Lock()
 	defer s.pruneMu.Unlock()
 	if s.deferred == 0 {
 		return false
 	}
-	if s.prunable(r, dirs) {
+	if relDir == "." {
+		return true
+	}
+	abs := r.real + string(filepath.Separator) + relDir
+	if _, ok := s.emptied[abs]; ok {
+		return true // the usual case: the stream's folder, noted at its previous segment
+	}
+	if !s.isKept(relDir) && !s.isRoot(abs) {
 		if s.emptied == nil {
 			s.emptied = map[string]struct{}{}
 		}
-		s.emptied[filepath.Join(r.real, filepath.Join(dirs...))] = struct{}{}
+		s.emptied[abs] = struct{}{}
 	}
 	return true
 }
