@@ -30,6 +30,10 @@ var (
 		Name: "srs_offload_watched_dirs",
 		Help: "Folders the fsnotify watcher watches.",
 	})
+	watchFiles = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "srs_offload_watch_files_total",
+		Help: "Files the watcher saw appear, by result (held: this process had just taken it into the spool, its hook came first, nothing more to do; looked: the watcher took it and checks it again at min_age).",
+	}, []string{"result"})
 	watchTrouble = promauto.NewCounterVec(prometheus.CounterOpts{
 		Name: "srs_offload_watch_errors_total",
 		Help: "Watcher problems by reason (overflow: events lost, a full scan follows; add: a folder could not be watched, e.g. fs.inotify.max_user_watches).",
@@ -48,5 +52,8 @@ func report(st Stats) {
 func init() {
 	for _, reason := range []string{"overflow", "add"} {
 		watchTrouble.WithLabelValues(reason)
+	}
+	for _, res := range []string{"held", "looked"} {
+		watchFiles.WithLabelValues(res)
 	}
 }

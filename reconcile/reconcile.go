@@ -64,6 +64,12 @@ type Reconciler struct {
 	Recheck time.Duration
 	// Watch turns on the fsnotify watcher.
 	Watch bool
+	// PruneAfter, when set, leaves the folders that a purge or a release empties (SRS's and the
+	// spool's) in place while Run runs, and removes them once they have stayed empty this long
+	// (roots.Set.DeferPruning, Prune): a stream's next segment does not have to make its folder,
+	// its spool folder and the watcher's watch of it again. When Run ends, what is left is pruned
+	// at once. Zero: a purge prunes at once.
+	PruneAfter time.Duration
 	// Scope makes each task a shared volume's (queue.scope shared:<name>): the same task id on
 	// every host mounting it. The zero Scope is the node's.
 	Scope queue.Scope
@@ -109,6 +115,10 @@ type candidate struct {
 	orig string      // the path SRS wrote (its hook's file)
 	disk string      // where it is now: orig or its spooled link
 	fi   fs.FileInfo // Lstat of disk
+	// fresh is a file the watcher saw appear under orig. Its stored mark is not read: the mark
+	// names its task (path, inode, size, mtime), which a file renamed into place carries only if
+	// it was moved back where it was stored; the check at min_age reads it.
+	fresh bool
 }
 
 func (r *Reconciler) init() {
@@ -157,14 +167,22 @@ func (r *Reconciler) Shutdown(ctx context.Context) error {
 // files are enqueued as soon as Redis is back, without anyone's help.
 func (r *Reconciler) Run(ctx context.Context) {
 	r.init()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	if r.Watch {
-		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			r.watch(ctx)
 		}()
-		defer wg.Wait()
+	}
+	if r.PruneAfter > 0 {
+		undo := r.Roots.DeferPruning()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.prune(ctx, undo)
+		}()
 	}
 	retry := time.Second
 	next := time.Duration(0)
@@ -209,6 +227,24 @@ func (r *Reconciler) Run(ctx context.Context) {
 		// unless the watcher took them on.
 		if st.unscheduled > 0 && r.MinAge < next {
 			next = r.MinAge
+		}
+	}
+}
+
+// prune removes the folders left empty for PruneAfter, every PruneAfter/4, until ctx ends; then
+// it undoes the deferral and prunes every folder left empty at once, as a purge without a
+// reconciler does.
+func (r *Reconciler) prune(ctx context.Context, undo func()) {
+	t := time.NewTicker(max(r.PruneAfter/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			undo()
+			r.Roots.Prune(time.Now())
+			return
+		case now := <-t.C:
+			r.Roots.Prune(now.Add(-r.PruneAfter))
 		}
 	}
 }
@@ -463,7 +499,7 @@ func (r *Reconciler) claim(c candidate) (queue.Offload, result) {
 	if res == resultNone {
 		return p, res
 	}
-	if r.marked(c, p.TaskID()) {
+	if !c.fresh && r.marked(c, p.TaskID()) {
 		// Stored and kept under SRS's name (purge off): the spool's hold is not needed.
 		link := c.disk
 		if link == c.orig && r.Spool != nil {

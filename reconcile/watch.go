@@ -59,14 +59,16 @@ func (r *Reconciler) watch(ctx context.Context) {
 				// Files created before the watch was in place have no event.
 				_ = r.Roots.WalkDir(ev.Name, func(p string, d fs.DirEntry, err error) error {
 					if err == nil && d.Type().IsRegular() && queue.Moved(p) {
-						r.spot(p)
+						if fi, err := d.Info(); err == nil {
+							r.spot(p, fi)
+						}
 					}
 					return nil
 				})
 				continue
 			}
 			if fi.Mode().IsRegular() && queue.Moved(ev.Name) {
-				r.spot(ev.Name)
+				r.spot(ev.Name, fi)
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -93,15 +95,20 @@ func (r *Reconciler) watch(ctx context.Context) {
 	}
 }
 
-// spot takes a new file into the spool and schedules its check.
-func (r *Reconciler) spot(p string) {
-	fi, err := r.Roots.Lstat(p)
-	if err != nil {
+// spot takes a new file (fi: its Lstat) into the spool and schedules its check, unless this
+// process has just taken it: its hook came first (the hook's receiver and the watcher share the
+// spool in serve and hooks), and the hook records its task or, failing that, kicks a scan. Such a
+// file costs the watcher no read, link or schedule. A file of another process's hook (a worker's
+// holder, another host on a shared volume) is looked at as before.
+func (r *Reconciler) spot(p string, fi fs.FileInfo) {
+	if r.Spool != nil && r.Spool.Holds(p, fi) {
+		watchFiles.WithLabelValues("held").Inc()
 		return
 	}
+	watchFiles.WithLabelValues("looked").Inc()
 	// Only a file the reconciler can enqueue is held: the spool must not keep forever a file
 	// nobody will upload.
-	if _, res := r.claim(candidate{orig: p, disk: p, fi: fi}); res != resultEnqueued || r.Queue == nil {
+	if _, res := r.claim(candidate{orig: p, disk: p, fi: fi, fresh: true}); res != resultEnqueued || r.Queue == nil {
 		return
 	}
 	r.schedule(p, fileid.Inode(fi), time.Now().Add(r.MinAge))

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -63,6 +64,10 @@ type Set struct {
 
 	mu   sync.RWMutex
 	kept map[string]bool // folders, relative to every root, that pruning never removes
+
+	pruneMu  sync.Mutex
+	deferred int                 // DeferPruning calls not yet undone: Remove leaves folders to Prune
+	emptied  map[string]struct{} // folders (resolved, absolute) a deferred Remove removed a file from
 }
 
 // New checks that every dir exists, is a readable directory, and is absolute, and opens it.
@@ -289,7 +294,7 @@ func (e entry) Info() (fs.FileInfo, error) { return e.dir.Lstat(e.rel) }
 
 // Remove deletes the file at path if it is still the same file as want (same device and inode),
 // then removes the folders this leaves empty, up to but never including the root or a folder
-// named with Keep. A file that was replaced since (SRS reusing a name) is left alone and
+// named with Keep (while pruning is deferred, Prune removes them later). A file that was replaced since (SRS reusing a name) is left alone and
 // reported. No symlink is followed: every folder is opened from the root down with O_NOFOLLOW,
 // and the file is checked and unlinked relative to its folder's descriptor.
 func (s *Set) Remove(path string, want fs.FileInfo) error {
@@ -328,18 +333,133 @@ func (s *Set) Remove(path string, want fs.FileInfo) error {
 	if err := unix.Unlinkat(dirfd, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove %q: %w", p, err)
 	}
+	if s.deferPrune(r, filepath.Dir(rel)) {
+		return nil
+	}
+	s.pruneUp(r, fds, dirs)
+	return nil
+}
+
+// pruneUp removes the folders dirs (a path below r, fds their descriptors after r's own) from
+// the deepest up while they are empty, never the root or a folder named with Keep.
+func (s *Set) pruneUp(r *root, fds []int, dirs []string) int {
 	// fds[i+1] is the folder dirs[i]; it is removed from fds[i] by name, only if empty
 	// (AT_REMOVEDIR never removes a file or a symlink).
+	n := 0
 	for i := len(dirs) - 1; i >= 0; i-- {
-		below := filepath.Join(dirs[:i+1]...)
-		if s.isKept(below) || s.isRoot(filepath.Join(r.real, below)) {
+		if !s.prunable(r, dirs[:i+1]) {
 			break
 		}
 		if err := unix.Unlinkat(fds[i], dirs[i], unix.AT_REMOVEDIR); err != nil {
 			break // not empty (or gone): pruning stops here
 		}
+		n++
 	}
-	return nil
+	return n
+}
+
+// prunable reports whether the folder dirs below r may be pruned: not the root, another root or
+// a kept folder.
+func (s *Set) prunable(r *root, dirs []string) bool {
+	below := filepath.Join(dirs...)
+	return len(dirs) > 0 && !s.isKept(below) && !s.isRoot(filepath.Join(r.real, below))
+}
+
+// DeferPruning makes Remove leave the folders it empties in place, for Prune to remove once they
+// have stayed empty for a while: a stream's folder that SRS fills again with its next segment is
+// not removed and made again for every segment (nor its spool folder, nor the watcher's watch of
+// it). The returned function undoes it (calls nest); Remove prunes at once again when every one
+// was undone.
+func (s *Set) DeferPruning() (undo func()) {
+	s.pruneMu.Lock()
+	s.deferred++
+	s.pruneMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.pruneMu.Lock()
+			s.deferred--
+			s.pruneMu.Unlock()
+		})
+	}
+}
+
+// deferPrune notes the folder relDir below r for Prune, and reports whether pruning is deferred.
+func (s *Set) deferPrune(r *root, relDir string) bool {
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
+	if s.deferred == 0 {
+		return false
+	}
+	if relDir == "." {
+		return true
+	}
+	abs := r.real + string(filepath.Separator) + relDir
+	if _, ok := s.emptied[abs]; ok {
+		return true // the usual case: the stream's folder, noted at its previous segment
+	}
+	if !s.isKept(relDir) && !s.isRoot(abs) {
+		if s.emptied == nil {
+			s.emptied = map[string]struct{}{}
+		}
+		s.emptied[abs] = struct{}{}
+	}
+	return true
+}
+
+// Prune removes the folders that Remove left behind while pruning was deferred and that are
+// empty and unchanged since before cutoff (their modification time: the last file removed from
+// or added to them), then the folders above them this leaves empty, as Remove would have. A
+// folder that is not empty is forgotten (the next Remove in it names it again); one changed after
+// cutoff is kept for a later Prune. No symlink is followed. It returns how many folders it removed.
+func (s *Set) Prune(cutoff time.Time) int {
+	s.pruneMu.Lock()
+	todo := make([]string, 0, len(s.emptied))
+	for p := range s.emptied {
+		todo = append(todo, p)
+	}
+	s.pruneMu.Unlock()
+	n := 0
+	for _, p := range todo {
+		removed, keep := s.pruneOne(p, cutoff)
+		n += removed
+		if !keep {
+			s.pruneMu.Lock()
+			delete(s.emptied, p)
+			s.pruneMu.Unlock()
+		}
+	}
+	return n
+}
+
+// pruneOne removes the folder p if it is empty and unchanged since cutoff, and the empty folders
+// above it; keep is true when p is still to be looked at later (changed after cutoff).
+func (s *Set) pruneOne(p string, cutoff time.Time) (removed int, keep bool) {
+	r, rel, ok := s.find(p)
+	if !ok || rel == "." {
+		return 0, false
+	}
+	dirs := splitRel(rel)
+	if !s.prunable(r, dirs) {
+		return 0, false
+	}
+	fds, err := r.openDirs(filepath.Dir(rel), false)
+	if err != nil {
+		return 0, false // gone, or a folder on the way is a symlink now
+	}
+	defer closeAll(fds)
+	parent, name := fds[len(fds)-1], dirs[len(dirs)-1]
+	var st unix.Stat_t
+	if err := unix.Fstatat(parent, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return 0, false
+	}
+	if time.Unix(st.Mtim.Unix()).After(cutoff) {
+		return 0, true
+	}
+	if err := unix.Unlinkat(parent, name, unix.AT_REMOVEDIR); err != nil {
+		return 0, false // not empty: in use again
+	}
+	return 1 + s.pruneUp(r, fds, dirs[:len(dirs)-1]), false
 }
 
 // Link makes newpath a hard link to the file at oldpath, both in the same root, creating the

@@ -17,7 +17,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/srs-offload/srs-offload/fileid"
 	"github.com/srs-offload/srs-offload/roots"
@@ -34,7 +36,23 @@ type Spool struct {
 	// folder of its own, <root>/<Dir>/<Host>, so hosts that mount one volume never fight over a
 	// link; a worker that verified a file removes every host's link of it (Links).
 	Host string
+
+	mu    sync.Mutex
+	took  map[string]took // SRS's path → the file this process linked lately (see Holds)
+	swept time.Time       // when took was last cleared of old entries
 }
+
+// took is a file this process linked into the spool, and when; busy while its link is being made.
+type took struct {
+	id   fileid.ID
+	at   time.Time
+	busy chan struct{} // closed when the take in flight ends; nil once linked
+}
+
+// Recent is how long the spool remembers a file it took (Holds). The hook and the watcher of one
+// process see a new file within milliseconds of each other; whichever comes second is spared the
+// link (and the watcher its whole look at the file). Past Recent, a file is linked again as before.
+const Recent = 30 * time.Second
 
 // New checks the folder name. With rs, the folder is kept: removing the last spooled file never
 // removes it.
@@ -174,6 +192,12 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("spool %s: %w", orig, roots.ErrOutside)
 	}
+	held, end := s.begin(orig, fi)
+	if held {
+		return dst, nil // linked a moment ago by this process (the hook or the watcher)
+	}
+	linked := false
+	defer func() { end(linked) }()
 	// A worker pruning the empty folder of the previous spooled file can remove it between
 	// the folder's creation and the link; that is retried.
 	var err error
@@ -187,6 +211,7 @@ func (s *Spool) Take(orig string, fi fs.FileInfo) (string, error) {
 	}
 	switch {
 	case err == nil:
+		linked = true
 		s.touch()
 		return dst, nil
 	case errors.Is(err, roots.ErrReplaced):
@@ -210,11 +235,92 @@ func (s *Spool) Release(spooled string, fi fs.FileInfo) error {
 	if !s.Contains(spooled) {
 		return fmt.Errorf("release %s: not in a spool folder (%s)", spooled, s.Dir)
 	}
+	if orig, ino, ok := s.Orig(spooled); ok {
+		s.forget(orig, ino)
+	}
 	err := s.Roots.Remove(spooled, fi)
 	if err == nil {
 		s.touch()
 	}
 	return err
+}
+
+// Holds reports whether this process linked the file fi at orig (the same file, with the same
+// size and modification time) into the spool within Recent and has not released it since: the
+// hook took it, so the watcher has nothing to do, or the watcher did, so the hook need not link
+// again. A take of it in flight in this process is waited for. Only this process's takes and
+// releases are known: a worker of another process releases a file only once it is stored (or
+// marked as stored), after SRS's name is gone when it purges.
+func (s *Spool) Holds(orig string, fi fs.FileInfo) bool {
+	id := fileid.Of(fi)
+	for {
+		s.mu.Lock()
+		t, ok := s.took[orig]
+		s.mu.Unlock()
+		if !ok || t.id != id || time.Since(t.at) >= Recent {
+			return false
+		}
+		if t.busy == nil {
+			return true
+		}
+		<-t.busy
+	}
+}
+
+// begin reports whether this process holds the file fi at orig (as Holds, waiting for a take of
+// it in flight); when it does not, the caller takes it and calls end with the outcome. The hook
+// and the watcher often see a file within microseconds of each other: the second one waits for
+// the first one's link instead of making it again.
+func (s *Spool) begin(orig string, fi fs.FileInfo) (held bool, end func(linked bool)) {
+	id := fileid.Of(fi)
+	for {
+		s.mu.Lock()
+		now := time.Now()
+		t, ok := s.took[orig]
+		if ok && t.id == id && now.Sub(t.at) < Recent {
+			if t.busy == nil {
+				s.mu.Unlock()
+				return true, nil
+			}
+			s.mu.Unlock()
+			<-t.busy
+			continue
+		}
+		if s.took == nil {
+			s.took = map[string]took{}
+		}
+		if now.Sub(s.swept) >= Recent {
+			for p, t := range s.took {
+				if t.busy == nil && now.Sub(t.at) >= Recent {
+					delete(s.took, p)
+				}
+			}
+			s.swept = now
+		}
+		busy := make(chan struct{})
+		s.took[orig] = took{id: id, at: now, busy: busy}
+		s.mu.Unlock()
+		return false, func(linked bool) {
+			s.mu.Lock()
+			if t, ok := s.took[orig]; ok && t.busy == busy {
+				if linked {
+					s.took[orig] = took{id: id, at: time.Now()}
+				} else {
+					delete(s.took, orig)
+				}
+			}
+			s.mu.Unlock()
+			close(busy)
+		}
+	}
+}
+
+func (s *Spool) forget(orig string, ino uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.took[orig]; ok && t.id.Ino == ino {
+		delete(s.took, orig)
+	}
 }
 
 // ErrCrossDevice means the spool folder and the file are on different filesystems, so the file

@@ -232,3 +232,41 @@ func marked(t *testing.T, path, id string) bool {
 	defer f.Close()
 	return queue.Marked(f, id)
 }
+
+// While pruning is deferred (a reconciler runs in the process), the purge removes both names but
+// leaves the folders it empties, SRS's and the spool's, for the stream's next segment; they go
+// once they have stayed empty past Prune's cutoff.
+func TestSpoolPurgeLeavesFoldersWhileDeferred(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, rigConfig{})
+	sp := r.withSpool()
+	defer r.off.Roots.DeferPruning()()
+	defer sp.Roots.DeferPruning()()
+	rel := "dvr/live/cam1/cam1.1763935200123.flv"
+	want := r.writeRandom(rel, 100<<10)
+	p := r.payload(queue.KindDVR, rel, "recordings/cam1.1763935200123.flv")
+	link := r.take(sp, p.Path)
+	r.enqueue(p)
+	r.start(0)
+	r.wait(p, asynq.TaskStateCompleted, 10*time.Second)
+	r.stored(p.Key, want)
+	gone(t, p.Path)
+	gone(t, link)
+	folders := []string{filepath.Dir(p.Path), filepath.Dir(link)}
+	for _, d := range folders {
+		if _, err := os.Lstat(d); err != nil {
+			t.Fatalf("the purge pruned %s while pruning is deferred: %v", d, err)
+		}
+	}
+	if n := r.off.Roots.Prune(time.Now().Add(-time.Hour)) + sp.Roots.Prune(time.Now().Add(-time.Hour)); n != 0 {
+		t.Fatalf("pruned %d folders emptied after the cutoff", n)
+	}
+	r.off.Roots.Prune(time.Now().Add(time.Second))
+	sp.Roots.Prune(time.Now().Add(time.Second))
+	for _, d := range folders {
+		gone(t, d)
+	}
+	if _, err := os.Lstat(filepath.Join(r.root, spoolDir)); err != nil {
+		t.Fatal("the spool folder was removed:", err)
+	}
+}

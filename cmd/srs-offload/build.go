@@ -492,7 +492,7 @@ func (pr *process) newReconciler() *reconcile.Reconciler {
 	rec := &reconcile.Reconciler{
 		Roots: p.roots, Spool: p.spool, Layout: p.layout, HLSKey: p.keys.HLS, DVRKey: p.keys.DVR,
 		MinAge: c.MinAge, Interval: c.Interval, Recheck: max(c.Interval, 30*time.Minute), Watch: c.Watch, Log: pr.log,
-		Scope: p.scope,
+		Scope: p.scope, PruneAfter: 5 * time.Minute,
 	}
 	if p.scope.Shared() {
 		claims := pr.claims()

@@ -651,23 +651,35 @@ func TestE2EReplaySRSFixtures(t *testing.T) {
 	checkPlaylists(t, s3Bucket{s.store}, abs, 30*time.Second)
 	checkPlaylists(t, s3Bucket{s.store}, rel, 30*time.Second)
 
-	// Empty date folders left by purged segments are gone; the roots, playlist folders and the
-	// spool folder (kept so that its name is never free for a symlink) stay.
-	filepath.Walk(relRoot, func(path string, fi os.FileInfo, err error) error {
-		if err == nil && fi.IsDir() && path != relRoot && path != filepath.Join(relRoot, ".srs-offload") {
-			entries, _ := os.ReadDir(path)
-			if len(entries) == 0 {
-				t.Errorf("empty folder left behind: %s", path)
+	// Date folders emptied by purged segments stay while serve runs (its reconciler prunes a
+	// folder once it has stayed empty for minutes: the next segment finds it), and are gone once
+	// serve has stopped; the roots, playlist folders and the spool folder (kept so that its name
+	// is never free for a symlink) stay.
+	empty := func() []string {
+		var out []string
+		filepath.Walk(relRoot, func(path string, fi os.FileInfo, err error) error {
+			if err == nil && fi.IsDir() && path != relRoot && path != filepath.Join(relRoot, ".srs-offload") {
+				entries, _ := os.ReadDir(path)
+				if len(entries) == 0 {
+					out = append(out, path)
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+		return out
+	}
+	if len(empty()) == 0 {
+		t.Error("no emptied folder left while serve runs: purges still prune at once")
+	}
+	p.stop(t)
+	for _, path := range empty() {
+		t.Errorf("empty folder left behind: %s", path)
+	}
 	for _, r := range []string{absRoot, relRoot} {
 		if _, err := os.Stat(r); err != nil {
 			t.Errorf("root %s removed: %v", r, err)
 		}
 	}
-	p.stop(t)
 }
 
 // A worker stopped in the middle of a queue (SIGTERM) and started again loses nothing: tasks in
