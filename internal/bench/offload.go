@@ -247,39 +247,49 @@ func (e *env) rawPut(d *dataset) (usage, error) {
 	}
 	m := e.meter(0)
 	ctx := context.Background()
-	var next atomic.Int64
-	var errOnce sync.Once
-	var firstErr error
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(d.files) {
-					return
-				}
-				if err := e.putOne(ctx, bucket, d.dir, d.files[i]); err != nil {
-					errOnce.Do(func() { firstErr = err })
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	err := parallel(len(d.files), 16, func(i int) error {
+		f := d.files[i]
+		return e.putFile(ctx, bucket, f.rel, filepath.Join(d.dir, f.rel), f.size)
+	})
 	u.elapsed = time.Since(start)
 	m.stop(&u)
-	if firstErr != nil {
-		return u, firstErr
+	if err != nil {
+		return u, err
 	}
 	e.takeReqs(&u, bucket)
 	return u, e.checkAndDrop(bucket, d.files, "")
 }
 
-func (e *env) putOne(ctx context.Context, bucket, dir string, f dataFile) error {
-	file, err := os.Open(filepath.Join(dir, f.rel))
+// parallel calls f(0) … f(n-1) from workers goroutines, each taking the next index, and returns
+// the first error (a worker stops at its error, the others go on).
+func parallel(n, workers int, f func(i int) error) error {
+	var next atomic.Int64
+	var errOnce sync.Once
+	var firstErr error
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := f(i); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// putFile is the raw loop's work for one file: read it for its MD5, PutObject with Content-MD5,
+// compare the ETag.
+func (e *env) putFile(ctx context.Context, bucket, key, path string, size int64) error {
+	file, err := os.Open(path)
 	if err != nil {
 		return err
 	}
@@ -291,17 +301,17 @@ func (e *env) putOne(ctx context.Context, bucket, dir string, f dataFile) error 
 	sum := h.Sum(nil)
 	out, err := e.s3.Client.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(bucket),
-		Key:           aws.String(f.rel),
-		Body:          io.NewSectionReader(file, 0, f.size),
-		ContentLength: aws.Int64(f.size),
+		Key:           aws.String(key),
+		Body:          io.NewSectionReader(file, 0, size),
+		ContentLength: aws.Int64(size),
 		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum)),
 		ContentType:   aws.String("video/mp2t"),
 	})
 	if err != nil {
-		return fmt.Errorf("put %s: %w", f.rel, err)
+		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if got := strings.Trim(aws.ToString(out.ETag), `"`); got != hex.EncodeToString(sum) {
-		return fmt.Errorf("put %s: ETag %s, MD5 %x", f.rel, got, sum)
+		return fmt.Errorf("put %s: ETag %s, MD5 %x", key, got, sum)
 	}
 	return nil
 }
