@@ -491,13 +491,7 @@ func cpuPerFile(us []usage, n int) string {
 // speedRatio is the mean over the repetitions of base's wall time over ours' (above 1: ours is
 // faster).
 func speedRatio(ours, base []usage) float64 {
-	rs := make([]float64, 0, len(ours))
-	for i := range ours {
-		if i < len(base) && ours[i].elapsed > 0 {
-			rs = append(rs, base[i].elapsed.Seconds()/ours[i].elapsed.Seconds())
-		}
-	}
-	return mean(rs)
+	return meanRatio(base, ours, func(u usage) time.Duration { return u.elapsed })
 }
 
 // boundSuffix is what the summary of a target adds about its bound: the durable-queue PUT loop's
@@ -513,10 +507,15 @@ func boundSuffix(bound, ours float64, what string, lowerIsBetter bool) string {
 
 // cpuRatio is the mean over the repetitions of ours' CPU time over base's.
 func cpuRatio(ours, base []usage) float64 {
-	rs := make([]float64, 0, len(ours))
-	for i := range ours {
-		if i < len(base) && base[i].own > 0 {
-			rs = append(rs, ours[i].own.Seconds()/base[i].own.Seconds())
+	return meanRatio(ours, base, func(u usage) time.Duration { return u.own })
+}
+
+// meanRatio is the mean over the repetitions of f(num) over f(den), leaving out a zero den.
+func meanRatio(num, den []usage, f func(usage) time.Duration) float64 {
+	rs := make([]float64, 0, len(num))
+	for i := range num {
+		if i < len(den) && f(den[i]) > 0 {
+			rs = append(rs, f(num[i]).Seconds()/f(den[i]).Seconds())
 		}
 	}
 	return mean(rs)
