@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -68,6 +69,34 @@ const DefaultStall = 2 * time.Minute
 type Ledger struct {
 	rdb redis.UniversalClient
 	set Settings
+	// done is, per live playlist key, the token of this process's last publish that let go of
+	// the lock: should the lock still hold it (a failover lost the release), it is free.
+	done finished
+}
+
+// finished maps live playlist keys to the token of the last publish that let go of the lock. It
+// is forgotten wholesale past maxFinished keys (streams come and go): a key it no longer knows
+// only waits, after a lost release, for the lock to expire, as without it.
+type finished struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxFinished = 16384
+
+func (f *finished) load(key string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[key]
+}
+
+func (f *finished) store(key, token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= maxFinished {
+		f.m = make(map[string]string)
+	}
+	f.m[key] = token
 }
 
 // New returns a ledger on a Redis client.

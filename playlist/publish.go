@@ -39,17 +39,21 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 	// One round trip takes the lock and reads what to upload; after each upload one more either
 	// releases it (nothing newer) or reads the newer version to upload next (rdb.Publish).
 	uploaded := ""
+	staleToken := l.done.load(playlistKey)
 	for {
 		c := ctx
 		if uploaded != "" {
 			c = dctx
 		}
-		res, err := rdb.Publish.Run(c, l.rdb, keys, token, uploaded, lockTTL.Milliseconds(), time.Now().UnixMilli(), interval.Milliseconds()).Result()
+		res, err := rdb.Publish.Run(c, l.rdb, keys, token, uploaded, lockTTL.Milliseconds(), time.Now().UnixMilli(), interval.Milliseconds(), staleToken).Result()
 		if err != nil {
 			return 0, fmt.Errorf("playlist %s: lock: %w", playlistKey, err)
 		}
 		switch r := res.(type) {
 		case int64:
+			if uploaded != "" && r != -1 {
+				l.done.store(playlistKey, token) // let go: this token is over
+			}
 			if r == 2 {
 				return interval, nil // released; the newer version goes up after the interval
 			}
@@ -61,7 +65,9 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 		if uploaded != "" && ctx.Err() != nil {
 			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
 			// now; the next Stored or the sweep publishes it.
-			rdb.Unlock.Run(dctx, l.rdb, []string{k.Lock}, token)
+			if rdb.Unlock.Run(dctx, l.rdb, []string{k.Lock}, token).Err() == nil {
+				l.done.store(playlistKey, token)
+			}
 			return 0, ctx.Err()
 		}
 		s, err := liveOf(playlistKey, res)

@@ -369,3 +369,72 @@ func TestPublishInterval(t *testing.T) {
 		prev = p
 	}
 }
+
+// A Redis failover can lose the DEL that let go of a publish lock (replication is asynchronous):
+// the new master then holds a lock nobody holds, and the live playlist would freeze for the
+// lock's TTL. The process whose publish that was knows its token is over and takes the lock; a
+// lock another holder may still hold is left alone. (TestE2ERedisSentinelFailover met this
+// once: the live playlist stayed behind for more than its 20 s.)
+func TestLostReleaseAfterFailover(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Fake(t, nil)
+	up := srv.Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute}
+	pk := "live/cam.m3u8"
+	lock := rdb.StreamKeys(pk).Lock
+	ts, _ := media.ForHLS("x.ts")
+	segment := func(seq int64) {
+		t.Helper()
+		p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", seq), Key: fmt.Sprintf("live/cam/cam-%d.ts", seq),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: seq, Duration: 2}
+		if err := m.Announce(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Stored(ctx, p, p.Key, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listed := func() int {
+		t.Helper()
+		b, err := up.Get(ctx, pk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := hlstest.Parse(pk, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(pl.Segments)
+	}
+	segment(0)
+	last := l.done.load(pk)
+	if last == "" || listed() != 1 {
+		t.Fatalf("first publish: token %q, %d segments listed", last, listed())
+	}
+	// The failover: the lock is back, holding the token of the publish that is over.
+	if err := l.rdb.Set(ctx, lock, last, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	segment(1)
+	if n := listed(); n != 2 {
+		t.Fatalf("after a lost release the live playlist lists %d segments, want 2 (frozen until the lock expires)", n)
+	}
+	if n, _ := l.rdb.Exists(ctx, lock).Result(); n != 0 {
+		t.Fatal("the publish lock is still held after the publish")
+	}
+	// A lock with a token this process does not know as over is another holder's: left alone.
+	if err := l.rdb.Set(ctx, lock, "another-holder", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	segment(2)
+	if n := listed(); n != 2 {
+		t.Fatalf("with another holder's lock the live playlist lists %d segments, want 2 (left to that holder)", n)
+	}
+	if v, _ := l.rdb.Get(ctx, lock).Result(); v != "another-holder" {
+		t.Fatalf("the lock holds %q, want another-holder's token", v)
+	}
+}

@@ -100,8 +100,11 @@ var Ledger = redis.NewScript(ledgerLua)
 // the interval has passed (ARGV[5] > 0): a change made while an upload was in flight is therefore
 // always published, in order. Whenever the caller holds the lock afterwards it gets the stream's
 // state and live window to upload, so one round trip both decides and reads.
+// A lock that still holds ARGV[6], the token of a publish of the caller's that is over, is taken
+// as free: its release was lost (a Redis failover that did not replicate the DEL), and waiting
+// for it to expire would freeze the live playlist for the lock's TTL.
 // KEYS: Lock, St, W. ARGV: token, version uploaded ("": take the lock), lock ttl (ms), now (ms),
-// interval (ms).
+// interval (ms), the caller's last finished token ("" none).
 // Returns -1 (another holder, or not the holder), 1 (released, or nothing newer to upload), 2
 // (released, a newer version waits for the interval), "wait:<ms>", or {state as HGETALL's flat
 // list, window} (held: upload this).
@@ -115,7 +118,10 @@ if ARGV[2] == '' then
     local left = tonumber(redis.call('HGET', KEYS[2], 'pt') or '0') + interval - tonumber(ARGV[4])
     if left > 0 then return 'wait:' .. left end
   end
-  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then return -1 end
+  if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[3]) then
+    if ARGV[6] == '' or redis.call('GET', KEYS[1]) ~= ARGV[6] then return -1 end
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  end
 else
   if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
   local ver = tonumber(redis.call('HGET', KEYS[2], 'ver') or '0')
