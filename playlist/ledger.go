@@ -70,7 +70,11 @@ type Ledger struct {
 	rdb redis.UniversalClient
 	set Settings
 	// done is, per live playlist key, the token of this process's last publish that let go of
-	// the lock: should the lock still hold it (a failover lost the release), it is free.
+	// the lock: should the lock still hold it (a failover lost the release), it is free. Like the
+	// lock itself (no fencing token reaches storage), this cannot cover every failover: one that
+	// loses both this release and a later holder's SET lets this process upload beside that
+	// holder, as one that loses only the later SET lets anyone: an older version may then land
+	// last, until the stream's next change is published.
 	done finished
 }
 

@@ -65,9 +65,10 @@ func (l *Ledger) publish(ctx context.Context, store Store, playlistKey string, l
 		if uploaded != "" && ctx.Err() != nil {
 			// Shutting down with a newer version waiting: no PUT of ours is in flight, so let go
 			// now; the next Stored or the sweep publishes it.
-			if rdb.Unlock.Run(dctx, l.rdb, []string{k.Lock}, token).Err() == nil {
-				l.done.store(playlistKey, token)
-			}
+			// This publish is over whether or not the DEL gets through (Unlock answers nil, which
+			// go-redis reports as redis.Nil): a lock still holding its token is free.
+			rdb.Unlock.Run(dctx, l.rdb, []string{k.Lock}, token)
+			l.done.store(playlistKey, token)
 			return 0, ctx.Err()
 		}
 		s, err := liveOf(playlistKey, res)

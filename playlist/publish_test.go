@@ -438,3 +438,67 @@ func TestLostReleaseAfterFailover(t *testing.T) {
 		t.Fatalf("the lock holds %q, want another-holder's token", v)
 	}
 }
+
+// A publish cut short by shutdown with a newer version waiting lets go through Unlock (whose
+// answer go-redis reports as redis.Nil): its token is remembered as over all the same, so a
+// failover that lost that DEL does not freeze the live playlist either.
+func TestCancelledPublishRemembersToken(t *testing.T) {
+	ctx := context.Background()
+	srv := s3test.Fake(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if strings.HasSuffix(req.URL.Path, ".m3u8") {
+				time.Sleep(300 * time.Millisecond)
+			}
+			next.ServeHTTP(w, req)
+		})
+	})
+	up := srv.Uploader(t, nil)
+	l := newLedger(t, Settings{Window: time.Hour, Stall: time.Hour})
+	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute}
+	pk := "live/cam.m3u8"
+	lock := rdb.StreamKeys(pk).Lock
+	ts, _ := media.ForHLS("x.ts")
+	seg := func(seq int64) queue.Offload {
+		p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", seq), Key: fmt.Sprintf("live/cam/cam-%d.ts", seq),
+			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: seq, Duration: 2}
+		if err := m.Announce(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p0, p1 := seg(0), seg(1)
+	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Stored(cctx, p0, p0.Key, "") }()
+	time.Sleep(150 * time.Millisecond) // the first PUT is in flight, its caller cancelled
+	if err := m.Stored(ctx, p1, p1.Key, ""); err != nil {
+		t.Fatal(err) // the lock is held: the holder is to publish this too
+	}
+	<-done
+	last := l.done.load(pk)
+	if last == "" {
+		t.Fatal("the publish let go at shutdown without remembering its token")
+	}
+	if n, _ := l.rdb.Exists(ctx, lock).Result(); n != 0 {
+		t.Fatal("the publish lock is still held after the shutdown")
+	}
+	// The failover brings the lock back with that token: the next change is published at once.
+	if err := l.rdb.Set(ctx, lock, last, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	p2 := seg(2)
+	if err := m.Stored(ctx, p2, p2.Key, ""); err != nil {
+		t.Fatal(err)
+	}
+	b, err := up.Get(ctx, pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "cam-2.ts") {
+		t.Fatalf("the live playlist did not get the change after the lost release:\n%s", b)
+	}
+}
