@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,14 @@ type Cluster struct {
 // --cluster-replicas 1`, and waits until every node sees all slots served.
 func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
+	return StartClusterTLS(t, nil)
+}
+
+// StartClusterTLS is StartCluster; with a PKI every node listens with TLS only, requires client
+// certificates, and talks to the others with TLS, replication and Cluster bus alike
+// (PKI.NodeArgs, tls-cluster yes): CLUSTER SLOTS then names the nodes' TLS ports.
+func StartClusterTLS(t testing.TB, pki *PKI) *Cluster {
+	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
 		t.Fatalf("redis-cli not found (Debian's redis-tools, installed with redis-server)")
@@ -27,13 +36,19 @@ func StartCluster(t testing.TB) *Cluster {
 	c := &Cluster{t: t}
 	args := []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000",
 		"--cluster-replica-validity-factor", "0", "--cluster-require-full-coverage", "yes"}
+	var o Options
+	var cliTLS []string
+	if pki != nil {
+		o = Options{TLS: pki.ClientTLS(), Args: append(pki.NodeArgs(), "--tls-cluster", "yes")}
+		cliTLS = pki.CLIArgs()
+	}
 	var addrs []string
 	for range 6 {
-		s := StartWith(t, Options{Args: args})
+		s := StartWith(t, Options{TLS: o.TLS, Args: append(slices.Clone(args), o.Args...)})
 		c.Nodes = append(c.Nodes, s)
 		addrs = append(addrs, s.Addr)
 	}
-	cmd := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "1", "--cluster-yes")...)
+	cmd := exec.Command(cli, append(append(append(cliTLS, "--cluster", "create"), addrs...), "--cluster-replicas", "1", "--cluster-yes")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}

@@ -91,6 +91,20 @@ func (p *PKI) ServerArgs() []string {
 		"--tls-auth-clients", "yes"}
 }
 
+// NodeArgs are ServerArgs for a server that also dials servers of the same PKI with TLS: a replica
+// its master, a sentinel the set (tls-replication yes), a Cluster node the bus (with
+// "--tls-cluster", "yes"). It presents the client certificate (tls-client-cert-file), since the
+// server certificate is for server authentication only and its peers require client certificates.
+func (p *PKI) NodeArgs() []string {
+	return append(p.ServerArgs(), "--tls-client-cert-file", p.ClientCert, "--tls-client-key-file", p.ClientKey,
+		"--tls-replication", "yes")
+}
+
+// CLIArgs are redis-cli's TLS arguments.
+func (p *PKI) CLIArgs() []string {
+	return []string{"--tls", "--cacert", p.CAFile, "--cert", p.ClientCert, "--key", p.ClientKey}
+}
+
 // ClientTLS is a client config trusting the CA and presenting the client certificate.
 func (p *PKI) ClientTLS() *tls.Config {
 	return &tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.client}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}

@@ -71,7 +71,7 @@ func StartPersistent(t testing.TB) *Server {
 type Options struct {
 	// Args are more redis-server arguments (config directives, e.g. "--user", "app", "on", …).
 	Args []string
-	// TLS, when set, makes the server listen with TLS only (tls-port; port 0): Args must name its
+	// TLS, when set, makes the server (or sentinel) listen with TLS only (tls-port; port 0): Args must name its
 	// tls-cert-file and the rest (see PKI.ServerArgs). The readiness PING uses this client config.
 	TLS *tls.Config
 	// Password is the default user's (requirepass); the readiness PING uses it.
@@ -144,8 +144,9 @@ func (s *Server) launch() error {
 				return err
 			}
 		}
-		args = append([]string{conf, "--sentinel", "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
-			"--daemonize", "no", "--loglevel", "warning"}, s.opts.Args...)
+		args = append(append([]string{conf, "--sentinel", "--bind", "127.0.0.1"}, port...), "--dir", s.dir,
+			"--daemonize", "no", "--loglevel", "warning")
+		args = append(args, s.opts.Args...)
 	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {

@@ -2,8 +2,10 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,27 +21,41 @@ type SentinelSet struct {
 	Replica    *Server
 	Sentinels  []*Server
 	t          testing.TB
+	tls        *tls.Config // the clients' config of a TLS set
 }
 
 // StartSentinel starts the set and waits until every sentinel knows the replica and the other
 // sentinels, so that a failover can be voted at once.
 func StartSentinel(t testing.TB) *SentinelSet {
 	t.Helper()
+	return StartSentinelTLS(t, nil)
+}
+
+// StartSentinelTLS is StartSentinel; with a PKI every process listens with TLS only and requires
+// client certificates, and the replica and the sentinels dial the others with TLS
+// (PKI.NodeArgs), as a managed Redis with TLS does.
+func StartSentinelTLS(t testing.TB, pki *PKI) *SentinelSet {
+	t.Helper()
 	ss := &SentinelSet{MasterName: "offload", t: t}
-	ss.Master = StartWith(t, Options{})
-	ss.Replica = StartWith(t, Options{Args: []string{"--replicaof", "127.0.0.1", portOf(ss.Master.Addr)}})
+	var o Options // each process's TLS
+	if pki != nil {
+		o = Options{TLS: pki.ClientTLS(), Args: pki.NodeArgs()}
+		ss.tls = o.TLS
+	}
+	ss.Master = StartWith(t, o)
+	ss.Replica = StartWith(t, Options{TLS: o.TLS, Args: append(slices.Clone(o.Args), "--replicaof", "127.0.0.1", portOf(ss.Master.Addr))})
 	conf := fmt.Sprintf(`sentinel monitor %s 127.0.0.1 %s 2
 sentinel down-after-milliseconds %[1]s 1000
 sentinel failover-timeout %[1]s 10000
 sentinel parallel-syncs %[1]s 1
 `, ss.MasterName, portOf(ss.Master.Addr))
 	for range 3 {
-		ss.Sentinels = append(ss.Sentinels, StartWith(t, Options{SentinelConf: conf}))
+		ss.Sentinels = append(ss.Sentinels, StartWith(t, Options{TLS: o.TLS, Args: o.Args, SentinelConf: conf}))
 	}
 	ctx := context.Background()
 	deadline := time.Now().Add(15 * time.Second)
 	for _, s := range ss.Sentinels {
-		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, TLSConfig: ss.tls})
 		for {
 			reps, err1 := c.Replicas(ctx, ss.MasterName).Result()
 			sens, err2 := c.Sentinels(ctx, ss.MasterName).Result()
@@ -83,7 +99,7 @@ func (ss *SentinelSet) Addrs() []string {
 func (ss *SentinelSet) MasterAddr(ctx context.Context) (string, error) {
 	var last error
 	for _, s := range ss.Sentinels {
-		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr})
+		c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, TLSConfig: ss.tls})
 		a, err := c.GetMasterAddrByName(ctx, ss.MasterName).Result()
 		c.Close()
 		if err == nil && len(a) == 2 {
@@ -101,7 +117,7 @@ func (ss *SentinelSet) WaitPromoted(addr string, timeout time.Duration) error {
 	for {
 		got, err := ss.MasterAddr(ctx)
 		if err == nil && got == addr {
-			c := redis.NewClient(&redis.Options{Addr: addr})
+			c := redis.NewClient(&redis.Options{Addr: addr, TLSConfig: ss.tls})
 			role, err := c.Do(ctx, "ROLE").Slice()
 			c.Close()
 			if err == nil && len(role) > 0 && role[0] == "master" {
