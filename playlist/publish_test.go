@@ -383,17 +383,9 @@ func TestLostReleaseAfterFailover(t *testing.T) {
 	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute}
 	pk := "live/cam.m3u8"
 	lock := rdb.StreamKeys(pk).Lock
-	ts, _ := media.ForHLS("x.ts")
 	segment := func(seq int64) {
 		t.Helper()
-		p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", seq), Key: fmt.Sprintf("live/cam/cam-%d.ts", seq),
-			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: seq, Duration: 2}
-		if err := m.Announce(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
-			t.Fatal(err)
-		}
+		p := uploadedSegment(t, m, pk, seq)
 		if err := m.Stored(ctx, p, p.Key, ""); err != nil {
 			t.Fatal(err)
 		}
@@ -457,18 +449,7 @@ func TestCancelledPublishRemembersToken(t *testing.T) {
 	m := &Manager{Ledger: l, Store: up, LockTTL: time.Minute}
 	pk := "live/cam.m3u8"
 	lock := rdb.StreamKeys(pk).Lock
-	ts, _ := media.ForHLS("x.ts")
-	seg := func(seq int64) queue.Offload {
-		p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", seq), Key: fmt.Sprintf("live/cam/cam-%d.ts", seq),
-			App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: seq, Duration: 2}
-		if err := m.Announce(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := up.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	seg := func(seq int64) queue.Offload { return uploadedSegment(t, m, pk, seq) }
 	p0, p1 := seg(0), seg(1)
 	cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
@@ -501,4 +482,21 @@ func TestCancelledPublishRemembersToken(t *testing.T) {
 	if !strings.Contains(string(b), "cam-2.ts") {
 		t.Fatalf("the live playlist did not get the change after the lost release:\n%s", b)
 	}
+}
+
+// uploadedSegment announces segment seq of stream cam (playlist pk) to m's ledger and puts its
+// object into m's store, as a worker has before it calls Stored.
+func uploadedSegment(t *testing.T, m *Manager, pk string, seq int64) queue.Offload {
+	t.Helper()
+	ctx := context.Background()
+	p := queue.Offload{Kind: queue.KindHLS, Path: fmt.Sprintf("/x/cam-%d.ts", seq), Key: fmt.Sprintf("live/cam/cam-%d.ts", seq),
+		App: "live", Stream: "cam", Client: "a", PlaylistKey: pk, SeqNo: seq, Duration: 2}
+	if err := m.Announce(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	ts, _ := media.ForHLS("x.ts")
+	if _, err := m.Store.Put(ctx, p.Key, bytes.NewReader([]byte("x")), 1, ts, "o"); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -233,36 +233,13 @@ func TestE2ERedisClusterFailover(t *testing.T) {
 		}
 	}
 	t.Logf("failing over %s: the HLS queue and the ledgers of %v", old, onIt)
-	nodes, err := cl.Topology()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var oldID, replica string
-	for _, n := range nodes {
-		if n.Addr == old {
-			oldID = n.ID
-		}
-	}
-	for _, n := range nodes {
-		if !n.IsMaster && n.Master == oldID {
-			replica = n.Addr
-		}
-	}
-	if replica == "" {
-		t.Fatalf("no replica of %s in\n%+v", old, nodes)
-	}
 	waitFor(t, 10*time.Second, func() bool { return fr.segments() >= 18 })
 
 	t0 := time.Now()
-	rc := cl.Server(replica).Client()
-	defer rc.Close()
-	if err := rc.Do(context.Background(), "CLUSTER", "FAILOVER").Err(); err != nil {
+	old, replica, err := cl.FailOver("asynq:{hls@e2e}:pending", 10*time.Second)
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, func() bool {
-		m, err := cl.MasterOf("asynq:{hls@e2e}:pending")
-		return err == nil && m == replica
-	})
 	cl.Server(old).Stop() // SIGKILL the old master, now a replica
 	t.Logf("%s took over in %s; %s killed", replica, time.Since(t0).Round(100*time.Millisecond), old)
 	n := fr.segments()

@@ -104,18 +104,6 @@ type env struct {
 	tmpfsP99 map[string][]string
 }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 type profileFile struct {
 	name, path string
 	seconds    int
@@ -265,7 +253,7 @@ func (e *env) run() error {
 	}
 	e.logf("redis-server on %s, versitygw on %s", e.redis.Addr, e.s3.Endpoint)
 
-	e.loadStart = loadAvg()
+	e.loadStart = testbed.LoadAvg()
 	var sections []section
 	failed := 0
 	for _, b := range []struct {
@@ -282,7 +270,7 @@ func (e *env) run() error {
 		}
 		sections = append(sections, s)
 	}
-	e.loadEnd = loadAvg()
+	e.loadEnd = testbed.LoadAvg()
 	e.topProfiles()
 	if len(e.cpuOrder) > 0 || e.opt.profiles == "" {
 		sections = append(sections, e.cpuSection())

@@ -164,3 +164,43 @@ func (c *Cluster) MasterOf(key string) (string, error) {
 	}
 	return "", fmt.Errorf("no cluster node running")
 }
+
+// FailOver fails over the master serving key as an operator does: CLUSTER FAILOVER on one of its
+// replicas, then waits (up to timeout) until that replica serves the key. It returns the old
+// master's and the new one's addresses.
+func (c *Cluster) FailOver(key string, timeout time.Duration) (old, replica string, err error) {
+	if old, err = c.MasterOf(key); err != nil {
+		return "", "", err
+	}
+	nodes, err := c.Topology()
+	if err != nil {
+		return "", "", err
+	}
+	var oldID string
+	for _, n := range nodes {
+		if n.Addr == old {
+			oldID = n.ID
+		}
+	}
+	for _, n := range nodes {
+		if !n.IsMaster && n.Master == oldID {
+			replica = n.Addr
+		}
+	}
+	if replica == "" {
+		return "", "", fmt.Errorf("no replica of %s in %+v", old, nodes)
+	}
+	rc := c.Server(replica).Client()
+	defer rc.Close()
+	if err := rc.Do(context.Background(), "CLUSTER", "FAILOVER").Err(); err != nil {
+		return "", "", fmt.Errorf("CLUSTER FAILOVER on %s: %w", replica, err)
+	}
+	for deadline := time.Now().Add(timeout); ; time.Sleep(20 * time.Millisecond) {
+		if m, err := c.MasterOf(key); err == nil && m == replica {
+			return old, replica, nil
+		}
+		if time.Now().After(deadline) {
+			return "", "", fmt.Errorf("%s did not take %s over from %s within %s", replica, key, old, timeout)
+		}
+	}
+}

@@ -63,18 +63,6 @@ func (e *env) logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "scale %6.1fs  %s\n", time.Since(e.started).Seconds(), fmt.Sprintf(format, a...))
 }
 
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // defaultRootsIn is /dev/shm when it is a writable folder, else the temporary folder.
 func defaultRootsIn() string {
 	if f, err := os.MkdirTemp("/dev/shm", "srs-offload-probe-"); err == nil {
@@ -201,9 +189,9 @@ func runAll(opt options) (report, error) {
 		return rep, err
 	}
 	defer e.proxy.close()
-	e.logf("redis-server on %s, versitygw on %s (srs-offload's way: %s); load average %s", e.redis.Addr, e.s3.Endpoint, e.proxy.addr, loadAvg())
+	e.logf("redis-server on %s, versitygw on %s (srs-offload's way: %s); load average %s", e.redis.Addr, e.s3.Endpoint, e.proxy.addr, testbed.LoadAvg())
 	rep.rootsFS = fsType(e.roots)
-	rep.loadStart, rep.redisVersion, rep.s3Version, rep.module = loadAvg(), e.redis.Version, e.s3.Version, e.module
+	rep.loadStart, rep.redisVersion, rep.s3Version, rep.module = testbed.LoadAvg(), e.redis.Version, e.s3.Version, e.module
 	for _, m := range opt.modes {
 		for _, n := range opt.ns {
 			res, err := e.runOne(n, m)
@@ -216,7 +204,7 @@ func runAll(opt options) (report, error) {
 			rep.results = append(rep.results, res)
 		}
 	}
-	rep.loadEnd = loadAvg()
+	rep.loadEnd = testbed.LoadAvg()
 	e.logf("load average %s before, %s after", rep.loadStart, rep.loadEnd)
 	if err := rep.write(opt.out); err != nil {
 		return rep, err

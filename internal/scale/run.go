@@ -138,7 +138,7 @@ type result struct {
 }
 
 func (e *env) runOne(n int, mode string) (result, error) {
-	res := result{n: n, mode: mode, segSize: e.opt.segSize, loadBefore: loadAvg()}
+	res := result{n: n, mode: mode, segSize: e.opt.segSize, loadBefore: testbed.LoadAvg()}
 	e.seq++
 	name := fmt.Sprintf("scale-%d-%s-%d", n, mode, e.seq)
 	dir := filepath.Join(e.tmp, "runs", name)
@@ -273,7 +273,7 @@ func (e *env) runOne(n int, mode string) (result, error) {
 	// versitygw's posix backend keeps a bucket as a folder: removing it ends the bucket and
 	// frees the disk for the next run.
 	os.RemoveAll(filepath.Join(e.s3.DataDir, name))
-	res.loadAfter = loadAvg()
+	res.loadAfter = testbed.LoadAvg()
 	e.logf("N=%d %s: on_hls p50 %v p99 %v, %d failed, %d unsent; load average %s", n, mode,
 		pct(res.hlsLat, 0.5), pct(res.hlsLat, 0.99), res.hlsFailed, res.unsent, res.loadAfter)
 	return res, nil

@@ -281,3 +281,17 @@ func BuildOffload(moduleDir, dir string) (string, error) {
 	}
 	return bin, nil
 }
+
+// LoadAvg is the 1, 5 and 15 minute load averages from /proc/loadavg ("?" when unreadable): other
+// work on the machine shows there.
+func LoadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
